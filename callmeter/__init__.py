@@ -1,0 +1,1 @@
+"""The ``callmeter`` command line: parses arguments and calls ingest, pricing and dashboard."""

@@ -1,0 +1,124 @@
+"""``callmeter import`` and ``callmeter load``: everything that writes calls into the ledger."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+
+from callmeter.options import DEFAULT_DB_VALUE, DataPathOption, DbOption
+from callmeter.progress import with_query_progress
+from ingest.config import settings_from_env, spool_dir
+from ingest.errors import CallmeterError, LedgerLocked
+from ingest.importers import FORMATS, ImportOptions
+from ingest.imports import import_paths
+from ingest.keys import KeyFingerprinter, load_or_create_secret
+from ingest.ledger import open_ledger
+from ingest.loader import load_spool
+
+console = Console(stderr=True)
+
+
+def fingerprinter_for(db: str) -> KeyFingerprinter:
+    from ingest.config import ledger_home
+    from ingest.keys import SECRET_FILE_NAME
+
+    settings = settings_from_env(db)
+    secret_path = settings.secret_file or ledger_home(db) / SECRET_FILE_NAME
+    return KeyFingerprinter(load_or_create_secret(secret_path))
+
+
+def _parse_map(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        theirs, sep, ours = pair.partition("=")
+        if not sep or not theirs or not ours:
+            raise typer.BadParameter(f"--map wants their_col=our_col, got {pair!r}")
+        out[theirs.strip()] = ours.strip()
+    return out
+
+
+def import_command(
+    paths: Annotated[list[Path], typer.Argument(help="Log files to import.", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="auto (detect from content) or one of: "
+                                     + ", ".join(FORMATS))] = "auto",
+    timezone: Annotated[str, typer.Option(help="Timezone of times written without an offset.")
+                        ] = "UTC",
+    column_map: Annotated[list[str], typer.Option("--map", help="csv: their_col=our_col "
+                                                  "(repeatable).")] = [],  # noqa: B006
+    quota_per_usd: Annotated[int, typer.Option(help="newapi: quota units per US$1.")] = 500_000,
+    db: DbOption = DEFAULT_DB_VALUE,
+    data_path: DataPathOption = None,
+) -> None:
+    """Import log files into the ledger; prints read / imported / duplicate / rejected counts.
+
+    Re-importing a file (or an overlapping later export) adds nothing. Bad rows are listed in a
+    rejected-rows file beside the ledger and the rest of the file goes in. Exits non-zero only
+    when nothing could be read.
+    """
+    options = ImportOptions(timezone=timezone, quota_per_usd=quota_per_usd,
+                            column_map=_parse_map(column_map),
+                            fingerprinter=fingerprinter_for(db))
+    if fmt != "auto" and fmt not in FORMATS:
+        raise typer.BadParameter(f"unknown format {fmt!r}; choose auto or one of "
+                                 + ", ".join(FORMATS), param_hint="--format")
+    around = with_query_progress if sys.stderr.isatty() else None
+    results = []
+    for path in paths:
+        try:
+            res, locked = import_paths(db, [path], fmt, options, around=around,
+                                       data_path=data_path)
+        except (CallmeterError, duckdb.Error, OSError, UnicodeError) as exc:
+            # one unreadable file must not stop the others
+            console.print(f"[red]{path}: cannot be read: {exc}[/red]")
+            continue
+        results.extend(res)
+        if locked:
+            console.print(f"[yellow]{locked}. Rows were handed to the spool "
+                          f"({spool_dir(db)}); the owner loads them on its next refresh.[/yellow]")
+    for r in results:
+        typer.echo(r.summary())
+        if r.skipped_by:
+            typer.echo("  skipped: " + ", ".join(f"{k} {v}" for k, v in r.skipped_by.items()))
+        for line, reason in r.rejections[:10]:
+            typer.echo(f"  rejected {r.file}:{line}: {reason}")
+        if r.rejected > 10:
+            typer.echo(f"  … {r.rejected - 10} more")
+        if r.rejected_file:
+            typer.echo(f"  rejected rows listed in {r.rejected_file}")
+    if not results or all(r.read == 0 for r in results):
+        raise typer.Exit(1)
+
+
+def load_command(
+    db: DbOption = DEFAULT_DB_VALUE,
+    keep: Annotated[bool, typer.Option(help="Archive loaded segments in loaded/ instead of "
+                                       "deleting them.")] = False,
+    data_path: DataPathOption = None,
+) -> None:
+    """Load finished spool segments (written by `callmeter proxy`) into the ledger.
+
+    Idempotent by call_id: running it twice, or after a crash mid-load, inserts nothing twice.
+    When another process (usually `callmeter dashboard`) holds the ledger, says so and leaves
+    the segments for that process, which loads them on every refresh.
+    """
+    try:
+        conn = open_ledger(db, data_path=data_path)
+    except LedgerLocked as exc:
+        typer.echo(f"{exc}. That process loads the spool itself; nothing to do here.")
+        return
+    try:
+        result = load_spool(conn, spool_dir(db), keep=keep)
+    finally:
+        conn.close()
+    typer.echo(result.summary())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_command)
+    app.command("load")(load_command)

@@ -1,0 +1,47 @@
+"""A rich progress bar fed by DuckDB's own query progress, for long single-statement work."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import duckdb
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+T = TypeVar("T")
+
+
+def with_query_progress(conn: duckdb.DuckDBPyConnection, label: str, work: Callable[[], T],
+                        *, enabled: bool = True) -> T:
+    """Run ``work`` (which runs queries on ``conn``) while a bar shows DuckDB's progress."""
+    if not enabled:
+        return work()
+    done = threading.Event()
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task(label, total=100)
+        thread.start()
+        while not done.wait(0.2):
+            try:
+                pct = conn.query_progress()
+            except duckdb.Error:
+                pct = -1
+            if pct >= 0:
+                bar.update(task, completed=pct)
+        bar.update(task, completed=100)
+    thread.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]

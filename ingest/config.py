@@ -1,0 +1,97 @@
+"""Every setting callmeter reads from the environment, in one place.
+
+Nothing else in the code base reads ``os.environ``: other modules take a :class:`Settings`
+(or a plain argument) so tests can pass values explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DB = "data/callmeter.duckdb"
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build with :func:`settings_from_env`."""
+
+    db: str = DEFAULT_DB
+    upstream: str | None = None
+    secret_file: Path | None = None
+    spool_max_bytes: int = 64 * 1024 * 1024
+    spool_max_seconds: float = 60.0
+    upstream_timeout: float = 600.0
+    upstream_connect_timeout: float = 10.0
+    max_connections: int = 1000
+    max_body_bytes: int = 64 * 1024 * 1024
+    dashboard_password: str | None = None
+    dashboard_users_file: Path | None = None
+    platform_url: str | None = None
+    platform_token: str | None = None
+    platform_user_id: str | None = None
+    quota_per_usd: int = 500_000
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def settings_from_env(db: str | None = None) -> Settings:
+    """Read ``CALLMETER_*`` variables; an explicit ``db`` (the ``--db`` flag) wins."""
+    env = os.environ
+    secret = env.get("CALLMETER_SECRET_FILE")
+    users = env.get("CALLMETER_USERS_FILE")
+    return Settings(
+        db=db or env.get("CALLMETER_DB") or DEFAULT_DB,
+        upstream=env.get("CALLMETER_UPSTREAM") or None,
+        secret_file=Path(secret) if secret else None,
+        spool_max_bytes=_int("CALLMETER_SPOOL_MAX_BYTES", 64 * 1024 * 1024),
+        spool_max_seconds=_float("CALLMETER_SPOOL_MAX_SECONDS", 60.0),
+        upstream_timeout=_float("CALLMETER_UPSTREAM_TIMEOUT", 600.0),
+        upstream_connect_timeout=_float("CALLMETER_UPSTREAM_CONNECT_TIMEOUT", 10.0),
+        max_connections=_int("CALLMETER_MAX_CONNECTIONS", 1000),
+        max_body_bytes=_int("CALLMETER_MAX_BODY_BYTES", 64 * 1024 * 1024),
+        dashboard_password=env.get("CALLMETER_DASHBOARD_PASSWORD") or None,
+        dashboard_users_file=Path(users) if users else None,
+        platform_url=env.get("CALLMETER_PLATFORM_URL") or None,
+        platform_token=env.get("CALLMETER_PLATFORM_TOKEN") or None,
+        platform_user_id=env.get("CALLMETER_PLATFORM_USER_ID") or None,
+        quota_per_usd=_int("CALLMETER_QUOTA_PER_USD", 500_000),
+    )
+
+
+def is_lake_target(db: str) -> bool:
+    """True when ``--db`` names a DuckLake catalog rather than a local file."""
+    return db.startswith("ducklake:")
+
+
+def ledger_home(db: str) -> Path:
+    """Folder that holds the ledger's companions (spool, rejected rows, secret)."""
+    if is_lake_target(db):
+        return Path(os.environ.get("CALLMETER_HOME", "data"))
+    return Path(db).expanduser().resolve().parent
+
+
+def spool_dir(db: str) -> Path:
+    """Spool folder beside the ledger: ``data/callmeter.duckdb`` → ``data/callmeter.spool/``."""
+    if is_lake_target(db):
+        return ledger_home(db) / "callmeter.spool"
+    p = Path(db).expanduser().resolve()
+    return p.with_name(p.stem + ".spool")
+
+
+def rejected_dir(db: str) -> Path:
+    """Where rejected rows are written, one file per import run."""
+    if is_lake_target(db):
+        return ledger_home(db) / "rejected"
+    p = Path(db).expanduser().resolve()
+    return p.with_name(p.stem + ".rejected")

@@ -1,0 +1,19 @@
+"""Log importers, one module per format with the same shape (``NAME``, ``detect``, ``stage_sql``).
+
+Detection tries formats in this order; the generic ``csv`` comes last because it accepts any
+CSV whose header carries ``started_at`` and ``model``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import csv
+from .base import ImportOptions, ImportResult, detect_format, import_file
+
+FORMATS: dict[str, ModuleType] = {
+    "csv": csv,
+}
+
+
+__all__ = ["FORMATS", "ImportOptions", "ImportResult", "detect_format", "import_file"]

@@ -1,0 +1,185 @@
+"""The import pipeline every format shares: stage → fingerprint → check → reject → insert.
+
+A format module only knows its own file: it exposes ``NAME``, ``detect(path, head)`` and
+``stage_sql(conn, path, options)``, which returns a ``SELECT`` over DuckDB's own readers giving
+every contract column plus ``_line`` (1-based line or item number), ``_reject`` (why the row is
+bad, NULL when fine), ``_skip`` (why a non-call row is skipped) and ``_raw_key`` (a key or key id
+to fingerprint). Everything else (defaults, ids, duplicates, the rejected-rows file, the summary)
+happens here, once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+
+import duckdb
+
+from ..keys import KeyFingerprinter
+from ..loader import insert_new_calls
+from ..normalise import normalised_select
+from ..schema import CALL_COLUMNS, ENDPOINTS
+
+STAGE = "_import_stage"
+
+
+@dataclass
+class ImportOptions:
+    timezone: str = "UTC"
+    quota_per_usd: int = 500_000
+    column_map: dict[str, str] = field(default_factory=dict)
+    fingerprinter: KeyFingerprinter | None = None
+
+
+@dataclass
+class ImportResult:
+    file: str
+    format: str
+    read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    queued: int = 0
+    rejected_file: str | None = None
+    skipped_by: dict[str, int] = field(default_factory=dict)
+    rejections: list[tuple[int, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"read {self.read}", f"imported {self.imported}",
+                 f"duplicate {self.duplicates}", f"skipped {self.skipped}",
+                 f"rejected {self.rejected}"]
+        if self.queued:
+            parts.append(f"queued for the ledger's owner {self.queued}")
+        return f"{self.file} [{self.format}]: " + ", ".join(parts)
+
+
+def head_text(path: Path, size: int = 65536) -> str:
+    with open(path, "rb") as fh:
+        raw = fh.read(size)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    return raw.decode("utf-8", errors="replace")
+
+
+def detect_format(path: Path, formats: dict[str, ModuleType]) -> ModuleType:
+    from ..errors import ImportFormatError
+
+    head = head_text(path)
+    for module in formats.values():
+        if module.detect(path, head):
+            return module
+    raise ImportFormatError(
+        f"{path}: cannot tell its format; pass --format ({'|'.join(formats)})"
+    )
+
+
+def stage_columns(fields_sql: dict[str, str]) -> str:
+    """The contract column list of a staging SELECT: given expressions, NULL for the rest."""
+    out = []
+    for name, typ in CALL_COLUMNS.items():
+        expr = fields_sql.get(name, "NULL")
+        out.append(f"CAST({expr} AS {typ}) AS {name}")
+    return ",\n  ".join(out)
+
+
+_COMMON_CHECKS = f"""
+  CASE
+    WHEN model IS NULL OR trim(model) = '' THEN 'field model: missing'
+    WHEN started_at IS NULL THEN 'field started_at: missing or not a time'
+    WHEN endpoint IS NOT NULL AND endpoint NOT IN ({", ".join("'" + e + "'" for e in ENDPOINTS)})
+      THEN 'field endpoint: ''' || endpoint || ''' is not one of {"/".join(ENDPOINTS)}'
+    WHEN cached_tokens > input_tokens THEN 'field cached_tokens: more than input_tokens'
+    WHEN reasoning_tokens > output_tokens THEN 'field reasoning_tokens: more than output_tokens'
+    WHEN requests IS NOT NULL AND requests < 1 THEN 'field requests: must be at least 1'
+  END"""
+
+
+def _stage(conn: duckdb.DuckDBPyConnection, sql: str, fp: KeyFingerprinter | None) -> None:
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS {sql}")
+    conn.execute(f"UPDATE {STAGE} SET _reject = {_COMMON_CHECKS} "
+                 "WHERE _reject IS NULL AND _skip IS NULL AND (" + _COMMON_CHECKS + ") IS NOT NULL")
+    keys = [r[0] for r in conn.execute(
+        f"SELECT DISTINCT _raw_key FROM {STAGE} WHERE _raw_key IS NOT NULL AND key_id IS NULL"
+    ).fetchall()]
+    if keys:
+        if fp is None:
+            raise ValueError("an importer met key values but no fingerprinter was given")
+        conn.execute("CREATE OR REPLACE TEMP TABLE _import_keys (raw VARCHAR, fp VARCHAR)")
+        conn.executemany("INSERT INTO _import_keys VALUES (?, ?)",
+                         [[k, fp.fingerprint(k)] for k in keys])
+        conn.execute(f"UPDATE {STAGE} SET key_id = k.fp FROM _import_keys k "
+                     f"WHERE {STAGE}._raw_key = k.raw AND {STAGE}.key_id IS NULL")
+    conn.execute(f"UPDATE {STAGE} SET _raw_key = NULL")  # never keep a key longer than needed
+
+
+def write_rejections(rows: list[tuple[int, str]], file: str, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    out = folder / f"{stamp}-{Path(file).name}.csv"
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["file", "line", "reason"])
+    writer.writerows([file, line, reason] for line, reason in rows)
+    out.write_text(buf.getvalue(), encoding="utf-8")
+    return out
+
+
+def good_rows_sql() -> str:
+    return normalised_select(f"SELECT * FROM {STAGE} WHERE _reject IS NULL AND _skip IS NULL")
+
+
+def import_file(
+    conn: duckdb.DuckDBPyConnection,
+    path: Path,
+    module: ModuleType,
+    options: ImportOptions,
+    rejected_dir: Path,
+    *,
+    handoff: Callable[[duckdb.DuckDBPyConnection, str], int] | None = None,
+) -> ImportResult:
+    """Import one file through ``conn``. With ``handoff``, good rows go to the spool instead."""
+    result = ImportResult(file=str(path), format=module.NAME)
+    _stage(conn, module.stage_sql(conn, path, options), options.fingerprinter)
+    result.read = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
+    for reason, n in conn.execute(
+        f"SELECT _skip, count(*) FROM {STAGE} WHERE _skip IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ).fetchall():
+        result.skipped_by[reason] = n
+        result.skipped += n
+    result.rejections = conn.execute(
+        f"SELECT _line, _reject FROM {STAGE} WHERE _reject IS NOT NULL AND _skip IS NULL "
+        "ORDER BY _line"
+    ).fetchall()
+    result.rejected = len(result.rejections)
+    if result.rejections:
+        result.rejected_file = str(write_rejections(result.rejections, str(path), rejected_dir))
+    if handoff is not None:
+        result.queued = handoff(conn, good_rows_sql())
+    else:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            good = result.read - result.skipped - result.rejected
+            result.imported = insert_new_calls(conn, good_rows_sql())
+            result.duplicates = good - result.imported
+            conn.execute(
+                "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [stampid(), str(path), module.NAME, datetime.now(UTC), result.read,
+                 result.imported, result.duplicates, result.skipped, result.rejected,
+                 result.rejected_file],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    conn.execute(f"DROP TABLE IF EXISTS {STAGE}")
+    return result
+
+
+def stampid() -> str:
+    return datetime.now(UTC).strftime("imp-%Y%m%dT%H%M%S%f")

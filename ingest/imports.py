@@ -1,0 +1,90 @@
+"""``callmeter import``: run files through their importers into the ledger, or via the spool.
+
+When another process owns the ledger (see :mod:`ingest.ledger`), rows are staged in memory and
+written as a finished spool segment, which the owner loads on its next refresh; nothing waits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import duckdb
+
+from .config import rejected_dir, spool_dir
+from .errors import ImportFormatError, LedgerLocked
+from .importers import FORMATS, ImportOptions, ImportResult, detect_format, import_file
+from .ledger import open_ledger
+from .schema import CALL_COLUMNS
+from .spool import CLOSED_SUFFIX, segment_name
+
+
+def spool_handoff(folder: Path) -> Callable[[duckdb.DuckDBPyConnection, str], int]:
+    """Write normalised rows as one finished spool segment (atomic rename)."""
+    seq = [0]
+
+    def handoff(conn: duckdb.DuckDBPyConnection, rows_sql: str) -> int:
+        folder.mkdir(parents=True, exist_ok=True)
+        seq[0] += 1
+        final = folder / (segment_name(seq[0]) + CLOSED_SUFFIX)
+        tmp = final.with_name(final.name + ".tmp")
+        cols = ", ".join(
+            f"CAST({c} AS VARCHAR) AS {c}" if c == "charged" else c for c in CALL_COLUMNS
+        )
+        n = conn.execute(f"SELECT count(*) FROM ({rows_sql})").fetchone()[0]
+        if n:
+            conn.execute(f"COPY (SELECT {cols} FROM ({rows_sql})) TO '{tmp}' (FORMAT json)")
+            os.replace(tmp, final)
+        return n
+
+    return handoff
+
+
+def import_paths(
+    db: str,
+    paths: Iterable[Path],
+    fmt: str = "auto",
+    options: ImportOptions | None = None,
+    around: Callable | None = None,
+    data_path: str | None = None,
+) -> tuple[list[ImportResult], LedgerLocked | None]:
+    """Import every path; return the results and, when the ledger was held, who held it.
+
+    ``around(conn, label, work)`` wraps each file's work (the CLI passes a progress bar).
+    """
+    options = options or ImportOptions()
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if not p.is_file():
+            raise ImportFormatError(f"{p}: no such file")
+    locked: LedgerLocked | None = None
+    try:
+        conn = open_ledger(db, data_path=data_path)
+        handoff = None
+    except LedgerLocked as exc:
+        locked = exc
+        conn = duckdb.connect()
+        handoff = spool_handoff(spool_dir(db))
+    results = []
+    try:
+        for path in paths:
+            module = detect_format(path, FORMATS) if fmt == "auto" else _format(fmt)
+
+            def work(path=path, module=module):
+                return import_file(conn, path, module, options, rejected_dir(db),
+                                   handoff=handoff)
+
+            results.append(around(conn, f"importing {path.name}", work) if around else work())
+    finally:
+        conn.close()
+    return results, locked
+
+
+def _format(name: str):
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise ImportFormatError(
+            f"unknown format {name!r}; choose one of auto|{'|'.join(FORMATS)}"
+        ) from None

@@ -1,0 +1,158 @@
+"""``callmeter load``: bring finished spool segments into the ledger, in bulk, idempotently.
+
+Segments are read by DuckDB's own JSON reader in one statement and inserted with an anti-join
+on ``call_id`` inside a transaction; only after the commit are the files removed (or archived).
+A crash at any point leaves the files in place, and the next load inserts nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from .normalise import normalised_select
+from .schema import CALL_COLUMNS, duckdb_columns_struct
+from .spool import CLOSED_SUFFIX, OPEN_SUFFIX, segment_pid
+
+
+@dataclass
+class LoadResult:
+    segments: int = 0
+    rows: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    set_aside: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (f"loaded {self.segments} segment(s): {self.rows} record(s), "
+                f"{self.inserted} new, {self.duplicates} already in the ledger")
+        for note in self.set_aside:
+            text += f"\n  set aside: {note}"
+        return text
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_abandoned(folder: Path, result: LoadResult) -> None:
+    """Close segments whose writer died; keep every complete line, set aside a torn tail."""
+    for path in sorted(folder.glob("*" + OPEN_SUFFIX)):
+        if path.name.split("-")[1:2] == [str(os.getpid())] or _pid_alive(segment_pid(path)):
+            continue
+        data = path.read_bytes()
+        cut = data.rfind(b"\n") + 1
+        if cut < len(data):
+            torn = folder / "torn"
+            torn.mkdir(exist_ok=True)
+            (torn / (path.name + ".tail")).write_bytes(data[cut:])
+            with open(path, "r+b") as fh:
+                fh.truncate(cut)
+            result.set_aside.append(
+                f"{path.name}: half a last line ({len(data) - cut} bytes) left by a crash, "
+                f"kept in {torn.name}/{path.name}.tail"
+            )
+        if cut:
+            path.rename(path.with_name(path.name[: -len(".open")]))
+        else:
+            path.unlink()
+
+
+def finished_segments(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*" + CLOSED_SUFFIX))
+
+
+def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
+                     params: list | None = None) -> int:
+    """Insert rows of ``source_sql`` (contract columns) whose call_id is not yet in the ledger."""
+    cols = ", ".join(CALL_COLUMNS)
+    before = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
+    conn.execute(
+        f"""
+        INSERT INTO calls ({cols})
+        SELECT {cols} FROM ({source_sql}) src
+        WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.call_id = src.call_id)
+        QUALIFY row_number() OVER (PARTITION BY src.call_id) = 1
+        """,
+        params or [],
+    )
+    return conn.execute("SELECT count(*) FROM calls").fetchone()[0] - before
+
+
+def segments_sql(paths: list[Path]) -> str:
+    files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+    raw = (f"SELECT * FROM read_json({files}, format='newline_delimited', "
+           f"columns={duckdb_columns_struct()})")
+    return normalised_select(raw)
+
+
+def load_spool(conn: duckdb.DuckDBPyConnection, folder: Path, *, keep: bool = False,
+               batch: int = 256) -> LoadResult:
+    """Load every finished segment of ``folder`` into the ledger behind ``conn``."""
+    folder = Path(folder)
+    result = LoadResult()
+    if not folder.exists():
+        return result
+    recover_abandoned(folder, result)
+    segments = finished_segments(folder)
+    for start in range(0, len(segments), batch):
+        chunk = segments[start:start + batch]
+        sql = segments_sql(chunk)
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            rows = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+            inserted = insert_new_calls(conn, sql)
+            now = datetime.now(UTC)
+            conn.executemany("INSERT INTO spool_loads VALUES (?, ?, ?, ?)",
+                             [[p.name, now, None, None] for p in chunk])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        result.segments += len(chunk)
+        result.rows += rows
+        result.inserted += inserted
+        result.duplicates += rows - inserted
+        _retire(chunk, folder, keep)
+    return result
+
+
+def _retire(paths: list[Path], folder: Path, keep: bool) -> None:
+    if keep:
+        archive = folder / "loaded"
+        archive.mkdir(exist_ok=True)
+        for p in paths:
+            shutil.move(str(p), archive / p.name)
+    else:
+        for p in paths:
+            p.unlink(missing_ok=True)
+
+
+def spool_backlog(folder: Path) -> dict:
+    """Segments waiting to be loaded and the newest record time, for the Data page."""
+    folder = Path(folder)
+    if not folder.exists():
+        return {"finished": 0, "open": 0, "bytes": 0, "last_write": None}
+    closed = finished_segments(folder)
+    opened = list(folder.glob("*" + OPEN_SUFFIX))
+    files = closed + opened
+    last = max((p.stat().st_mtime for p in files), default=None)
+    return {
+        "finished": len(closed),
+        "open": len(opened),
+        "bytes": sum(p.stat().st_size for p in files),
+        "last_write": datetime.fromtimestamp(last, UTC) if last else None,
+    }

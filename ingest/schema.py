@@ -1,0 +1,74 @@
+"""The contract columns of the ledger's ``calls`` table, in one place.
+
+Spool segments, importers and the loader all use these names and types, so a record written
+anywhere lands in the ledger the same way.
+"""
+
+from __future__ import annotations
+
+# Contract columns (../shared/DESIGN.md) followed by callmeter's extensions.
+CALL_COLUMNS: dict[str, str] = {
+    "call_id": "VARCHAR",
+    "source": "VARCHAR",
+    "started_at": "TIMESTAMPTZ",
+    "latency_ms": "INTEGER",
+    "ttft_ms": "INTEGER",
+    "key_id": "VARCHAR",
+    "key_hint": "VARCHAR",
+    "key_label": "VARCHAR",
+    "endpoint": "VARCHAR",
+    "model": "VARCHAR",
+    "base_model": "VARCHAR",
+    "billing_mode": "VARCHAR",
+    "stream": "BOOLEAN",
+    "status": "SMALLINT",
+    "requests": "INTEGER",
+    "input_tokens": "BIGINT",
+    "cached_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "reasoning_tokens": "BIGINT",
+    "images": "INTEGER",
+    "characters": "INTEGER",
+    "audio_seconds": "DOUBLE",
+    "usage_source": "VARCHAR",
+    "charged": "DECIMAL(38,12)",
+    # extensions
+    "tags": "MAP(VARCHAR, VARCHAR)",
+    "image_size": "VARCHAR",
+    "usage_flag": "VARCHAR",
+}
+
+ENDPOINTS = ("chat", "embeddings", "images", "speech", "transcriptions", "rerank", "other")
+SOURCES = ("proxy", "newapi", "openai", "openai-usage", "litellm", "csv", "demo")
+USAGE_SOURCES = ("reported", "estimated", "none")
+BILLING_MODES = ("token", "request")
+
+# Defaults applied when a record leaves a column out (see DESIGN.md, generic CSV import).
+CALL_DEFAULTS: dict[str, object] = {
+    "requests": 1,
+    "status": 200,
+    "input_tokens": 0,
+    "cached_tokens": 0,
+    "output_tokens": 0,
+    "reasoning_tokens": 0,
+    "images": 0,
+    "characters": 0,
+    "audio_seconds": 0.0,
+    "stream": False,
+    "endpoint": "chat",
+    "usage_source": "reported",
+}
+
+COUNT_COLUMNS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "images",
+                 "characters", "requests")
+
+
+def duckdb_columns_struct() -> str:
+    """``{'call_id': 'VARCHAR', ...}``: the ``columns=`` argument of DuckDB's readers."""
+    inner = ", ".join(f"'{name}': '{typ}'" for name, typ in CALL_COLUMNS.items())
+    return "{" + inner + "}"
+
+
+def create_calls_sql(table: str = "calls") -> str:
+    cols = ",\n    ".join(f"{name} {typ}" for name, typ in CALL_COLUMNS.items())
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n    {cols}\n)"
