@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast bench browser-deps lint
+.PHONY: setup demo test test-fast bench bench-quick browser-deps lint
 
 $(BIN)/callmeter: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,9 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks
+
+bench-quick: setup
+	$(BIN)/python -m benchmarks --quick
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,0 +1,1 @@
+"""callmeter's benchmark suite: speed and memory as ratios measured side by side in one run."""
