@@ -42,6 +42,8 @@ class Settings:
     platform_token: str | None = None
     platform_user_id: str | None = None
     quota_per_usd: int = 500_000
+    platform_group: str | None = None
+    sync_overlap_seconds: int = 600
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -66,6 +68,8 @@ def settings_from_env(db: str | None = None) -> Settings:
         platform_token=env.get("CALLMETER_PLATFORM_TOKEN") or None,
         platform_user_id=env.get("CALLMETER_PLATFORM_USER_ID") or None,
         quota_per_usd=_int("CALLMETER_QUOTA_PER_USD", 500_000),
+        platform_group=env.get("CALLMETER_PLATFORM_GROUP") or None,
+        sync_overlap_seconds=_int("CALLMETER_SYNC_OVERLAP_SECONDS", 600),
     )
 
 
