@@ -1,0 +1,134 @@
+"""The finance pack on a constructed ledger: totals equal independent SQL, reconciliation parts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+from decimal import Decimal
+
+import pytest
+from openpyxl import load_workbook
+
+from ingest.ledger import open_ledger
+from pricing.report import finance_report, reconciliation, to_json, write_csv, write_xlsx
+
+_ids = itertools.count()
+
+DEFAULTS = dict(source="csv", endpoint="chat", status=200, requests=1, input_tokens=0,
+                cached_tokens=0, output_tokens=0, reasoning_tokens=0, images=0, characters=0,
+                audio_seconds=0.0, usage_source="reported", stream=False)
+
+
+def add_call(conn, model: str, started_at: str, **kw) -> None:
+    row = {**DEFAULTS, "call_id": f"t{next(_ids)}", "model": model, "started_at": started_at,
+           "base_model": model.removesuffix("-c"),
+           "billing_mode": "request" if model.endswith("-c") else "token", **kw}
+    cols = ", ".join(row)
+    conn.execute(f"INSERT INTO calls ({cols}) VALUES ({', '.join('?' * len(row))})",
+                 list(row.values()))
+
+
+def add_price(conn, model: str, effective_from: str = "2020-01-01", **prices) -> None:
+    row = {"model": model, "effective_from": effective_from, **prices}
+    cols = ", ".join(row)
+    conn.execute(f"INSERT INTO prices ({cols}) VALUES ({', '.join('?' * len(row))})",
+                 list(row.values()))
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    conn = open_ledger(str(tmp_path / "l.duckdb"))
+    add_price(conn, "gpt-4o", input=Decimal("2.5"), output=Decimal("10"))
+    add_price(conn, "gpt-4o-c", request=Decimal("0.01"))
+    # key A, March: 1M in + 100k out on gpt-4o = 2.50 + 1.00 = 3.50, charged 3.50
+    add_call(conn, "gpt-4o", "2025-03-03 10:00:00+00", key_id="kA", key_hint="sk-…aaaa",
+             input_tokens=1_000_000, output_tokens=100_000, charged=Decimal("3.5"),
+             tags={"team": "search"})
+    # key A: 100 requests on gpt-4o-c = 1.00, platform charged 1.20 (price mismatch)
+    add_call(conn, "gpt-4o-c", "2025-03-04 10:00:00+00", key_id="kA", key_hint="sk-…aaaa",
+             requests=100, input_tokens=5000, charged=Decimal("1.2"))
+    # key A: gpt-4o with estimated usage, ledger 0.25, platform 0.30 (token mismatch)
+    add_call(conn, "gpt-4o", "2025-03-05 10:00:00+00", key_id="kA", key_hint="sk-…aaaa",
+             input_tokens=100_000, usage_source="estimated", charged=Decimal("0.3"))
+    # key A: failed call, platform charged 0.02 anyway
+    add_call(conn, "gpt-4o", "2025-03-05 11:00:00+00", key_id="kA", key_hint="sk-…aaaa",
+             status=429, input_tokens=1000, charged=Decimal("0.02"))
+    # key A: proxy-recorded call missing from the platform log: 10k in = 0.025
+    add_call(conn, "gpt-4o", "2025-03-06 11:00:00+00", key_id="kA", key_hint="sk-…aaaa",
+             input_tokens=10_000, source="proxy")
+    # key A: rounding, ledger 0.0000025 (1 token), charged 0.000002
+    add_call(conn, "gpt-4o", "2025-03-06 12:00:00+00", key_id="kA", key_hint="sk-…aaaa",
+             input_tokens=1, charged=Decimal("0.000002"))
+    # key B: unpriced model, 3 calls, 3000 in / 300 out
+    add_call(conn, "mystery-1", "2025-03-31 23:59:59+00", key_id="kB", key_hint="sk-…bbbb",
+             requests=3, input_tokens=3000, output_tokens=300, tags={"team": "ads", "env": "x"})
+    # outside March (April 1st UTC, though March 31 in New York)
+    add_call(conn, "gpt-4o", "2025-03-31 22:00:00-04", key_id="kB", input_tokens=1_000_000)
+    yield conn
+    conn.close()
+
+
+EXPECTED_COST = Decimal("3.5") + Decimal("1") + Decimal("0.25") + Decimal("0.025") \
+    + Decimal("0.0000025")
+
+
+def test_totals_match_independent_sql(ledger):
+    rep = finance_report(ledger, "2025-03", "key", all_dimensions=True)
+    independent = ledger.execute(
+        "SELECT sum(cost) FROM priced_calls WHERE started_at >= TIMESTAMPTZ '2025-03-01 00:00:00+00' "
+        "AND started_at < TIMESTAMPTZ '2025-04-01 00:00:00+00'").fetchone()[0]
+    assert rep.totals["cost"] == independent == EXPECTED_COST
+    for dim in ("key", "model", "day", "tag:team"):
+        table = rep.tables[dim] if dim in rep.tables else finance_report(ledger, "2025-03",
+                                                                         dim).main
+        assert sum(table["cost"], Decimal(0)) == EXPECTED_COST, dim
+        assert int(table["calls"].sum()) == 1 + 100 + 1 + 1 + 1 + 1 + 3
+    assert rep.totals["unpriced_calls"] == 3
+    assert rep.totals["unpriced_input_tokens"] == 3000
+    assert rep.totals["cost_per_request_billing"] == Decimal("1")
+    assert rep.totals["cost_per_token_billing"] == EXPECTED_COST - 1
+
+
+def test_by_tag_counts_each_tag(ledger):
+    tags = finance_report(ledger, "2025-03", "tag").main.set_index("tag")
+    assert tags.loc["team=search", "cost"] == Decimal("3.5")
+    assert tags.loc["team=ads", "calls"] == 3 and tags.loc["env=x", "calls"] == 3
+    assert tags.loc["(untagged)", "cost"] == EXPECTED_COST - Decimal("3.5")
+
+
+def test_reconciliation_parts_add_up(ledger):
+    rec = reconciliation(ledger, "2025-03").set_index(["key_id", "model"])
+    c = rec.loc[("kA", "gpt-4o-c")]
+    assert c["difference"] == Decimal("0.2") == c["price_mismatch"]
+    t = rec.loc[("kA", "gpt-4o")]
+    assert t["charged"] == Decimal("3.5") + Decimal("0.3") + Decimal("0.02") + Decimal("0.000002")
+    assert t["token_mismatch"] == Decimal("0.05")
+    assert t["failed_call_policy"] == Decimal("0.02")
+    assert t["missing_calls"] == Decimal("-0.025")
+    assert t["rounding"] == Decimal("-0.0000005")
+    assert t["price_mismatch"] == 0
+    parts = sum(t[p] for p in ("missing_calls", "token_mismatch", "price_mismatch",
+                               "failed_call_policy", "rounding"))
+    assert parts == t["difference"] == t["charged"] - t["ledger_cost"]
+    assert "token counts differ" in t["explanation"]
+    assert ("kB", "mystery-1") not in rec.index  # no charged there: nothing to reconcile
+
+
+def test_writers(ledger, tmp_path):
+    rep = finance_report(ledger, "2025-03", "model", all_dimensions=True)
+    buf = io.StringIO()
+    write_csv(rep, buf)
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert rows[-1]["model"] == "TOTAL"
+    assert Decimal(rows[-1]["cost"]) == Decimal("4.775003")  # half up
+    doc = json.loads(json.dumps(to_json(rep)))
+    assert doc["totals"]["cost"] == "4.775003"
+    assert {r["model"] for r in doc["unpriced"]} == {"mystery-1"}
+    write_xlsx(rep, tmp_path / "r.xlsx")
+    wb = load_workbook(tmp_path / "r.xlsx")
+    assert wb.sheetnames[:5] == ["Summary", "By model", "By key", "By day", "By tag"]
+    assert "Reconciliation" in wb.sheetnames and "Unpriced" in wb.sheetnames
+    summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r and r[0]}
+    assert round(summary["cost"], 2) == 4.78
