@@ -1,0 +1,112 @@
+"""Per-token versus per-request: break-even tokens per call and the savings of switching.
+
+Shared by the dashboard and ``callmeter recommend``. Both read ``priced_calls``, so price
+history, tiers and cached input are accounted for exactly as in the costs themselves; sums are
+exact DECIMAL and the few divisions happen here in ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import duckdb
+import pandas as pd
+
+from .queries import BREAK_EVEN_TOTALS_SQL, SWITCH_SAVINGS_SQL
+
+Period = date | datetime | str | None
+
+_GROUPS = {False: "base_model", True: "key_id, base_model"}
+MONEY_PLACES = Decimal("0.000000000001")  # averages are shown to 1e-12 of the currency
+
+BREAK_EVEN_COLUMNS = (
+    "key_id", "base_model", "calls", "tokens_per_call", "input_share", "cached_share",
+    "token_cost", "request_cost", "token_cost_per_call", "request_price",
+    "token_cost_per_1m", "break_even_tokens", "cheaper_mode", "saving",
+)
+
+
+def utc_bound(value: Period) -> datetime | None:
+    """A period bound as a naive UTC datetime: dates mean UTC midnight, aware times convert."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    return datetime(value.year, value.month, value.day)
+
+
+def _period(since: Period, until: Period) -> dict[str, datetime | None]:
+    return {"since": utc_bound(since), "until": utc_bound(until)}
+
+
+def switch_savings(conn: duckdb.DuckDBPyConnection, since: Period = None,
+                   until: Period = None) -> pd.DataFrame:
+    """One row per key × base model over [since, until) (UTC): what was paid, what all calls
+    would have cost per token and per request, the cheaper mode and the saving of using it.
+
+    Columns: key_id, key_hint, key_label, base_model, calls, token_calls, request_calls,
+    current_mode (token|request|mixed), actual_cost, cost_all_token, cost_all_request,
+    cheaper_mode, cheaper_cost, saving, switchable. Money columns hold ``Decimal``; a total
+    is NULL when any call in it is unpriced, and cheaper_mode/saving are NULL unless both
+    variants are priced for every call (``switchable``). Largest saving first.
+    """
+    return conn.execute(SWITCH_SAVINGS_SQL, _period(since, until)).df()
+
+
+def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
+    return None if not den else num / den
+
+
+def _break_even_row(row: dict) -> dict:
+    calls = Decimal(int(row["calls"]))
+    inp, cached, out = (Decimal(int(row[c] or 0)) for c in
+                        ("input_tokens", "cached_tokens", "output_tokens"))
+    tokens = inp + out
+    token_cost, request_cost = Decimal(row["token_cost"]), Decimal(row["request_cost"])
+    per_token = _ratio(token_cost, tokens)
+    request_price = request_cost / calls
+    break_even = (None if not per_token else
+                  (request_price / per_token).quantize(Decimal(1), ROUND_HALF_EVEN))
+    cheaper = "token" if token_cost <= request_cost else "request"
+
+    def money(v: Decimal | None) -> Decimal | None:
+        return None if v is None else v.quantize(MONEY_PLACES, ROUND_HALF_EVEN)
+
+    return {
+        "key_id": row.get("key_id"),
+        "base_model": row["base_model"],
+        "calls": int(calls),
+        "tokens_per_call": (tokens / calls).quantize(Decimal("0.1"), ROUND_HALF_EVEN),
+        "input_share": _ratio(inp, tokens),
+        "cached_share": _ratio(cached, inp),
+        "token_cost": token_cost,
+        "request_cost": request_cost,
+        "token_cost_per_call": money(token_cost / calls),
+        "request_price": money(request_price),
+        "token_cost_per_1m": money(None if per_token is None else per_token * 1_000_000),
+        "break_even_tokens": break_even,
+        "cheaper_mode": cheaper,
+        "saving": abs(token_cost - request_cost),
+    }
+
+
+def break_even_tokens(conn: duckdb.DuckDBPyConnection, base_model: str | None = None, *,
+                      by_key: bool = False, since: Period = None,
+                      until: Period = None) -> pd.DataFrame:
+    """Tokens per call at which per-token and per-request billing cost the same, for the
+    input/cached/output mix actually observed (overall, or per key with ``by_key``).
+
+    Uses successful calls in [since, until) priced both ways. For the observed mix a call of
+    T tokens costs T × token_cost_per_1m / 1M per token and request_price per request, so the
+    break-even is T* = request_price / (token_cost / tokens): calls larger than T* are cheaper
+    per request. Also gives the cheaper mode for the workload as it was and the saving (the
+    absolute difference of the two totals). Columns: BREAK_EVEN_COLUMNS (key_id is None
+    unless ``by_key``); money in ``Decimal``.
+    """
+    sql = BREAK_EVEN_TOTALS_SQL.replace("{group}", _GROUPS[by_key])
+    params = {**_period(since, until), "base_model": base_model}
+    rows = conn.execute(sql, params).df().to_dict("records")
+    return pd.DataFrame([_break_even_row(r) for r in rows], columns=list(BREAK_EVEN_COLUMNS))
