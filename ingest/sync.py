@@ -1,0 +1,358 @@
+"""``callmeter sync``: pull the account's consumption log from the platform, incrementally.
+
+new-api pages ``GET /api/log/self`` newest first with offset paging (``p``, ``page_size`` ≤ 100)
+over ``created_at`` in ``[start_timestamp, end_timestamp]`` (both inclusive). Rows that arrive
+while we page would shift every later page, so a run freezes its window first: ``end`` is fixed
+at the start of the run and only rows created up to then are asked for. Rows arriving during
+the run land after ``end`` and are the next run's. Inside the frozen window two things can still
+move rows between pages — a log written late with an older ``created_at`` and a row deleted by
+the platform's log clean-up — so after a pass the rows seen are counted against the ``total``
+the platform reports, and the window is walked again (new rows only) until they agree.
+
+The next run starts ``overlap`` seconds before this run's ``end``: late rows are caught, and the
+rows fetched twice are dropped by their idempotent ``call_id``. Where a run stopped is kept in a
+small JSON file beside the ledger, not in the ledger, so a sync works (through the spool) while
+another process owns the ledger. Pages go through the ``newapi`` importer unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+
+from .config import Settings, ledger_home, rejected_dir, spool_dir
+from .errors import CallmeterError, LedgerLocked
+from .importers import FORMATS, ImportOptions, ImportResult, import_file
+from .keys import SECRET_FILE_NAME, KeyFingerprinter, load_or_create_secret
+from .ledger import open_ledger
+from .platform import PlatformClient, PlatformError, console_base, load_token
+
+__all__ = ["LOG_PATH", "SyncResult", "fetch_window", "last_sync", "read_state", "state_file",
+           "sync_now"]
+
+LOG_PATH = "/api/log/self"
+CALL_TYPES = (2, 5)        # new-api log types that are calls: 2 consume, 5 error
+PAGE_SIZE = 100            # new-api caps page_size at 100
+BATCH_ROWS = 5000          # rows per file handed to the importer
+MAX_PASSES = 3
+FIRST_START = 1            # "everything": 0 would let some forks default to the last 7 days
+
+Progress = Callable[[int, int, int], None]   # (pages fetched, rows so far, rows expected)
+
+
+@dataclass
+class SyncResult:
+    """One run: the window asked for, what came back, and what reached the ledger."""
+
+    platform: str
+    user_id: str | None
+    window_start: int
+    window_end: int
+    started_at: str = ""
+    finished_at: str = ""
+    status: str = "running"          # ok | error
+    error: str = ""                  # exception name when status is error
+    message: str = ""
+    pages: int = 0
+    passes: int = 0
+    requests: int = 0
+    retries: int = 0
+    read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    queued: int = 0
+    expected: int = 0
+    rejected_files: list[str] = field(default_factory=list)
+
+    @property
+    def rows_added(self) -> int:
+        return self.imported + self.queued
+
+    def summary(self) -> str:
+        def day(ts: int) -> str:
+            return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+        text = (f"{self.platform}: {day(self.window_start)} → {day(self.window_end)} UTC, "
+                f"{self.pages} page(s): read {self.read}, imported {self.imported}, "
+                f"duplicate {self.duplicates}, skipped {self.skipped}, "
+                f"rejected {self.rejected}")
+        if self.queued:
+            text += f", queued for the ledger's owner {self.queued}"
+        if self.retries:
+            text += f" ({self.retries} retried request(s))"
+        return text
+
+
+# --- paging --------------------------------------------------------------------------------
+
+def _row_key(item: dict) -> str:
+    return json.dumps(item, sort_keys=True, default=str)
+
+
+def _page(client: PlatformClient, log_type: int, start: int, end: int, p: int,
+          page_size: int) -> tuple[list[dict], int, int]:
+    body = client.get_json(LOG_PATH, {"p": p, "page_size": page_size, "type": log_type,
+                                      "start_timestamp": start, "end_timestamp": end})
+    data = body.get("data")
+    if isinstance(data, list):      # one-api style: a bare list, no total
+        return data, -1, page_size
+    if not isinstance(data, dict) or not isinstance(data.get("items", []), list):
+        raise PlatformError(f"{client.base_url}{LOG_PATH}: unexpected answer (no data.items)")
+    items = data.get("items") or []
+    size = int(data.get("page_size") or page_size)
+    return items, int(data.get("total", -1)), size
+
+
+def fetch_window(client: PlatformClient, start: int, end: int, *,
+                 types: tuple[int, ...] = CALL_TYPES, page_size: int = PAGE_SIZE,
+                 result: SyncResult | None = None,
+                 on_page: Progress | None = None) -> Iterator[dict]:
+    """Yield every log row of ``[start, end]`` once, walking the pages until none is missing."""
+    result = result or SyncResult(client.base_url, None, start, end)
+    for log_type in types:
+        seen: set[str] = set()
+        for _ in range(MAX_PASSES):
+            result.passes += 1
+            total = -1
+            p = 1
+            while True:
+                items, total, size = _page(client, log_type, start, end, p, page_size)
+                result.pages += 1
+                for item in items:
+                    key = _row_key(item)
+                    if key not in seen:
+                        seen.add(key)
+                        result.read += 1
+                        yield item
+                if on_page:
+                    on_page(result.pages, result.read, result.expected + max(total, 0))
+                if len(items) < size or not items:
+                    break
+                p += 1
+            if total < 0 or len(seen) >= total:
+                break
+        result.expected += max(total, len(seen))
+        if total > len(seen):
+            result.message = (f"type {log_type}: the platform reports {total} rows in the window, "
+                              f"{len(seen)} distinct rows came back after {MAX_PASSES} passes")
+
+
+# --- state ---------------------------------------------------------------------------------
+
+def state_file(db: str) -> Path:
+    """``data/callmeter.duckdb`` → ``data/callmeter.sync.json``."""
+    if db.startswith("ducklake:"):
+        return ledger_home(db) / "callmeter.sync.json"
+    p = Path(db).expanduser().resolve()
+    return p.with_name(p.stem + ".sync.json")
+
+
+def read_state(db: str) -> dict:
+    path = state_file(db)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_state(db: str, state: dict) -> None:
+    path = state_file(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _account(platform: str, user_id: str | None) -> str:
+    return f"{console_base(platform)}#{user_id or ''}"
+
+
+def _record(db: str, result: SyncResult, next_start: int | None) -> None:
+    state = read_state(db)
+    accounts = state.setdefault("accounts", {})
+    entry = accounts.setdefault(_account(result.platform, result.user_id), {})
+    entry.update(platform=result.platform, user_id=result.user_id, last_run=asdict(result))
+    if next_start is not None:
+        entry["next_start"] = next_start
+    state["last"] = _account(result.platform, result.user_id)
+    state["platform"] = result.platform
+    state["user_id"] = result.user_id
+    _write_state(db, state)
+
+
+def _db_path(db: str | duckdb.DuckDBPyConnection) -> str:
+    if isinstance(db, str):
+        return db
+    row = db.execute("SELECT path FROM duckdb_databases() "
+                     "WHERE database_name = current_database()").fetchone()
+    if not row or not row[0]:
+        raise CallmeterError("this ledger connection has no file; pass the --db path instead")
+    return row[0]
+
+
+def last_sync(db: str | duckdb.DuckDBPyConnection, platform: str | None = None,
+              user_id: str | None = None) -> SyncResult | None:
+    """The latest run (for ``platform`` when given), or None when the ledger was never synced."""
+    state = read_state(_db_path(db))
+    key = _account(platform, user_id) if platform else state.get("last")
+    run = state.get("accounts", {}).get(key or "", {}).get("last_run")
+    if not run:
+        return None
+    return SyncResult(**run)
+
+
+# --- one run -------------------------------------------------------------------------------
+
+def parse_since(value: str | date | datetime | None) -> int | None:
+    """``2025-05-01`` (UTC midnight), an ISO time, or unix seconds → unix seconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    if isinstance(value, date):
+        return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp())
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CallmeterError(f"--since {text!r}: give a date (2025-05-01) or an ISO time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())
+
+
+def newapi_module():
+    """The ``newapi`` format module (registered in FORMATS, or imported directly)."""
+    if "newapi" in FORMATS:
+        return FORMATS["newapi"]
+    import importlib
+
+    return importlib.import_module("ingest.importers.newapi")
+
+
+class _Importer:
+    """Hands batches of rows to the ``newapi`` importer: into the ledger, or via the spool."""
+
+    def __init__(self, db: str | duckdb.DuckDBPyConnection, settings: Settings,
+                 result: SyncResult, folder: Path) -> None:
+        self.module = newapi_module()
+        self.db_path = _db_path(db)
+        self.result = result
+        self.folder = folder
+        self.handoff = None
+        self.owned = isinstance(db, str)
+        if isinstance(db, str):
+            try:
+                self.conn = open_ledger(db)
+            except LedgerLocked:
+                from .imports import spool_handoff
+
+                self.conn = duckdb.connect()
+                self.handoff = spool_handoff(spool_dir(db))
+        else:
+            self.conn = db
+        secret = settings.secret_file or ledger_home(self.db_path) / SECRET_FILE_NAME
+        self.options = ImportOptions(quota_per_usd=settings.quota_per_usd,
+                                     fingerprinter=KeyFingerprinter(load_or_create_secret(secret)))
+        self.batch: list[dict] = []
+        self.files = 0
+
+    def add(self, item: dict) -> None:
+        self.batch.append(item)
+        if len(self.batch) >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        self.files += 1
+        path = self.folder / f"log-self-{self.result.window_end}-{self.files:04d}.json"
+        page = {"success": True, "message": "",
+                "data": {"items": self.batch, "total": len(self.batch)}}
+        path.write_text(json.dumps(page, ensure_ascii=False, default=str), encoding="utf-8")
+        self.batch = []
+        self._merge(import_page_file(self.conn, path, self.module, self.options,
+                                     rejected_dir(self.db_path), self.handoff))
+
+    def _merge(self, r: ImportResult) -> None:
+        res = self.result
+        res.imported += r.imported
+        res.duplicates += r.duplicates
+        res.skipped += r.skipped
+        res.rejected += r.rejected
+        res.queued += r.queued
+        if r.rejected_file:
+            res.rejected_files.append(r.rejected_file)
+
+    def close(self) -> None:
+        if self.owned:
+            self.conn.close()
+
+
+def import_page_file(conn: duckdb.DuckDBPyConnection, path: Path, module, options: ImportOptions,
+                     rejected: Path, handoff=None) -> ImportResult:
+    """The one hand-off to the importer: a file shaped exactly like a ``/api/log/self`` answer."""
+    return import_file(conn, path, module, options, rejected, handoff=handoff)
+
+
+def sync_now(db: str | duckdb.DuckDBPyConnection, settings: Settings, *,
+             since: str | date | datetime | None = None, on_page: Progress | None = None,
+             client: PlatformClient | None = None, now: float | None = None) -> SyncResult:
+    """Pull new log rows from ``settings.platform_url`` into the ledger; never raises for a
+    platform failure (the result says ``status='error'``), so pages can show it."""
+    platform = settings.platform_url
+    if not platform:
+        raise CallmeterError("no platform URL: pass --platform URL or set CALLMETER_PLATFORM_URL")
+    platform = console_base(platform)
+    db_path = _db_path(db)
+    user_id = settings.platform_user_id
+    state = read_state(db_path).get("accounts", {}).get(_account(platform, user_id), {})
+    start = parse_since(since)
+    if start is None:
+        start = int(state.get("next_start") or FIRST_START)
+    end = int(time.time() if now is None else now)
+    result = SyncResult(platform, user_id, start, end,
+                        started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    token = settings.platform_token or load_token(db_path, platform)
+    own_client = client is None
+    client = client or PlatformClient(platform, token, user_id)
+    importer = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="callmeter-sync-") as tmp:
+            importer = _Importer(db, settings, result, Path(tmp))
+            try:
+                for item in fetch_window(client, start, end, result=result, on_page=on_page):
+                    importer.add(item)
+            finally:
+                importer.flush()    # rows already fetched are kept even when a page failed
+        result.status = "ok"
+        next_start = max(FIRST_START, end - settings.sync_overlap_seconds)
+    except (PlatformError, CallmeterError, duckdb.Error, OSError) as exc:
+        result.status = "error"
+        result.error = type(exc).__name__
+        result.message = str(exc)
+        next_start = None       # keep the old start: the whole window is asked for again
+    finally:
+        if importer is not None:
+            importer.close()
+        result.requests, result.retries = client.requests, client.retries
+        if own_client:
+            client.close()
+        result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    _record(db_path, result, next_start)
+    return result
