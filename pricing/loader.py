@@ -55,7 +55,8 @@ def load_prices(conn: duckdb.DuckDBPyConnection, source: str | Path | PriceSheet
     loaded = LoadedSheet(sheet=str(Path(sheet.path).resolve()), sha256=sheet.sha256,
                          loaded_at=now or datetime.now(UTC), rows=len(sheet.rows),
                          models=len(sheet.models), currency=sheet.currency)
-    params = [[r.model, r.effective_from, r.above_input_tokens, r.input, r.cached_input,
+    # base rows store above_input_tokens NULL (blank in the sheet); tier rows the threshold
+    params = [[r.model, r.effective_from, r.above_input_tokens or None, r.input, r.cached_input,
                r.output, r.request, r.image, r.audio_minute, r.characters, r.currency, r.line]
               for r in sheet.rows]
     conn.execute("BEGIN TRANSACTION")
