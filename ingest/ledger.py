@@ -73,5 +73,9 @@ def open_ledger(db: str, *, read_only: bool = False, wait_seconds: float = 0.0,
     else:
         conn = connect_file(db, read_only=read_only, wait_seconds=wait_seconds)
     if not read_only:
-        migrate(conn, where=db)
+        try:
+            migrate(conn, where=db)
+        except BaseException:
+            conn.close()  # a refused ledger must not stay held by this process
+            raise
     return conn

@@ -1,0 +1,100 @@
+"""The ledger file: migrations recorded and re-run at every open, upgrades, newer ledgers, --db."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest.errors import LedgerTooNew
+from ingest.ledger import open_ledger
+from ingest.migrations import MIGRATIONS, m001_calls, migrate
+from ingest.schema import CALL_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("CALLMETER_")}
+    full["PYTHONPATH"] = str(ROOT)
+    full.update(env or {})
+    return subprocess.run([sys.executable, "-m", "callmeter.cli", *args], cwd=cwd, env=full,
+                          capture_output=True, text=True, timeout=120)
+
+
+def migration_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name").fetchall()]
+
+
+def test_new_ledger_records_every_migration_and_reopening_runs_none(tmp_path):
+    db = tmp_path / "deep" / "er" / "ledger.duckdb"
+    conn = open_ledger(str(db))
+    assert db.is_file()
+    assert migration_names(conn) == [name for name, _ in MIGRATIONS]
+    cols = conn.execute("SELECT column_name, data_type FROM information_schema.columns "
+                        "WHERE table_name = 'calls' ORDER BY ordinal_position").fetchall()
+    assert [c for c, _ in cols] == list(CALL_COLUMNS)
+    conn.close()
+
+    conn = open_ledger(str(db))
+    assert migrate(conn) == []
+    assert conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
+    conn.close()
+
+
+def test_old_ledger_with_only_the_first_migration_is_upgraded_and_keeps_its_calls(tmp_path):
+    db = str(tmp_path / "old.duckdb")
+    conn = duckdb.connect(db)  # what the first release wrote, made by hand
+    m001_calls(conn)
+    conn.execute("CREATE TABLE _migrations (name VARCHAR, applied_at TIMESTAMPTZ)")
+    conn.execute("INSERT INTO _migrations VALUES ('m001_calls', now())")
+    conn.execute("INSERT INTO calls (call_id, source, started_at, model) "
+                 "VALUES ('old-1', 'csv', TIMESTAMPTZ '2025-01-02 03:04:05+00', 'gpt-4o')")
+    conn.close()
+
+    conn = open_ledger(db)
+    assert migration_names(conn) == [name for name, _ in MIGRATIONS]
+    assert conn.execute("SELECT call_id FROM calls").fetchall() == [("old-1",)]
+    assert conn.execute("SELECT count(*) FROM prices").fetchone()[0] == 0
+    assert conn.execute("SELECT call_id FROM priced_calls").fetchall() == [("old-1",)]
+    conn.close()
+
+
+def test_a_ledger_from_a_newer_callmeter_is_refused_with_a_clear_message(tmp_path):
+    db = str(tmp_path / "new.duckdb")
+    open_ledger(db).close()
+    conn = duckdb.connect(db)
+    conn.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', now())")
+    conn.close()
+
+    with pytest.raises(LedgerTooNew, match="m999_from_the_future") as err:
+        open_ledger(db)
+    assert "newer callmeter" in str(err.value) and "upgrade callmeter" in str(err.value)
+
+    done = run_cli("load", "--db", db, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "newer callmeter" in done.stderr and "Traceback" not in done.stderr
+    conn = duckdb.connect(db, read_only=True)  # and the file was left as it was
+    assert "m999_from_the_future" in migration_names(conn)
+    conn.close()
+
+
+def test_db_flag_environment_and_default_with_parent_folders_created(tmp_path):
+    done = run_cli("load", cwd=tmp_path)  # neither: data/callmeter.duckdb under the cwd
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "data" / "callmeter.duckdb").is_file()
+
+    env_db = tmp_path / "from" / "env" / "l.duckdb"
+    done = run_cli("load", cwd=tmp_path, env={"CALLMETER_DB": str(env_db)})
+    assert done.returncode == 0, done.stderr
+    assert env_db.is_file()
+
+    flag_db = tmp_path / "from" / "flag" / "l.duckdb"
+    done = run_cli("load", "--db", str(flag_db), cwd=tmp_path,
+                   env={"CALLMETER_DB": str(tmp_path / "not-this.duckdb")})
+    assert done.returncode == 0, done.stderr
+    assert flag_db.is_file() and not (tmp_path / "not-this.duckdb").exists()
