@@ -1,0 +1,108 @@
+"""callmeter dashboard entry: open the ledger, check the login, draw the filters, route pages.
+
+Run with ``callmeter dashboard`` (or ``streamlit run dashboard/app.py`` with CALLMETER_DB set).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
+    sys.path.insert(0, str(ROOT))
+
+from dashboard import auth, queries  # noqa: E402
+from dashboard.connection import get_ledger  # noqa: E402
+from dashboard.context import Context, set_context  # noqa: E402
+from dashboard.filters import sidebar_filters  # noqa: E402
+from ingest.config import settings_from_env  # noqa: E402
+from ingest.errors import CallmeterError  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PAGES = HERE / "app_pages"
+
+
+def _user(settings) -> auth.User:
+    """The logged-in user; draws the login form and stops the run when there is none."""
+    try:
+        users = (auth.load_users(settings.dashboard_users_file)
+                 if settings.dashboard_users_file else None)
+    except auth.AuthConfigError as exc:
+        st.error(str(exc))
+        st.stop()
+    configured = bool(users or settings.dashboard_password)
+    if not auth.login_required(st.get_option("server.address"), configured=configured):
+        return auth.User("local", "finance")
+    if not configured:
+        st.error("This dashboard listens beyond localhost, so it needs a login: set "
+                 "CALLMETER_DASHBOARD_PASSWORD or CALLMETER_USERS_FILE (see docs/dashboard.md), "
+                 "or bind to 127.0.0.1.")
+        st.stop()
+    if "user" in st.session_state:
+        return st.session_state["user"]
+    st.title("callmeter")
+    with st.form("login"):
+        name = st.text_input("User", disabled=not users)
+        password = st.text_input("Password", type="password")
+        if st.form_submit_button("Sign in"):
+            user = auth.login(name, password, users=users,
+                              shared_password=settings.dashboard_password)
+            if user:
+                st.session_state["user"] = user
+                st.rerun()
+            st.error("Wrong user or password.")
+    st.stop()
+
+
+def _page(name: str, title: str, icon: str, **kw) -> st.Page:
+    return st.Page(str(PAGES / f"{name}.py"), title=title, icon=icon, **kw)
+
+
+def main() -> None:
+    st.set_page_config(page_title="callmeter", page_icon="💸", layout="wide")
+    settings = settings_from_env()
+    user = _user(settings)
+    try:
+        ledger = get_ledger(settings.db)
+        marker = ledger.refresh()
+    except CallmeterError as exc:
+        st.error(f"Cannot open the ledger {settings.db}: {exc}")
+        st.stop()
+    ctx = Context(ledger=ledger, marker=marker, user=user)
+    summary = queries.ledger_summary(ledger, marker)
+    if summary["rows"] == 0:
+        set_context(ctx)
+        nav = st.navigation([_page("first_run", "Welcome", "👋", default=True),
+                             _page("data", "Data", "🗄️"), _page("prices", "Prices", "🏷️")])
+        nav.run()
+        return
+    options = queries.filter_options(ledger, marker)
+    scope = None
+    if not user.sees_all_keys:
+        wanted = set(user.keys)
+        scope = tuple(k for k, label in options["keys"].items()
+                      if k in wanted or label in wanted)
+        options = {**options, "keys": {k: v for k, v in options["keys"].items() if k in scope}}
+    last = summary["last"] or datetime.now(UTC)
+    ctx.filters, ctx.display = sidebar_filters(
+        options, last.astimezone(UTC).date(), queries.sheet_currency(ledger, marker), scope)
+    ctx.options = options
+    set_context(ctx)
+    st.sidebar.caption(f"{summary['calls']:,} calls in the ledger · signed in as {user.name}")
+    nav = st.navigation({
+        "Spend": [_page("overview", "Overview", "📊", default=True),
+                  _page("models", "Models", "🧠"), _page("keys", "Keys", "🔑"),
+                  _page("key_detail", "Key detail", "🔎", url_path="key")],
+        "Save": [_page("billing", "Billing modes", "⚖️"),
+                 _page("recommendations", "Recommendations", "💡"),
+                 _page("finance", "Finance", "🧾")],
+        "Setup": [_page("prices", "Prices", "🏷️"), _page("data", "Data", "🗄️")],
+    })
+    nav.run()
+
+
+main()

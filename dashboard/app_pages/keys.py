@@ -1,0 +1,36 @@
+"""Keys: one row per key with spend, trend, error mix and last seen; spikes flagged."""
+
+import streamlit as st
+
+from dashboard import queries
+from dashboard.context import context
+from dashboard.layout import table
+
+ctx = context()
+f, d = ctx.filters, ctx.display
+st.title("Keys")
+
+spikes = queries.key_spikes(ctx.ledger, ctx.marker, f)
+names = ctx.options["keys"]
+for row in spikes.itertuples():
+    st.warning(f"**{names.get(row.key_id, row.key_id)}** spent {d.money(row.last_day_cost)} on "
+               f"{f.end}, against a usual {d.money(row.baseline)} a day.", icon="📈")
+
+keys = queries.keys_table(ctx.ledger, ctx.marker, f)
+keys["key"] = keys["key_label"].fillna(keys["key_hint"]).fillna(keys["key_id"])
+shown = keys[["key", "key_hint", "cost", "daily", "calls", "unpriced_calls", "e401", "e403",
+              "e429", "e5xx", "last_seen", "key_id"]]
+event = table(shown, "keys", d, {
+    "daily": st.column_config.LineChartColumn("daily spend"),
+    "key_hint": st.column_config.TextColumn("hint"),
+    "key_id": st.column_config.TextColumn("fingerprint"),
+}, on_select="rerun", selection_mode="single-row")
+
+rows = event.selection.rows if event is not None and hasattr(event, "selection") else []
+choice = st.selectbox("Open a key", list(keys["key_id"]), index=None,
+                      format_func=lambda k: names.get(k, k))
+if rows:
+    choice = keys["key_id"].iloc[rows[0]]
+if choice:
+    st.query_params["key"] = choice
+    st.switch_page("app_pages/key_detail.py")

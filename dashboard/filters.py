@@ -1,0 +1,137 @@
+"""Sidebar filters shared by every page, kept in the URL so a view can be shared.
+
+:class:`Filters` is a frozen value (it keys the query cache); the sidebar widgets read their
+first values from ``st.query_params`` and write them back after every change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, available_timezones
+
+import streamlit as st
+
+TIMEZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York",
+             "America/Los_Angeles", "Asia/Shanghai", "Asia/Tokyo", "Asia/Kolkata")
+LIST_PARAMS = ("keys", "models", "endpoints", "modes", "tags")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Period (inclusive local dates in ``tz``) and the dimension filters; empty means all."""
+
+    start: date
+    end: date
+    tz: str = "UTC"
+    keys: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # "team=search"
+    scope_keys: tuple[str, ...] | None = None  # a key owner's own keys (auth), None = all
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The period as [start, end) instants."""
+        zone = ZoneInfo(self.tz)
+        return (datetime.combine(self.start, time(), zone),
+                datetime.combine(self.end + timedelta(days=1), time(), zone))
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Filters:
+        """The same number of days just before this period."""
+        return replace(self, start=self.start - timedelta(days=self.days),
+                       end=self.start - timedelta(days=1))
+
+    def with_keys(self, keys: tuple[str, ...]) -> Filters:
+        return replace(self, keys=keys)
+
+
+@dataclass(frozen=True)
+class Display:
+    """How money is shown: the sheet's currency converted at a rate the user sets."""
+
+    currency: str = "USD"
+    rate: Decimal = Decimal(1)
+
+    def money(self, value) -> str:
+        if value is None or value != value:  # None or NaN
+            return "—"
+        amount = (Decimal(str(value)) * self.rate).quantize(Decimal("0.01"))
+        return f"{amount:,} {self.currency}"
+
+
+def _param_date(raw: str | None, default: date) -> date:
+    try:
+        return date.fromisoformat(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def _initial(qp, default_end: date) -> dict:
+    end = _param_date(qp.get("to"), default_end)
+    start = _param_date(qp.get("from"), end - timedelta(days=29))
+    tz = qp.get("tz", "UTC")
+    return {
+        "f_period": (min(start, end), max(start, end)),
+        "f_tz": tz if tz in available_timezones() or tz == "UTC" else "UTC",
+        **{f"f_{name}": [v for v in qp.get_all(name) if v] for name in LIST_PARAMS},
+        "f_currency": qp.get("cur", ""),
+        "f_rate": qp.get("rate", "1"),
+    }
+
+
+def sidebar_filters(options: dict, default_end: date, sheet_currency: str,
+                    scope_keys: tuple[str, ...] | None = None) -> tuple[Filters, Display]:
+    """Draw the sidebar; ``options`` maps keys/models/endpoints/modes/tags to choices."""
+    if "f_period" not in st.session_state:
+        for name, value in _initial(st.query_params, default_end).items():
+            st.session_state[name] = value
+    for name in LIST_PARAMS:  # a shared URL may name a key this user cannot see
+        allowed = set(options.get(name, {}))
+        st.session_state[f"f_{name}"] = [v for v in st.session_state[f"f_{name}"]
+                                         if v in allowed]
+    sb = st.sidebar
+    period = sb.date_input("Period", key="f_period")
+    tz = sb.selectbox("Timezone", sorted({*TIMEZONES, st.session_state["f_tz"]}), key="f_tz")
+    labels = {"keys": "Keys", "models": "Models", "endpoints": "Endpoints",
+              "modes": "Billing mode", "tags": "Tags"}
+    chosen = {}
+    for name, label in labels.items():
+        choices = options.get(name, {})
+        chosen[name] = tuple(sb.multiselect(label, list(choices), key=f"f_{name}",
+                                            format_func=lambda v, c=choices: c.get(v, v)))
+    with sb.expander("Display currency"):
+        currency = st.text_input("Currency", key="f_currency", placeholder=sheet_currency)
+        rate_text = st.text_input(f"Rate (1 {sheet_currency} =)", key="f_rate")
+    start, end = (period if isinstance(period, tuple) and len(period) == 2
+                  else (period[0], period[0]) if isinstance(period, tuple) else (period, period))
+    try:
+        rate = Decimal(rate_text or "1")
+    except InvalidOperation:
+        sb.warning("Rate must be a number; using 1.")
+        rate = Decimal(1)
+    f = Filters(start=start, end=end, tz=tz, scope_keys=scope_keys, **chosen)
+    _write_params(f, currency, rate_text)
+    return f, Display(currency=currency or sheet_currency, rate=rate)
+
+
+def _write_params(f: Filters, currency: str, rate: str) -> None:
+    wanted = {"from": f.start.isoformat(), "to": f.end.isoformat(), "tz": f.tz,
+              **{name: list(getattr(f, name)) for name in LIST_PARAMS}}
+    if currency:
+        wanted["cur"] = currency
+    if rate and rate != "1":
+        wanted["rate"] = rate
+    qp = st.query_params
+    for name in ("from", "to", "tz", "cur", "rate", *LIST_PARAMS):
+        value = wanted.get(name)
+        if not value:
+            if name in qp:
+                del qp[name]
+        elif qp.get_all(name) != (value if isinstance(value, list) else [value]):
+            qp[name] = value

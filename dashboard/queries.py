@@ -1,0 +1,464 @@
+"""Every read the dashboard makes, as parameterised SQL, cached on (filters, ledger marker).
+
+Each query runs on the hourly rollup when the period's bounds fall on whole UTC hours (every
+whole-hour timezone), else on ``priced_calls``; both give the same numbers (tested). Values are
+always bound, never formatted in; group-by columns come from :data:`GROUPS`. Queries that need
+single calls (percentiles, per-call distributions) read ``priced_calls`` and aggregate in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from . import rollup
+from .connection import Ledger
+from .filters import Filters
+
+RAW, ROLLUP = "priced_calls", rollup.TABLE
+_cached = st.cache_data(ttl=3600, max_entries=1024, show_spinner=False)
+
+# name -> (SQL over the source, label). Tag groups are ``tag:<name>``, the name bound.
+GROUPS: dict[str, str] = {
+    "key": "key_id", "model": "model", "base_model": "base_model", "endpoint": "endpoint",
+    "billing_mode": "billing_mode", "status": "status", "source": "source",
+    "usage_source": "usage_source",
+}
+MAIN_MEASURES = ("cost", "calls", "input_tokens", "cached_tokens", "output_tokens",
+                 "reasoning_tokens", "unpriced_calls", "errors")
+STATUS_MIX = {"e401": "status = 401", "e403": "status = 403", "e429": "status = 429",
+              "e5xx": "status >= 500", "errors": "status >= 400"}
+
+
+def source_for(f: Filters) -> str:
+    """The rollup when the period is whole UTC hours, else the raw calls."""
+    return ROLLUP if all(b.minute == 0 and b.second == 0 for b in f.bounds()) else RAW
+
+
+def measure(name: str, src: str) -> str:
+    """One aggregate, written for the chosen source."""
+    if name in STATUS_MIX:
+        calls = "requests" if src == RAW else "calls"
+        return f"sum({calls}) FILTER (WHERE {STATUS_MIX[name]})"
+    if name in ("token_cost", "request_cost"):
+        mode = name.split("_")[0]
+        return f"{measure('cost', src)} FILTER (WHERE billing_mode = '{mode}')"
+    if name == "streamed":
+        return f"sum({'requests' if src == RAW else 'calls'}) FILTER (WHERE stream)"
+    if src == RAW:
+        return rollup.MEASURES[name]
+    return {"first_seen": "min", "last_seen": "max"}.get(name, "sum") + f"({name})"
+
+
+def measures(names, src: str) -> str:
+    return ", ".join(f"{measure(n, src)} AS {n}" for n in names)
+
+
+def where(f: Filters, src: str, p: dict) -> str:
+    """The WHERE clause for ``f``; fills ``p`` with the bound values."""
+    time_col = "started_at" if src == RAW else "hour"
+    p["t0"], p["t1"] = f.bounds()
+    clauses = [f"{time_col} >= $t0", f"{time_col} < $t1"]
+    for col, values in (("key_id", f.keys), ("model", f.models), ("endpoint", f.endpoints),
+                        ("billing_mode", f.modes)):
+        if values:
+            clauses.append(_in(col, values, p))
+    if f.scope_keys is not None:
+        clauses.append(_in("key_id", f.scope_keys, p))
+    by_tag: dict[str, list[str]] = {}
+    for pair in f.tags:
+        k, _, v = pair.partition("=")
+        by_tag.setdefault(k, []).append(v)
+    for k, vals in by_tag.items():
+        p[f"v{len(p)}"] = k
+        clauses.append(_in(f"tags[$v{len(p) - 1}]", vals, p))
+    return " AND ".join(clauses)
+
+
+def _in(col: str, values, p: dict) -> str:
+    if not values:
+        return "FALSE"  # a key owner with no keys sees nothing
+    names = []
+    for v in values:
+        names.append(f"$v{len(p)}")
+        p[names[-1][1:]] = v
+    return f"{col} IN ({', '.join(names)})"
+
+
+def group_expr(by: str, p: dict) -> str:
+    if by.startswith("tag:"):
+        p["tag"] = by[4:]
+        return "coalesce(tags[$tag], '(untagged)')"
+    if by not in GROUPS:
+        raise ValueError(f"cannot group by {by!r}")
+    return GROUPS[by]
+
+
+def _df(ledger: Ledger, sql: str, p: dict) -> pd.DataFrame:
+    return ledger.cursor().execute(sql, p).df()
+
+
+def bucket_expr(grain: str, src: str) -> str:
+    col = "started_at" if src == RAW else "hour"
+    return f"date_trunc('{'hour' if grain == 'hour' else 'day'}', timezone($tz, {col}))"
+
+
+# --- ledger-wide -------------------------------------------------------------------------
+
+@_cached
+def ledger_summary(_ledger: Ledger, marker: str) -> dict:
+    row = _ledger.cursor().execute(
+        f"SELECT coalesce(sum(call_rows), 0), coalesce(sum(calls), 0), min(first_seen), "
+        f"max(last_seen) FROM {ROLLUP}").fetchone()
+    return {"rows": row[0], "calls": row[1], "first": row[2], "last": row[3]}
+
+
+@_cached
+def filter_options(_ledger: Ledger, marker: str) -> dict[str, dict[str, str]]:
+    """Choices for the sidebar: value -> label."""
+    cur = _ledger.cursor()
+    keys = cur.execute(
+        f"SELECT key_id, coalesce(max(key_label), max(key_hint), key_id) FROM {ROLLUP} "
+        "WHERE key_id IS NOT NULL GROUP BY key_id ORDER BY 2").fetchall()
+    out = {"keys": {k: label for k, label in keys}}
+    for name, col in (("models", "model"), ("endpoints", "endpoint"), ("modes", "billing_mode")):
+        vals = cur.execute(f"SELECT DISTINCT {col} FROM {ROLLUP} WHERE {col} IS NOT NULL "
+                           f"ORDER BY 1").fetchall()
+        out[name] = {v: v for (v,) in vals}
+    tags = cur.execute(f"SELECT DISTINCT e.key || '=' || e.value FROM (SELECT unnest("
+                       f"map_entries(tags)) AS e FROM {ROLLUP}) ORDER BY 1").fetchall()
+    out["tags"] = {t: t for (t,) in tags}
+    return out
+
+
+@_cached
+def sheet_currency(_ledger: Ledger, marker: str) -> str:
+    row = _ledger.cursor().execute(
+        "SELECT coalesce(any_value(currency), 'USD') FROM prices").fetchone()
+    return row[0]
+
+
+# --- totals, time series, breakdowns -----------------------------------------------------
+
+@_cached
+def totals(_ledger: Ledger, marker: str, f: Filters) -> dict:
+    """Headline numbers for the period (money as Decimal, None when nothing is priced)."""
+    src, p = source_for(f), {}
+    names = (*MAIN_MEASURES, "charged", "charged_calls", "cost_where_charged",
+             "unpriced_tokens", "streamed")
+    sql = f"SELECT {measures(names, src)} FROM {src} WHERE {where(f, src, p)}"
+    row = _ledger.cursor().execute(sql, p).fetchone()
+    out = dict(zip(names, row, strict=True))
+    for n in names:
+        if n not in ("cost", "charged", "cost_where_charged") and out[n] is None:
+            out[n] = 0
+    return out
+
+
+@_cached
+def over_time(_ledger: Ledger, marker: str, f: Filters, by: str, grain: str = "day"
+              ) -> pd.DataFrame:
+    """Spend and calls per bucket (local time of ``f.tz``) and group."""
+    src, p = source_for(f), {"tz": f.tz}
+    g = group_expr(by, p)
+    label = ("coalesce(max(key_label), max(key_hint), key_id)" if by == "key" else g)
+    sql = (f"SELECT {bucket_expr(grain, src)} AS bucket, {g} AS grp, {label} AS name, "
+           f"{measures(('cost', 'calls', 'unpriced_calls'), src)} FROM {src} "
+           f"WHERE {where(f, src, p)} GROUP BY 1, 2 ORDER BY 1, 2")
+    return _df(_ledger, sql, p)
+
+
+@_cached
+def breakdown(_ledger: Ledger, marker: str, f: Filters, by: tuple[str, ...],
+              extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Main measures (plus ``extra``) per combination of the ``by`` groups, by spend."""
+    src, p = source_for(f), {}
+    cols = [f"{group_expr(b, p)} AS {b.replace(':', '_')}" for b in by]
+    if "key" in by:
+        cols += ["max(key_label) AS key_label", "max(key_hint) AS key_hint"]
+    names = (*MAIN_MEASURES, *extra)
+    sql = (f"SELECT {', '.join(cols)}, {measures(names, src)} FROM {src} "
+           f"WHERE {where(f, src, p)} GROUP BY {', '.join(str(i + 1) for i in range(len(by)))} "
+           f"ORDER BY cost DESC NULLS LAST, calls DESC")
+    return _df(_ledger, sql, p)
+
+
+@_cached
+def daily_cost(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
+    """Spend per local day, every day of the period present (0 when no calls)."""
+    src, p = source_for(f), {"tz": f.tz, "d0": f.start, "d1": f.end}
+    sql = (f"WITH days AS (SELECT CAST(d AS DATE) AS day FROM range($d0::DATE, "
+           f"$d1::DATE + INTERVAL 1 DAY, INTERVAL 1 DAY) t(d)), agg AS ("
+           f"SELECT CAST({bucket_expr('day', src)} AS DATE) AS day, "
+           f"{measures(('cost', 'calls'), src)} FROM {src} WHERE {where(f, src, p)} "
+           f"GROUP BY 1) SELECT day, coalesce(cost, 0) AS cost, coalesce(calls, 0) AS calls "
+           f"FROM days LEFT JOIN agg USING (day) ORDER BY day")
+    return _df(_ledger, sql, p)
+
+
+# --- keys --------------------------------------------------------------------------------
+
+@_cached
+def keys_table(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
+    """One row per key: spend, calls, error mix, last seen, daily spend for a sparkline."""
+    src, p = source_for(f), {"tz": f.tz, "d0": f.start, "d1": f.end}
+    names = ("cost", "calls", "unpriced_calls", "e401", "e403", "e429", "e5xx", "errors",
+             "last_seen")
+    sql = f"""
+        WITH base AS (SELECT * FROM {src} WHERE {where(f, src, p)}),
+        days AS (SELECT CAST(d AS DATE) AS day FROM range($d0::DATE, $d1::DATE + INTERVAL 1 DAY,
+                 INTERVAL 1 DAY) t(d)),
+        per_day AS (SELECT key_id, CAST({bucket_expr('day', src)} AS DATE) AS day,
+                    {measure('cost', src)} AS cost FROM base GROUP BY ALL),
+        spark AS (SELECT k.key_id, list(coalesce(CAST(pd.cost AS DOUBLE), 0) ORDER BY days.day)
+                    AS daily FROM (SELECT DISTINCT key_id FROM base) k CROSS JOIN days
+                  LEFT JOIN per_day pd ON pd.key_id IS NOT DISTINCT FROM k.key_id
+                    AND pd.day = days.day GROUP BY k.key_id),
+        final AS (SELECT key_id, max(key_label) AS key_label, max(key_hint) AS key_hint,
+                  {measures(names, src)} FROM base GROUP BY key_id)
+        SELECT final.*, spark.daily FROM final LEFT JOIN spark
+          ON spark.key_id IS NOT DISTINCT FROM final.key_id
+        ORDER BY cost DESC NULLS LAST, calls DESC
+    """
+    return _df(_ledger, sql, p)
+
+
+@_cached
+def key_spikes(_ledger: Ledger, marker: str, f: Filters, baseline_days: int = 28,
+               threshold: float = 5.0) -> pd.DataFrame:
+    """Keys whose spend on the period's last day exceeds median + ``threshold`` × MAD of the
+    ``baseline_days`` before it (robust to the key's own usual level)."""
+    last = f.end
+    base = Filters(start=last - timedelta(days=baseline_days), end=last, tz=f.tz,
+                   keys=f.keys, models=f.models, endpoints=f.endpoints, modes=f.modes,
+                   tags=f.tags, scope_keys=f.scope_keys)
+    src, p = source_for(base), {"tz": f.tz, "last": last}
+    sql = f"""
+        WITH per_day AS (SELECT key_id, CAST({bucket_expr('day', src)} AS DATE) AS day,
+                         CAST({measure('cost', src)} AS DOUBLE) AS cost
+                         FROM {src} WHERE {where(base, src, p)} GROUP BY ALL),
+        stats AS (SELECT key_id, median(cost) AS med,
+                  median(abs(cost - (SELECT median(cost) FROM per_day x
+                                     WHERE x.key_id = b.key_id AND x.day < $last))) AS mad,
+                  count(*) AS days_seen
+                  FROM per_day b WHERE day < $last GROUP BY key_id),
+        final AS (SELECT t.key_id, t.cost AS last_day_cost, s.med AS baseline, s.mad,
+                  s.days_seen FROM per_day t JOIN stats s USING (key_id) WHERE t.day = $last)
+        SELECT * FROM final
+        WHERE days_seen >= 7 AND last_day_cost > baseline + {float(threshold)} * greatest(mad,
+              0.05 * baseline, 0.01)
+        ORDER BY last_day_cost - baseline DESC
+    """
+    return _df(_ledger, sql, p)
+
+
+@_cached
+def recent_calls(_ledger: Ledger, marker: str, f: Filters, limit: int = 200) -> pd.DataFrame:
+    """The newest calls matching ``f`` (a capped detail table; never the key itself)."""
+    p = {"limit": int(limit)}
+    sql = (f"SELECT started_at, model, endpoint, status, stream, input_tokens, output_tokens, "
+           f"latency_ms, cost, key_hint, usage_source FROM {RAW} WHERE {where(f, RAW, p)} "
+           f"ORDER BY started_at DESC LIMIT $limit")
+    return _df(_ledger, sql, p)
+
+
+# --- models: distributions from single calls ----------------------------------------------
+
+@_cached
+def latency_percentiles(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
+    p: dict = {}
+    sql = (f"SELECT model, sum(requests) AS calls, "
+           f"quantile_cont(latency_ms, [0.5, 0.9, 0.99]) AS latency, "
+           f"quantile_cont(ttft_ms, [0.5, 0.9, 0.99]) FILTER (WHERE stream) AS ttft "
+           f"FROM {RAW} WHERE {where(f, RAW, p)} AND status < 400 GROUP BY model "
+           f"ORDER BY calls DESC")
+    df = _df(_ledger, sql, p)
+    for col in ("latency", "ttft"):
+        for i, q in enumerate(("p50", "p90", "p99")):
+            df[f"{col}_{q}"] = df[col].map(lambda v, i=i: v[i] if v is not None else None)
+    return df.drop(columns=["latency", "ttft"])
+
+
+@_cached
+def tokens_per_call(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
+    """Histogram of tokens per call (input + output), log-spaced bins, per model."""
+    p: dict = {}
+    sql = (f"SELECT model, CAST(pow(2, floor(log2(1 + (input_tokens + output_tokens) "
+           f"/ greatest(requests, 1)))) AS BIGINT) AS tokens_from, sum(requests) AS calls "
+           f"FROM {RAW} WHERE {where(f, RAW, p)} AND endpoint IN ('chat', 'embeddings') "
+           f"GROUP BY ALL ORDER BY model, tokens_from")
+    return _df(_ledger, sql, p)
+
+
+# --- billing modes -----------------------------------------------------------------------
+
+def _alternative(src: str) -> str:
+    """Actual spend, what the other variant would have cost, and calls it could not price."""
+    calls = "requests" if src == RAW else "calls"
+    if src == RAW:
+        no_req = "sum(requests) FILTER (WHERE cost_as_request IS NULL AND billing_mode='token')"
+        no_tok = "sum(requests) FILTER (WHERE cost_as_token IS NULL AND billing_mode='request')"
+    else:
+        no_req = "sum(no_request_price_calls) FILTER (WHERE billing_mode = 'token')"
+        no_tok = "sum(no_token_price_calls) FILTER (WHERE billing_mode = 'request')"
+    return f"""
+        sum({calls}) FILTER (WHERE billing_mode = 'token') AS token_calls,
+        sum({calls}) FILTER (WHERE billing_mode = 'request') AS request_calls,
+        sum(cost) AS actual,
+        coalesce(sum(cost_as_request) FILTER (WHERE billing_mode = 'token'), 0)
+          + coalesce(sum(cost_as_token) FILTER (WHERE billing_mode = 'request'), 0)
+          AS other_variant,
+        coalesce({no_req}, 0) + coalesce({no_tok}, 0) AS other_unpriced_calls,
+        sum(cost_as_token) AS all_as_token, sum(cost_as_request) AS all_as_request,
+        {measure('no_token_price_calls', src)} AS no_token_price_calls,
+        {measure('no_request_price_calls', src)} AS no_request_price_calls"""
+
+
+@_cached
+def billing_comparison(_ledger: Ledger, marker: str, f: Filters,
+                       by: tuple[str, ...] = ("base_model",)) -> pd.DataFrame:
+    """Per group (base model, key, ...): actual spend against the other variant's cost.
+
+    ``saving`` (actual − other) is only given when every call has a price in the other
+    variant; otherwise it stays NULL and ``other_unpriced_calls`` says why.
+    """
+    src, p = source_for(f), {}
+    cols = [f"{group_expr(b, p)} AS {b.replace(':', '_')}" for b in by]
+    if "key" in by:
+        cols += ["max(key_label) AS key_label", "max(key_hint) AS key_hint"]
+    groups = ", ".join(str(i + 1) for i in range(len(by)))
+    sql = f"""
+        WITH final AS (SELECT {', '.join(cols)}, {_alternative(src)}
+                       FROM {src} WHERE {where(f, src, p)} GROUP BY {groups})
+        SELECT *, CASE WHEN other_unpriced_calls = 0 AND actual IS NOT NULL
+                       THEN actual - other_variant END AS saving
+        FROM final ORDER BY actual DESC NULLS LAST
+    """
+    return _df(_ledger, sql, p)
+
+
+@_cached
+def model_prices(_ledger: Ledger, marker: str, base_model: str, on: date) -> dict:
+    """The base price rows in force on ``on`` for ``base_model`` and its ``-c`` variant."""
+    df = _df(_ledger, "SELECT * FROM prices WHERE model IN ($m, $m || '-c') "
+             "AND effective_from <= $on ORDER BY effective_from DESC", {"m": base_model, "on": on})
+    if "above_input_tokens" in df.columns:  # tiered rows: the first tier is the base price
+        df = df[df["above_input_tokens"].fillna(0) == 0]
+    out: dict = {"token": None, "request": None}
+    for row in df.drop_duplicates("model").to_dict("records"):
+        if row["model"] == base_model:
+            out["token"] = {k: row[k] for k in ("input", "cached_input", "output")}
+        else:
+            out["request"] = row["request"]
+    return out
+
+
+@_cached
+def break_even_points(_ledger: Ledger, marker: str, f: Filters, base_model: str
+                      ) -> pd.DataFrame:
+    """This workload's calls of ``base_model`` binned by tokens per call, with the mean cost
+    per call under each variant and the share of input tokens (for the per-token line)."""
+    p = {"bm": base_model}
+    sql = f"""
+        WITH base AS (SELECT (input_tokens + output_tokens) / greatest(requests, 1) AS tpc, *
+                      FROM {RAW} WHERE {where(f, RAW, p)} AND base_model = $bm
+                      AND status < 400),
+        final AS (SELECT CAST(round(exp(round(ln(1 + tpc) * 8) / 8)) AS BIGINT) AS tokens,
+                  sum(requests) AS calls,
+                  sum(cost_as_token) / sum(requests) FILTER (WHERE cost_as_token IS NOT NULL)
+                    AS per_token_cost,
+                  sum(cost_as_request) / sum(requests) FILTER (
+                    WHERE cost_as_request IS NOT NULL) AS per_request_cost,
+                  sum(input_tokens) / nullif(sum(input_tokens + output_tokens), 0) AS input_share
+                  FROM base GROUP BY 1)
+        SELECT * FROM final ORDER BY tokens
+    """
+    return _df(_ledger, sql, p)
+
+
+# --- finance, prices, data ---------------------------------------------------------------
+
+FINANCE_EXTRA = ("token_cost", "request_cost", "charged", "charged_calls", "cost_where_charged",
+                 "unpriced_tokens")
+
+
+def month_filters(month: date, scope_keys: tuple[str, ...] | None = None) -> Filters:
+    """A calendar month in UTC, as ``callmeter report --month`` counts it."""
+    first = month.replace(day=1)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return Filters(start=first, end=nxt - timedelta(days=1), tz="UTC", scope_keys=scope_keys)
+
+
+@_cached
+def months(_ledger: Ledger, marker: str) -> list[date]:
+    rows = _ledger.cursor().execute(
+        f"SELECT DISTINCT CAST(date_trunc('month', timezone('UTC', hour)) AS DATE) "
+        f"FROM {ROLLUP} ORDER BY 1 DESC").fetchall()
+    return [r[0] for r in rows]
+
+
+@_cached
+def prices_table(_ledger: Ledger, marker: str) -> pd.DataFrame:
+    return _df(_ledger, "SELECT * FROM prices ORDER BY model, effective_from", {})
+
+
+@_cached
+def unpriced_models(_ledger: Ledger, marker: str) -> pd.DataFrame:
+    """Models called without a price, over the whole ledger."""
+    sql = (f"SELECT model, sum(unpriced_calls) AS unpriced_calls, sum(unpriced_tokens) AS "
+           f"tokens, max(last_seen) AS last_seen FROM {ROLLUP} GROUP BY model "
+           f"HAVING sum(unpriced_calls) > 0 ORDER BY unpriced_calls DESC")
+    return _df(_ledger, sql, {})
+
+
+@_cached
+def import_log(_ledger: Ledger, marker: str, limit: int = 50) -> pd.DataFrame:
+    sql = ("SELECT started_at, file, format, read_rows, imported, duplicates, skipped, rejected "
+           "FROM imports ORDER BY started_at DESC LIMIT $n")
+    return _df(_ledger, sql, {"n": int(limit)})
+
+
+def last_proxy_call(ledger: Ledger) -> object:
+    """Newest call recorded by the proxy (not cached: the Data page shows it live)."""
+    return ledger.cursor().execute(
+        "SELECT max(started_at) FROM calls WHERE source = 'proxy'").fetchone()[0]
+
+
+# --- pricing's engines (issue 7), cached here ---------------------------------------------
+
+@_cached
+def month_forecast(_ledger: Ledger, marker: str, on: date, key: str | None = None,
+                   tag: str | None = None) -> dict:
+    """``pricing.forecast.month_forecast`` for the month of ``on``, as of ``on``."""
+    from pricing.forecast import month_forecast as forecast
+
+    fc = forecast(_ledger.cursor(), on, as_of=on, key=key, tag=tag)
+    return {"as_of": fc.as_of, "spent": fc.spent, "total": fc.total, "low": fc.low,
+            "high": fc.high, "method": fc.method, "daily": fc.daily}
+
+
+def key_forecast(ledger: Ledger, marker: str, key: str, on: date) -> dict:
+    return month_forecast(ledger, marker, on, key=key)
+
+
+@_cached
+def finance_pack(_ledger: Ledger, marker: str, month: date, by: str):
+    """``pricing.report.finance_report``: the same pack `callmeter report` writes."""
+    from pricing.report import finance_report
+
+    return finance_report(_ledger.cursor(), month, by, all_dimensions=True)
+
+
+@_cached
+def recommendations(_ledger: Ledger, marker: str, since: date, until: date) -> list[dict]:
+    """``pricing.recommend`` ranked by saving (its ``recommend`` when present, else the
+    billing-variant switches alone)."""
+    from pricing import recommend as engine
+
+    cur = _ledger.cursor()
+    run = getattr(engine, "recommend", None)
+    found = run(cur, since, until) if run else engine.variant_switches(cur, since, until)
+    found = sorted(found, key=lambda r: -(r.saving or 0))
+    return [r.to_dict() for r in found]
