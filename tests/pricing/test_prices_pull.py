@@ -1,0 +1,174 @@
+"""``callmeter prices pull``: the platform's pricing page as sheet rows, priced to the cent."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from platform_standin import TOKEN, USER_ID, StandIn, serve  # noqa: E402
+
+from callmeter.cli import app  # noqa: E402
+from ingest.config import Settings  # noqa: E402
+from ingest.ledger import open_ledger  # noqa: E402
+from ingest.platform import PlatformClient  # noqa: E402
+from ingest.sync import sync_now  # noqa: E402
+from pricing.loader import load_prices  # noqa: E402
+from pricing.platform_sheet import platform_prices, pull_prices  # noqa: E402
+
+# What a new-api /api/pricing answers (floats as the platform writes them).
+PRICING = {
+    "success": True,
+    "data": [
+        {"model_name": "gpt-4o", "quota_type": 0, "model_ratio": 1.25, "completion_ratio": 4,
+         "cache_ratio": 0.5, "model_price": 0, "owner_by": "openai",
+         "enable_groups": ["default", "vip"], "supported_endpoint_types": ["openai"]},
+        {"model_name": "gpt-4o-c", "quota_type": 1, "model_ratio": 0, "completion_ratio": 0,
+         "model_price": 0.02, "enable_groups": ["default", "vip"]},
+        {"model_name": "dall-e-3", "quota_type": 1, "model_ratio": 0, "completion_ratio": 0,
+         "model_price": 0.04, "enable_groups": ["vip"]},
+        {"model_name": "deepseek-chat", "quota_type": 0, "model_ratio": 0.135,
+         "completion_ratio": 4, "model_price": 0, "enable_groups": ["all"]},
+        {"model_name": "claude-opus-4", "quota_type": 0, "model_ratio": 7.5,
+         "completion_ratio": 5, "model_price": 0, "enable_groups": ["svip"]},
+    ],
+    "group_ratio": {"default": 1, "vip": 0.8},
+    "usable_group": {"default": "默认分组", "vip": "VIP"},
+}
+
+SHEET = ("model,effective_from,input,cached_input,output,request,image,audio_minute,characters,"
+         "above_input_tokens,currency\n") + """gpt-4o,2024-10-02,2.5,1.25,10,,,,,,USD
+gpt-4o-c,2024-05-13,,,,0.016,,,,,USD
+gpt-4o-mini,2024-07-18,0.15,0.075,0.6,,,,,,USD
+"""
+SOURCES = """model,effective_from,above_input_tokens,source,url,checked_on,note
+gpt-4o,2024-10-02,,OpenAI pricing page,https://openai.com,2025-01-01,
+"""
+
+
+@pytest.fixture
+def standin():
+    s = StandIn(pricing=PRICING, group="vip")
+    server, _ = serve(s)
+    yield s
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    db = tmp_path / "ledger.duckdb"
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text(SHEET)
+    (tmp_path / "prices.sources.csv").write_text(SOURCES)
+    conn = open_ledger(str(db))
+    load_prices(conn, sheet)
+    conn.close()
+    return db, sheet
+
+
+def test_ratios_become_dollars_for_the_accounts_group():
+    rows, warnings = platform_prices(PRICING, "vip")
+    got = {r.model: r.prices() for r in rows}
+    # ratio 1.25 = $2.50 per 1M input; × group 0.8 = $2.00; output × 4; cache × 0.5
+    assert got["gpt-4o"] == {"input": Decimal("2.000"), "cached_input": Decimal("1.0000"),
+                             "output": Decimal("8.000"), "request": None}
+    assert got["gpt-4o-c"]["request"] == Decimal("0.016")
+    assert got["dall-e-3-c"]["request"] == Decimal("0.032")   # per call: on the -c row
+    assert got["deepseek-chat"]["input"] == Decimal("0.216")
+    assert got["deepseek-chat"]["output"] == Decimal("0.864")
+    assert "claude-opus-4" not in got                          # svip only
+    assert warnings == []
+
+
+def test_pull_shows_the_difference_with_the_loaded_prices(standin, ledger):
+    db, _ = ledger
+    conn = open_ledger(str(db))
+    from pricing.platform_sheet import current_prices
+
+    current = current_prices(conn, date(2025, 6, 1))
+    conn.close()
+    with PlatformClient(standin.url, TOKEN, USER_ID) as client:
+        result = pull_prices(client, current=current, today=date(2025, 6, 1))
+    assert result.group == "vip" and result.group_ratio == Decimal("0.8")
+    kinds = {c.model: c.kind for c in result.changes}
+    assert kinds == {"gpt-4o": "changed", "gpt-4o-c": "same", "dall-e-3-c": "new",
+                     "deepseek-chat": "new", "gpt-4o-mini": "not-on-platform"}
+
+
+def _known_calls(standin: StandIn, when: int) -> None:
+    # new-api's own charge: (prompt - cache + cache × cache_ratio + completion × completion_ratio)
+    # × model_ratio × group_ratio = (8000 + 2000 + 12000) × 1.25 × 0.8 = 22000 quota = $0.044
+    standin.add(when, model="gpt-4o", prompt=12000, completion=3000, quota=22000,
+                other={"model_ratio": 1.25, "completion_ratio": 4, "cache_ratio": 0.5,
+                       "cache_tokens": 4000, "group_ratio": 0.8, "model_price": -1})
+    # per call: model_price 0.02 × group 0.8 = $0.016 = 8000 quota
+    standin.add(when + 1, model="gpt-4o-c", prompt=900, completion=400, quota=8000,
+                other={"model_price": 0.02, "group_ratio": 0.8})
+    # an old call, before today: priced by the row then in force
+    standin.add(1_735_689_600, model="gpt-4o", prompt=1_000_000, completion=0, quota=625000,
+                other={"model_ratio": 1.25, "group_ratio": 0.8})
+
+
+def test_applied_sheet_prices_a_known_call_to_the_cent_and_keeps_history(
+        tmp_path, standin, ledger):
+    db, sheet = ledger
+    today = datetime.now(UTC).date()
+    midnight = int(datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp())
+    _known_calls(standin, max(midnight, int(time.time()) - 120))
+    runner = CliRunner()
+    args = ["prices", "pull", "--platform", standin.url, "--token", TOKEN, "--user-id", USER_ID,
+            "--sheet", str(sheet), "--db", str(db)]
+    shown = runner.invoke(app, args)
+    assert shown.exit_code == 0, shown.output
+    assert "changed         gpt-4o: input 2.5 → 2, cached_input 1.25 → 1, output 10 → 8" \
+        in shown.output
+    assert "new 2, changed 1, same 1, not-on-platform 1" in shown.output
+    assert sheet.read_text() == SHEET                      # nothing written without --apply
+
+    applied = runner.invoke(app, args + ["--apply"])
+    assert applied.exit_code == 0, applied.output
+    assert f"3 row(s) added with effective_from {today}" in applied.output
+    rows = list(csv.DictReader(sheet.open()))
+    assert rows[:3] == list(csv.DictReader(SHEET.splitlines()))    # history untouched
+    added = {r["model"]: r for r in rows[3:]}
+    assert added["gpt-4o"]["input"] == "2" and added["gpt-4o"]["output"] == "8"
+    assert added["gpt-4o"]["cached_input"] == "1"
+    assert added["dall-e-3-c"]["request"] == "0.032"
+    assert {r["effective_from"] for r in rows[3:]} == {today.isoformat()}
+    sources = list(csv.DictReader((tmp_path / "prices.sources.csv").open()))
+    assert {s["model"] for s in sources[1:]} == {"gpt-4o", "dall-e-3-c", "deepseek-chat"}
+
+    again = runner.invoke(app, args + ["--apply"])           # same day, same prices
+    assert "0 row(s) added" in again.output
+    assert len(list(csv.DictReader(sheet.open()))) == 6
+
+    settings = Settings(db=str(db), platform_url=standin.url, platform_token=TOKEN,
+                        platform_user_id=USER_ID)
+    assert sync_now(str(db), settings).status == "ok"
+    with duckdb.connect(str(db), read_only=True) as conn:
+        got = conn.execute("SELECT model, cost, charged FROM priced_calls "
+                           "ORDER BY started_at").fetchall()
+    old, token_call, request_call = got
+    # 1M input tokens on 2025-01-01 at the row in force then ($2.50), not today's $2.00
+    assert old[0] == "gpt-4o" and old[1] == Decimal("2.5")
+    assert token_call[0] == "gpt-4o"
+    assert round(token_call[1], 2) == round(token_call[2], 2) == Decimal("0.04")
+    assert token_call[1] == token_call[2] == Decimal("0.044")
+    assert request_call[1] == request_call[2] == Decimal("0.016")
+
+
+def test_pull_with_a_bad_token_falls_back_to_the_default_group(standin):
+    with PlatformClient(standin.url, "wrong", USER_ID) as client:
+        result = pull_prices(client, today=date(2025, 6, 1))
+    assert result.group == "default" and result.group_ratio == 1
+    assert {c.model for c in result.changes} >= {"gpt-4o", "deepseek-chat"}
