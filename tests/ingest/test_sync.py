@@ -252,3 +252,35 @@ def test_settings_defaults_are_safe():
     s = replace(Settings(), platform_url=None)
     with pytest.raises(Exception, match="platform URL"):
         sync_now("unused.duckdb", s)
+
+
+def test_ledger_held_by_another_process_rows_go_to_the_spool(tmp_path, standin):
+    import subprocess
+
+    from ingest.config import spool_dir
+    from ingest.ledger import open_ledger
+    from ingest.loader import load_spool
+
+    _history(standin, 20)
+    db = tmp_path / "ledger.duckdb"
+    open_ledger(str(db)).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); time.sleep(60)", str(db)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = sync_now(str(db), _settings(db, standin), now=BASE_TS + 86400)
+    finally:
+        holder.terminate()
+        holder.wait(10)
+    assert result.status == "ok", result.message
+    assert result.queued == 21 and result.imported == 0
+    conn = open_ledger(str(db))
+    try:
+        assert load_spool(conn, spool_dir(str(db))).inserted == 21
+    finally:
+        conn.close()
+    assert _ledger_calls(db) == _expected(standin.rows)
+    again = sync_now(str(db), _settings(db, standin), now=BASE_TS + 86400 + 60)
+    assert again.window_start == BASE_TS + 86400 - 600 and again.imported == 0
