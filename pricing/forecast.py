@@ -54,8 +54,13 @@ def month_bounds(month: str | date) -> tuple[date, date]:
     return first, first + timedelta(days=days)
 
 
-def utc_start(d: date | datetime) -> datetime:
-    """Midnight UTC of a date; an aware datetime is converted to UTC, a naive one taken as UTC."""
+def utc_start(d: date | datetime | str) -> datetime:
+    """Midnight UTC of a date; an aware datetime is converted to UTC, a naive one taken as UTC.
+
+    ISO strings (``2025-03-01``, ``2025-03-01T12:00+02:00``) are accepted too.
+    """
+    if isinstance(d, str):
+        d = datetime.fromisoformat(d) if len(d) > 10 else date.fromisoformat(d)
     if isinstance(d, datetime):
         return d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)
     return datetime.combine(d, time(0), tzinfo=UTC)

@@ -29,8 +29,9 @@ def build(tmp_path, noise=lambda d: 0, key="kA"):
         # one aggregated row per day: `requests` calls at 1.00 each = the day's spend
         conn.execute(
             "INSERT INTO calls (call_id, source, started_at, key_id, endpoint, model, base_model, "
-            "billing_mode, status, requests, input_tokens, cached_tokens, output_tokens) "
-            "VALUES (?, 'csv', ?, ?, 'chat', 'x-c', 'x', 'request', 200, ?, 0, 0, 0)",
+            "billing_mode, status, requests, input_tokens, cached_tokens, output_tokens, "
+            "reasoning_tokens, images, characters, audio_seconds) "
+            "VALUES (?, 'csv', ?, ?, 'chat', 'x-c', 'x', 'request', 200, ?, 0, 0, 0, 0, 0, 0, 0)",
             [f"d{d}", f"{d} 12:00:00+00", key, spend(d) + noise(d)])
         d += timedelta(days=1)
     return conn

@@ -77,7 +77,8 @@ EXPECTED_COST = Decimal("3.5") + Decimal("1") + Decimal("0.25") + Decimal("0.025
 def test_totals_match_independent_sql(ledger):
     rep = finance_report(ledger, "2025-03", "key", all_dimensions=True)
     independent = ledger.execute(
-        "SELECT sum(cost) FROM priced_calls WHERE started_at >= TIMESTAMPTZ '2025-03-01 00:00:00+00' "
+        "SELECT sum(cost) FROM priced_calls "
+        "WHERE started_at >= TIMESTAMPTZ '2025-03-01 00:00:00+00' "
         "AND started_at < TIMESTAMPTZ '2025-04-01 00:00:00+00'").fetchone()[0]
     assert rep.totals["cost"] == independent == EXPECTED_COST
     for dim in ("key", "model", "day", "tag:team"):

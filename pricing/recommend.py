@@ -1,0 +1,468 @@
+"""Recommendations: the money a user can act on, each with the saving, the evidence and a caveat.
+
+1. Billing-variant switch: per workload (key × base model, optionally × tag), what was paid
+   against what the other variant costs for the same calls, summed per call from
+   ``priced_calls`` (the real token distribution, not an average), with the share of calls on
+   each side of break-even and week-to-week stability as the confidence.
+2. Cheaper model (see :mod:`pricing.models`-style data in ``data/models.csv``): simple calls on an
+   expensive model, re-priced at a priced model of the same family one tier down or another
+   family at the same tier.
+3. Other money: prompt-cache economics, 429 storms, spend resting on estimated usage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+import duckdb
+import pandas as pd
+
+from .forecast import utc_start
+
+__all__ = ["Thresholds", "Recommendation", "variant_workloads", "variant_switches",
+           "cache_economics", "failed_call_waste", "estimated_usage_share", "recommend"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What counts as worth saying. Money in the sheet's currency, over the period asked."""
+
+    min_saving: Decimal = Decimal("5")           # absolute saving over the period
+    min_saving_share: Decimal = Decimal("0.05")  # saving ÷ paid
+    min_calls: int = 20                          # calls in the workload
+    simple_max_input: int = 2000                 # p90 input tokens per call for "simple"
+    simple_max_output: int = 500                 # p90 output tokens per call
+    storm_min_calls: int = 20                    # 429s from one key before it is a storm
+    estimated_share_warn: Decimal = Decimal("0.05")  # share of spend on estimated usage
+    cache_min_input: int = 1_000_000             # input tokens before cache advice is given
+
+
+@dataclass
+class Recommendation:
+    """One action. ``saving`` is exact over the period (None when not a money figure)."""
+
+    # switch_variant | cheaper_model | prompt_cache | rate_limits | estimated_usage
+    kind: str
+    action: str
+    saving: Decimal | None
+    evidence: str
+    caveat: str
+    confidence: str = "medium"   # high | medium | low
+    key_id: str | None = None
+    key_hint: str | None = None
+    model: str | None = None
+    tag: str | None = None
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["saving"] = None if self.saving is None else str(self.saving)
+        return d
+
+
+def _period(since: date | datetime, until: date | datetime) -> list:
+    return [utc_start(since), utc_start(until)]
+
+
+def _frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
+    cur = conn.execute(sql, params)
+    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+
+
+# ---- 1. billing-variant switch -------------------------------------------------------------
+
+# Workload definitions (allowlist): extra SELECT/GROUP columns and the FROM clause.
+_WORKLOAD_SQL = {
+    "key_model": ("NULL::VARCHAR AS tag", "priced_calls"),
+    "key_model_tag": (
+        "t.tag AS tag",
+        "priced_calls JOIN LATERAL (SELECT e.key || '=' || e.value AS tag "
+        "FROM (SELECT unnest(map_entries(tags)) AS e)) t ON true"),
+}
+
+VARIANT_SQL = """
+WITH w AS (
+  SELECT key_id, base_model, {tag_col}, billing_mode, requests, status, input_tokens,
+         output_tokens, cost, cost_as_token, cost_as_request, key_hint,
+         date_trunc('week', started_at AT TIME ZONE 'UTC') AS week
+  FROM {source} WHERE started_at >= ? AND started_at < ?
+)
+SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag,
+  string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
+  sum(requests) AS calls,
+  count(*) FILTER (WHERE cost IS NULL) AS unpriced_rows,
+  count(*) FILTER (WHERE cost_as_token IS NULL) AS token_unpriced_rows,
+  count(*) FILTER (WHERE cost_as_request IS NULL) AS request_unpriced_rows,
+  sum(cost) AS paid, sum(cost_as_token) AS as_token, sum(cost_as_request) AS as_request,
+  coalesce(sum(requests) FILTER (WHERE status < 400 AND cost_as_request < cost_as_token), 0)
+    AS calls_request_cheaper,
+  coalesce(sum(requests) FILTER (WHERE status < 400 AND cost_as_token < cost_as_request), 0)
+    AS calls_token_cheaper,
+  coalesce(sum(requests) FILTER (WHERE status < 400), 0) AS ok_calls,
+  quantile_disc((input_tokens + output_tokens) // greatest(requests, 1), 0.5)
+    AS median_tokens_per_call,
+  list(week ORDER BY week) AS _weeks
+FROM w GROUP BY key_id, base_model, tag
+"""
+
+WEEKLY_VARIANT_SQL = """
+WITH w AS (
+  SELECT key_id, base_model, {tag_col}, cost, cost_as_token, cost_as_request,
+         date_trunc('week', started_at AT TIME ZONE 'UTC') AS week
+  FROM {source} WHERE started_at >= ? AND started_at < ?
+)
+SELECT key_id, base_model, tag, week, sum(cost) AS paid, sum(cost_as_token) AS as_token,
+       sum(cost_as_request) AS as_request
+FROM w GROUP BY ALL ORDER BY week
+"""
+
+
+def variant_workloads(conn: duckdb.DuckDBPyConnection, since, until, *,
+                      by_tag: bool = False) -> pd.DataFrame:
+    """Every workload with paid, both variants' cost, the better variant and the saving.
+
+    Columns: key_id, key_hint, base_model, tag, modes, calls, paid, as_token, as_request,
+    best_mode, alternative, saving, saving_share, share_request_cheaper, weeks,
+    weeks_favourable, confidence, priced (False when paid or the alternative has a NULL).
+    """
+    tag_col, source = _WORKLOAD_SQL["key_model_tag" if by_tag else "key_model"]
+    df = _frame(conn, VARIANT_SQL.format(tag_col=tag_col, source=source), _period(since, until))
+    weekly = _frame(conn, WEEKLY_VARIANT_SQL.format(tag_col=tag_col, source=source),
+                    _period(since, until))
+    df = df.drop(columns=["_weeks"])
+    if df.empty:
+        return df.assign(best_mode=[], alternative=[], saving=[], saving_share=[],
+                         share_request_cheaper=[], weeks=[], weeks_favourable=[],
+                         confidence=[], priced=[])
+    rows = [_judge(r, weekly) for r in df.to_dict("records")]
+    return pd.DataFrame(rows).sort_values("saving", ascending=False, key=_nulls_last)
+
+
+def _nulls_last(s: pd.Series) -> pd.Series:
+    return s.map(lambda v: Decimal("-1e30") if v is None else v)
+
+
+def _judge(r: dict, weekly: pd.DataFrame) -> dict:
+    """Pick the cheaper variant for one workload and measure how steady that choice was."""
+    as_token = r["as_token"] if r["token_unpriced_rows"] == 0 else None
+    as_request = r["as_request"] if r["request_unpriced_rows"] == 0 else None
+    paid = r["paid"] if r["unpriced_rows"] == 0 else None
+    options = [(v, m) for v, m in ((as_token, "token"), (as_request, "request")) if v is not None]
+    best_value, best_mode = min(options) if options else (None, None)
+    saving = paid - best_value if paid is not None and best_value is not None else None
+    ok = r["ok_calls"] or 0
+    same = weekly[(weekly.key_id == r["key_id"]) & (weekly.base_model == r["base_model"])]
+    if r["tag"] is not None:
+        same = same[same.tag == r["tag"]]
+    fav = 0
+    if best_mode:
+        alt_col = "as_token" if best_mode == "token" else "as_request"
+        fav = sum(1 for w in same.to_dict("records")
+                  if w["paid"] is not None and w[alt_col] is not None and w[alt_col] < w["paid"])
+    weeks = len(same)
+    confidence = ("high" if weeks >= 3 and fav == weeks else
+                  "medium" if weeks >= 2 and fav >= 0.75 * weeks else "low")
+    return {**r, "paid": paid, "as_token": as_token, "as_request": as_request,
+            "best_mode": best_mode, "alternative": best_value, "saving": saving,
+            "saving_share": (saving / paid) if saving is not None and paid else None,
+            "share_request_cheaper": (r["calls_request_cheaper"] / ok) if ok else None,
+            "weeks": weeks, "weeks_favourable": fav, "confidence": confidence,
+            "priced": paid is not None and as_token is not None and as_request is not None}
+
+
+def _variant_name(base_model: str, mode: str) -> str:
+    return base_model + "-c" if mode == "request" else base_model
+
+
+def _current(base_model: str, modes: str) -> str:
+    names = [_variant_name(base_model, m) for m in modes.split("+")]
+    return names[0] if len(names) == 1 else "a mix of " + " and ".join(names)
+
+
+def variant_switches(conn: duckdb.DuckDBPyConnection, since, until,
+                     thresholds: Thresholds = Thresholds(), *, by_tag: bool = False
+                     ) -> list[Recommendation]:
+    """Workloads where the other billing variant would have saved a material amount."""
+    out = []
+    for r in variant_workloads(conn, since, until, by_tag=by_tag).to_dict("records"):
+        if not r["priced"] or r["saving"] is None or r["calls"] < thresholds.min_calls:
+            continue
+        if r["modes"] == r["best_mode"]:
+            continue  # already on the cheaper variant
+        if r["saving"] < thresholds.min_saving or r["saving_share"] < thresholds.min_saving_share:
+            continue
+        target = _variant_name(r["base_model"], r["best_mode"])
+        side = r["share_request_cheaper"] if r["best_mode"] == "request" else (
+            1 - r["share_request_cheaper"] if r["share_request_cheaper"] is not None else None)
+        share_txt = f"{side:.0%} of calls" if side is not None else "the calls"
+        out.append(Recommendation(
+            kind="switch_variant",
+            action=f"call {target} instead of {_current(r['base_model'], r['modes'])}",
+            saving=r["saving"],
+            evidence=(f"{r['calls']} calls: paid {r['paid']:.2f}, {target} would have cost "
+                      f"{r['alternative']:.2f} ({r['saving_share']:.0%} less); {share_txt} are "
+                      f"cheaper under {target} (median {r['median_tokens_per_call']} tokens per "
+                      f"call); cheaper in {r['weeks_favourable']} of {r['weeks']} weeks"),
+            caveat="based on this period's token mix; if calls get longer or shorter the "
+                   "break-even moves. Same model, so quality is unchanged.",
+            confidence=r["confidence"], key_id=r["key_id"], key_hint=r["key_hint"],
+            model=r["base_model"], tag=r["tag"],
+            details={k: r[k] for k in ("calls", "paid", "alternative", "best_mode",
+                                       "share_request_cheaper", "weeks", "weeks_favourable")}))
+    return out
+
+
+# ---- 2. cheaper model ----------------------------------------------------------------------
+
+MODELS_CSV = "data/models.csv"
+NEEDED_MODALITY = {"chat": "text", "embeddings": "embedding"}
+
+WORKLOAD_SHAPE_SQL = """
+SELECT key_id, any_value(key_hint) AS key_hint, base_model, endpoint,
+  string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
+  sum(requests) AS calls, count(*) FILTER (WHERE cost IS NULL) AS unpriced_rows,
+  sum(cost) AS paid,
+  quantile_disc(input_tokens // greatest(requests, 1), 0.9) AS p90_input,
+  quantile_disc(output_tokens // greatest(requests, 1), 0.9) AS p90_output,
+  max(input_tokens // greatest(requests, 1)) AS max_input,
+  sum(reasoning_tokens) AS reasoning_tokens
+FROM priced_calls
+WHERE started_at >= ? AND started_at < ? AND endpoint IN ('chat', 'embeddings')
+GROUP BY key_id, base_model, endpoint
+"""
+
+# The workload's successful calls re-priced at another model's sheet rows, per UTC day so each
+# day gets the price in force then. This mirrors the per-token rule of ``priced_calls`` (a test
+# checks the two agree); tiers above a threshold are left out because simple calls are short.
+_WORKLOAD_DAYS_CTE = """
+WITH w AS (
+  SELECT CAST(started_at AT TIME ZONE 'UTC' AS DATE) AS day,
+    sum(input_tokens - cached_tokens) AS uncached, sum(cached_tokens) AS cached,
+    sum(output_tokens) AS output, sum(requests) AS requests
+  FROM calls
+  WHERE key_id IS NOT DISTINCT FROM ? AND base_model = ? AND endpoint = ?
+    AND started_at >= ? AND started_at < ? AND status < 400
+  GROUP BY day
+), p AS (SELECT * FROM prices WHERE model = ? {tier_filter})
+"""
+CANDIDATE_TOKEN_COST_SQL = _WORKLOAD_DAYS_CTE + """
+SELECT count(*) FILTER (WHERE p.input IS NULL AND p.output IS NULL) AS unpriced_days,
+  sum(w.uncached * p.input * 0.000001
+      + w.cached * coalesce(p.cached_input, p.input) * 0.000001
+      + w.output * coalesce(p.output, 0) * 0.000001) AS cost
+FROM w ASOF LEFT JOIN p ON w.day >= p.effective_from
+"""
+CANDIDATE_REQUEST_COST_SQL = _WORKLOAD_DAYS_CTE + """
+SELECT count(*) FILTER (WHERE p.request IS NULL) AS unpriced_days,
+  sum(w.requests * p.request) AS cost
+FROM w ASOF LEFT JOIN p ON w.day >= p.effective_from
+"""
+PRICE_COLUMNS_SQL = "SELECT column_name FROM information_schema.columns WHERE table_name = 'prices'"
+
+
+def load_models(path: str = MODELS_CSV) -> dict[str, dict]:
+    """``data/models.csv`` by model name: provider, family, tier (1 = strongest), modalities..."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["tier"] = int(r["tier"])
+        r["context_window"] = int(r["context_window"] or 0)
+        r["modalities"] = set(filter(None, r["modalities"].split(";")))
+        r["reasoning"] = r["reasoning"].strip().lower() == "true"
+    return {r["model"]: r for r in rows}
+
+
+def _tier_filter(conn: duckdb.DuckDBPyConnection) -> str:
+    cols = {r[0] for r in conn.execute(PRICE_COLUMNS_SQL).fetchall()}
+    return "AND above_input_tokens IS NULL" if "above_input_tokens" in cols else ""
+
+
+def workload_cost_at(conn: duckdb.DuckDBPyConnection, key_id: str | None, base_model: str,
+                     endpoint: str, since, until, model: str, mode: str = "token"
+                     ) -> Decimal | None:
+    """What the workload's successful calls would have cost on ``model`` (None when unpriced)."""
+    if mode == "request":
+        sql, price_model = CANDIDATE_REQUEST_COST_SQL, model + "-c"
+    else:
+        sql, price_model = CANDIDATE_TOKEN_COST_SQL, model
+    unpriced, cost = conn.execute(
+        sql.format(tier_filter=_tier_filter(conn)),
+        [key_id, base_model, endpoint, *_period(since, until), price_model]).fetchone()
+    return None if unpriced or cost is None else Decimal(cost)
+
+
+def _candidates(models: dict[str, dict], current: dict, endpoint: str, max_input: int
+                ) -> list[tuple[str, str]]:
+    """(group, model) pairs: same family one tier down, other families at the same tier."""
+    need = NEEDED_MODALITY[endpoint]
+    out = []
+    for name, m in models.items():
+        if name == current["model"] or need not in m["modalities"]:
+            continue
+        if m["context_window"] and max_input > m["context_window"]:
+            continue
+        if m["family"] == current["family"] and m["tier"] == current["tier"] + 1:
+            out.append(("same family, one tier down", name))
+        elif m["family"] != current["family"] and m["tier"] == current["tier"]:
+            out.append(("other family, same tier", name))
+    return out
+
+
+def cheaper_models(conn: duckdb.DuckDBPyConnection, since, until,
+                   thresholds: Thresholds = Thresholds(), models_path: str = MODELS_CSV
+                   ) -> list[Recommendation]:
+    """Simple workloads on an expensive model, with the cheapest priced alternative per group."""
+    models = load_models(models_path)
+    shapes = _frame(conn, WORKLOAD_SHAPE_SQL, _period(since, until))
+    out = []
+    for w in shapes.to_dict("records"):
+        current = models.get(w["base_model"])
+        if current is None or w["unpriced_rows"] or w["paid"] is None or \
+                w["calls"] < thresholds.min_calls or "+" in w["modes"]:
+            continue
+        if w["p90_input"] > thresholds.simple_max_input or \
+                w["p90_output"] > thresholds.simple_max_output or w["reasoning_tokens"]:
+            continue
+        best: dict[str, tuple[Decimal, str]] = {}
+        for group, name in _candidates(models, current, w["endpoint"], w["max_input"]):
+            cost = workload_cost_at(conn, w["key_id"], w["base_model"], w["endpoint"], since,
+                                    until, name, w["modes"])
+            if cost is not None and (group not in best or cost < best[group][0]):
+                best[group] = (cost, name)
+        for group, (cost, name) in sorted(best.items()):
+            saving = w["paid"] - cost
+            if saving < thresholds.min_saving or saving < thresholds.min_saving_share * w["paid"]:
+                continue
+            target = _variant_name(name, w["modes"])
+            out.append(Recommendation(
+                kind="cheaper_model",
+                action=f"try {target} ({group}) instead of "
+                       f"{_variant_name(w['base_model'], w['modes'])}",
+                saving=saving,
+                evidence=(f"{w['calls']} simple calls (90% under {w['p90_input']} input and "
+                          f"{w['p90_output']} output tokens, no reasoning): paid "
+                          f"{w['paid']:.2f}, {target} at its sheet price: {cost:.2f}; tier "
+                          f"{models[name]['tier']} vs {current['tier']} "
+                          f"({models[name]['tier_source'] or 'models.csv'})"),
+                caveat="a different model: check answer quality on a sample of this "
+                       "workload's real prompts before switching.",
+                confidence="low", key_id=w["key_id"], key_hint=w["key_hint"],
+                model=w["base_model"], details={"candidate": name, "group": group,
+                                                "candidate_cost": cost, "paid": w["paid"]}))
+    return out
+
+
+# ---- 3. other money ------------------------------------------------------------------------
+
+# Cache: cached share of input and the money it saved at the sheet's cached-input price.
+CACHE_SQL = """
+WITH c AS (
+  SELECT key_id, key_hint, base_model, input_tokens, cached_tokens,
+         CAST(started_at AT TIME ZONE 'UTC' AS DATE) AS day
+  FROM calls WHERE started_at >= ? AND started_at < ? AND status < 400
+    AND billing_mode = 'token' AND input_tokens > 0
+), p AS (SELECT * FROM prices WHERE input IS NOT NULL {tier_filter})
+SELECT c.key_id, any_value(c.key_hint) AS key_hint, c.base_model,
+  sum(c.input_tokens) AS input_tokens, sum(c.cached_tokens) AS cached_tokens,
+  sum(c.cached_tokens) / sum(c.input_tokens) AS cached_share,
+  sum(c.cached_tokens * (p.input - coalesce(p.cached_input, p.input)) * 0.000001)
+    AS saving_realised,
+  sum(c.input_tokens * (p.input - coalesce(p.cached_input, p.input)) * 0.000001) * 0.1
+    AS saving_per_10pct_more_cached
+FROM c ASOF JOIN p ON p.model = c.base_model AND c.day >= p.effective_from
+GROUP BY c.key_id, c.base_model ORDER BY saving_per_10pct_more_cached DESC
+"""
+
+FAILED_SQL = """
+SELECT key_id, any_value(key_hint) AS key_hint, sum(requests) AS calls,
+  coalesce(sum(requests) FILTER (WHERE status = 429), 0) AS rate_limited,
+  coalesce(sum(requests) FILTER (WHERE status >= 400), 0) AS failed,
+  coalesce(sum(latency_ms) FILTER (WHERE status >= 400), 0) / 1000.0 AS seconds_wasted,
+  max(per_minute) AS peak_429_per_minute
+FROM (SELECT *, count(*) FILTER (WHERE status = 429) OVER (
+        PARTITION BY key_id, date_trunc('minute', started_at)) AS per_minute
+      FROM calls WHERE started_at >= ? AND started_at < ?)
+GROUP BY key_id ORDER BY rate_limited DESC, key_id
+"""
+
+ESTIMATED_SQL = """
+SELECT key_id, any_value(key_hint) AS key_hint, coalesce(sum(cost), 0) AS spend,
+  coalesce(sum(cost) FILTER (WHERE usage_source <> 'reported'), 0) AS estimated_spend,
+  coalesce(sum(requests) FILTER (WHERE usage_source <> 'reported'), 0) AS estimated_calls
+FROM priced_calls WHERE started_at >= ? AND started_at < ?
+GROUP BY key_id ORDER BY estimated_spend DESC, key_id
+"""
+
+
+def cache_economics(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+    """Per key and model (per-token billing): cached share and the money caching saved."""
+    return _frame(conn, CACHE_SQL.format(tier_filter=_tier_filter(conn)), _period(since, until))
+
+
+def failed_call_waste(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+    """Per key: calls, 429s, all failures, seconds spent waiting on failures, peak 429/minute."""
+    return _frame(conn, FAILED_SQL, _period(since, until))
+
+
+def estimated_usage_share(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+    """Per key: spend, and the part of it resting on locally counted (estimated) tokens."""
+    df = _frame(conn, ESTIMATED_SQL, _period(since, until))
+    df["estimated_share"] = [e / s if s else None
+                             for e, s in zip(df["estimated_spend"], df["spend"], strict=True)]
+    return df
+
+
+def _other_money(conn, since, until, t: Thresholds) -> list[Recommendation]:
+    out = []
+    for r in cache_economics(conn, since, until).to_dict("records"):
+        gain = r["saving_per_10pct_more_cached"]
+        if r["input_tokens"] >= t.cache_min_input and gain and gain >= t.min_saving \
+                and r["cached_share"] < 0.5:
+            out.append(Recommendation(
+                kind="prompt_cache", key_id=r["key_id"], key_hint=r["key_hint"],
+                model=r["base_model"], saving=gain, confidence="low",
+                action=f"raise the prompt-cache hit rate on {r['base_model']} "
+                       "(stable system prompt and tools first, variable text last)",
+                evidence=f"{r['cached_share']:.0%} of {r['input_tokens']:,} input tokens were "
+                         f"cached, saving {r['saving_realised']:.2f}; each further 10% cached "
+                         f"would save {gain:.2f}",
+                caveat="the saving shown is per 10 points of cached share; what is reachable "
+                       "depends on how much of each prompt repeats."))
+    for r in failed_call_waste(conn, since, until).to_dict("records"):
+        if r["rate_limited"] >= t.storm_min_calls:
+            out.append(Recommendation(
+                kind="rate_limits", key_id=r["key_id"], key_hint=r["key_hint"], saving=None,
+                action="add client back-off (honour Retry-After) or ask for a higher rate limit",
+                evidence=f"{r['rate_limited']} of {r['calls']} calls got 429 (peak "
+                         f"{r['peak_429_per_minute']} in one minute); {r['failed']} failures "
+                         f"wasted {r['seconds_wasted']:.0f} s of waiting",
+                caveat="failed calls cost 0 in the ledger; check whether the platform bills "
+                       "them (see the report's reconciliation)."))
+    for r in estimated_usage_share(conn, since, until).to_dict("records"):
+        share = r["estimated_share"]
+        if share is not None and share >= t.estimated_share_warn and r["estimated_spend"]:
+            out.append(Recommendation(
+                kind="estimated_usage", key_id=r["key_id"], key_hint=r["key_hint"],
+                saving=None,
+                action="send stream_options.include_usage (or let streams finish) so the "
+                       "platform reports usage",
+                evidence=f"{share:.0%} of this key's spend ({r['estimated_spend']:.2f} of "
+                         f"{r['spend']:.2f}, {r['estimated_calls']} calls) rests on tokens "
+                         "counted locally",
+                caveat="estimated tokens can differ from what the platform bills, mostly "
+                       "for non-OpenAI models."))
+    return out
+
+
+def recommend(conn: duckdb.DuckDBPyConnection, since, until,
+              thresholds: Thresholds = Thresholds(), *, models_path: str = MODELS_CSV,
+              by_tag: bool = False) -> list[Recommendation]:
+    """All recommendations for [since, until), money first (largest saving first)."""
+    recs = variant_switches(conn, since, until, thresholds, by_tag=by_tag)
+    recs += cheaper_models(conn, since, until, thresholds, models_path)
+    recs += _other_money(conn, since, until, thresholds)
+    return sorted(recs, key=lambda r: (r.saving is None, -(r.saving or 0)))
