@@ -1,0 +1,303 @@
+"""One proxied call, start to end: read the body, forward, relay the answer, record.
+
+The spool record is appended just before the client receives the last bytes of the response:
+a call whose response was fully delivered is always on disk, even if the process is killed the
+next instant (at worst a call is recorded whose last bytes never left).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from . import usage as usage_mod
+from .forwarding import REQUEST_DROP, RESPONSE_DROP, Route, error_body, upstream_error_kind
+from .record import KEY_HEADERS, Call, parse_tags
+from .request import RequestInfo, read_request
+from .stream import SseRelay
+
+COLLECT_LIMIT = 64 * 1024 * 1024   # response bytes kept to read usage from a non-streamed body
+USAGE_ENDPOINTS = frozenset({"chat", "embeddings", "images", "transcriptions", "rerank", "other"})
+
+
+class ClientGone(Exception):
+    """The client went away before its request body arrived."""
+
+
+class RequestHeaders:
+    """The request's headers split into what is forwarded and what the proxy reads itself."""
+
+    __slots__ = ("forward", "key", "tags", "origin", "content_type", "length", "accept_encoding")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.forward: list[tuple[bytes, bytes]] = []
+        self.key = self.tags = self.origin = None
+        self.content_type = ""
+        self.length: int | None = None
+        self.accept_encoding = False
+        drop = REQUEST_DROP
+        for name, value in raw:
+            if name == b"connection":
+                extra = {t.strip().lower().encode() for t in value.decode("latin-1").split(",")}
+                drop = drop | extra
+        for name, value in raw:
+            if name in KEY_HEADERS and self.key is None:
+                self.key = value
+            elif name == b"x-callmeter-tags":
+                self.tags = value.decode("utf-8", "replace")
+            elif name == b"origin":
+                self.origin = value
+            elif name == b"content-type":
+                self.content_type = value.decode("latin-1").lower()
+            elif name == b"content-length":
+                self.length = int(value) if value.isdigit() else None
+            elif name == b"accept-encoding":
+                self.accept_encoding = True
+            if name not in drop:
+                self.forward.append((name, value))
+
+
+async def read_body(receive, limit: int) -> bytes | None:
+    """The whole request body, or None when it is over ``limit`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        if not message.get("more_body"):
+            if not parts:
+                return chunk
+            parts.append(chunk)
+            return b"".join(parts)
+        parts.append(chunk)
+
+
+def cors_headers(origin: bytes | None) -> list[tuple[bytes, bytes]]:
+    return [(b"access-control-allow-origin", origin or b"*"), (b"vary", b"Origin")]
+
+
+class CallHandler:
+    """Runs one call through the proxy; ``app`` supplies transport, spool, metrics, options."""
+
+    def __init__(self, app, scope, receive, send, route: Route) -> None:
+        self.app = app
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.route = route
+        self.call = Call(route.endpoint)
+        self.info = RequestInfo()
+        self.upstream_seconds: float | None = None
+        self._client_gone = False
+        self._owner_task: asyncio.Task | None = None
+
+    async def run(self) -> None:
+        app, call = self.app, self.call
+        self._owner_task = asyncio.current_task()
+        headers = RequestHeaders(self.scope["headers"])
+        call.identify(headers.key, app.fingerprinter)
+        self.origin = headers.origin
+        response = None
+        skip_record = False
+        try:
+            if headers.length is not None and headers.length > app.options.max_body_bytes:
+                body = None
+            else:
+                body = await read_body(self.receive, app.options.max_body_bytes)
+            if body is None:
+                call.tags = parse_tags(headers.tags, None)
+                await self.local_error(413, "request body is larger than the proxy's limit of "
+                                       f"{app.options.max_body_bytes} bytes", "request_too_large")
+                return
+            info, body = read_request(call.endpoint, headers.content_type, body)
+            self.info = info
+            call.model, call.stream = info.model, info.stream
+            call.tags = parse_tags(headers.tags, info.user)
+            if info.malformed:
+                call.flag = "malformed_request"
+            forward = headers.forward
+            if info.inject_usage or not headers.accept_encoding:
+                # an edited stream must arrive uncompressed; and never let a transport add gzip
+                forward = [h for h in forward if h[0] != b"accept-encoding"]
+                forward.append((b"accept-encoding", b"identity"))
+            response = await self.open_upstream(forward, body)
+            if response is not None:
+                await self.relay(response)
+        except ClientGone:
+            skip_record = True
+        finally:
+            if response is not None:
+                await _close_quietly(response)
+            if not call.recorded and not skip_record:
+                call.flag = call.flag or "interrupted"
+                app.record(call)
+            if not skip_record:
+                app.observe(self.scope, call, self.upstream_seconds)
+
+    async def open_upstream(self, headers, body: bytes) -> httpx.Response | None:
+        app, call = self.app, self.call
+        query = self.scope.get("query_string")
+        url = self.route.url + "?" + query.decode("latin-1") if query else self.route.url
+        request = httpx.Request(self.scope["method"], app.url(url), headers=headers,
+                                content=body, extensions={"timeout": app.timeouts})
+        try:
+            response = await app.transport.handle_async_request(request)
+        except (httpx.HTTPError, OSError) as exc:
+            status, code = upstream_error_kind(exc)
+            app.metrics.errors.labels(code).inc()
+            what = "did not answer in time" if status == 504 else "cannot be reached"
+            await self.local_error(status, f"the upstream platform {what} "
+                                   f"({type(exc).__name__})", code, kind="upstream_error")
+            return None
+        self.upstream_seconds = time.perf_counter() - call.t0
+        call.status = response.status_code
+        return response
+
+    async def local_error(self, status: int, message: str, code: str,
+                          kind: str = "proxy_error") -> None:
+        """Answer with an OpenAI-style error the proxy itself produced; record it first."""
+        self.call.status = status
+        self.call.flag = code
+        body = error_body(message, code, kind)
+        headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode())]
+        if self.origin:
+            headers += cors_headers(self.origin)
+        self.app.record(self.call)
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def relay(self, response: httpx.Response) -> None:
+        call = self.call
+        headers, ctype, encoding, length = _response_headers(response.headers.raw)
+        if self.origin and not any(h[0] == b"access-control-allow-origin" for h in headers):
+            headers += cors_headers(self.origin)
+        ok = call.status < 400
+        sse = ctype.startswith(b"text/event-stream")
+        relay = SseRelay(self.info.inject_usage and ok, encoding) if sse else None
+        if length is not None and not (relay and relay.strip):
+            headers.append((b"content-length", str(length).encode()))
+        if sse:
+            call.stream = True
+        collect = ok and not sse and call.endpoint in USAGE_ENDPOINTS
+        await self.send({"type": "http.response.start", "status": call.status,
+                         "headers": headers})
+        watch = sse or length is None
+        watcher = asyncio.create_task(self._watch_disconnect()) if watch else None
+        parts: list[bytes] = []
+        try:
+            problem = await self._pump(response, relay, parts if collect else None, length,
+                                       encoding)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+        if not call.recorded:
+            self._settle_usage(relay, parts if collect else None, encoding, problem)
+            self.app.record(call)
+        if problem == "interrupted":
+            return  # the upstream broke off: end without the final chunk, as it did
+        if relay is not None and relay.strip:
+            tail = relay.finish()
+            if tail:
+                await self.send({"type": "http.response.body", "body": tail, "more_body": True})
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pump(self, response, relay, parts, length, encoding) -> str | None:
+        """Forward each upstream chunk as it arrives; returns why it stopped early, if it did."""
+        call, send = self.call, self.send
+        remaining = length
+        try:
+            async for chunk in response.aiter_raw():
+                if call.ttft is None:
+                    call.mark_first_byte()
+                call.bytes_out += len(chunk)
+                out = relay.feed(chunk) if relay is not None else chunk
+                if parts is not None:
+                    parts.append(chunk)
+                    if call.bytes_out > COLLECT_LIMIT:
+                        parts.clear()
+                        parts = None
+                        call.flag = "response_too_large"
+                if remaining is not None:
+                    remaining -= len(chunk)
+                    if remaining <= 0 and not call.recorded:
+                        # the client is about to have it all: record first (see module doc)
+                        self._settle_usage(relay, parts, encoding, None)
+                        self.app.record(call)
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+        except asyncio.CancelledError:
+            if not self._client_gone:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            return self._stopped("client_disconnected")
+        except httpx.HTTPError:
+            return self._stopped("interrupted")
+        return None
+
+    def _stopped(self, why: str) -> str:
+        self.app.metrics.errors.labels(why).inc()
+        if self.call.flag is None or self.call.flag == "malformed_request":
+            self.call.flag = why
+        return why
+
+    async def _watch_disconnect(self) -> None:
+        """Cancel the call's task when the client goes away mid-response (the ASGI server's
+        ``send`` silently drops bytes for a gone client, so this is how we learn of it)."""
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                if self._owner_task is not None:
+                    self._client_gone = True
+                    self._owner_task.cancel()
+                return
+
+    def _settle_usage(self, relay, parts, encoding, problem) -> None:
+        """Work out the call's usage once the body is complete (or cut short)."""
+        call, info = self.call, self.info
+        if call.status >= 400:
+            return
+        if relay is not None:
+            out = usage_mod.Usage()
+            if relay.usage is not None:
+                usage_mod.apply_stream_usage(out, call.endpoint, relay.usage)
+            if out.usage_source == "none" and call.endpoint == "chat":
+                usage_mod.estimate(out, call.endpoint, info, relay.text())
+            call.usage = out
+        elif parts is not None:
+            body = usage_mod.decoded(b"".join(parts), encoding)
+            if problem is None:
+                call.usage = usage_mod.usage_from_body(call.endpoint, info, body)
+        elif call.endpoint == "speech":
+            call.usage = usage_mod.usage_from_body("speech", info, b"")
+
+
+def _response_headers(raw) -> tuple[list[tuple[bytes, bytes]], bytes, str | None, int | None]:
+    headers: list[tuple[bytes, bytes]] = []
+    ctype, encoding, length = b"", None, None
+    for name, value in raw:
+        name = name.lower()
+        if name in RESPONSE_DROP:
+            if name == b"content-length" and value.isdigit():
+                length = int(value)
+            continue
+        if name == b"content-type":
+            ctype = value.lower()
+        elif name == b"content-encoding":
+            encoding = value.decode("latin-1").strip().lower()
+        headers.append((name, value))
+    return headers, ctype, encoding, length
+
+
+async def _close_quietly(response: httpx.Response) -> None:
+    try:
+        await response.aclose()
+    except (httpx.HTTPError, OSError):
+        pass
