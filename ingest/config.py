@@ -48,6 +48,7 @@ class Settings:
     quota_per_usd: int = 500_000
     platform_group: str | None = None
     sync_overlap_seconds: int = 600
+    alert_webhook_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -79,6 +80,7 @@ def settings_from_env(db: str | None = None) -> Settings:
         quota_per_usd=_int("CALLMETER_QUOTA_PER_USD", 500_000),
         platform_group=env.get("CALLMETER_PLATFORM_GROUP") or None,
         sync_overlap_seconds=_int("CALLMETER_SYNC_OVERLAP_SECONDS", 600),
+        alert_webhook_url=env.get("CALLMETER_ALERT_WEBHOOK") or None,
     )
 
 

@@ -63,6 +63,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m001_calls", m001_calls),
     ("m002_prices", _lazy("pricing.schema:m002_prices")),
     ("m003_priced_calls", _lazy("pricing.schema:m003_priced_calls")),
+    ("m004_budgets", _lazy("pricing.budgets:m004_budgets")),
 ]
 
 

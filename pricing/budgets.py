@@ -1,0 +1,328 @@
+"""Budgets and alerts: monthly budgets per key and per tag, burn rate, run-out date, spikes.
+
+Alerts (budget over or running out, a key spending far above its own baseline, a key seen for
+the first time, a key failing auth) are plain :class:`Alert` values with a stable ``alert_id``;
+:func:`send_alerts` POSTs the new ones to a webhook as JSON and records them in
+``alerts_sent`` so a receiver gets each alert once.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from statistics import median
+
+import duckdb
+import pandas as pd
+
+from ingest.errors import CallmeterError
+
+from .forecast import month_bounds, utc_start
+
+__all__ = ["m004_budgets", "Budget", "Alert", "set_budget", "delete_budget", "list_budgets",
+           "load_budgets_file", "budget_status", "spikes", "new_keys", "auth_failures",
+           "alerts", "send_alerts", "WebhookFailed", "SCOPES"]
+
+SCOPES = ("key", "tag", "total")
+
+
+def m004_budgets(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS budgets (scope VARCHAR NOT NULL, target VARCHAR NOT NULL, "
+        "monthly DECIMAL(18,6) NOT NULL, note VARCHAR, updated_at TIMESTAMPTZ, "
+        "PRIMARY KEY (scope, target))")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS alerts_sent (alert_id VARCHAR, kind VARCHAR, url_hash "
+        "VARCHAR, sent_at TIMESTAMPTZ, PRIMARY KEY (alert_id, url_hash))")
+
+
+UPSERT_BUDGET_SQL = """
+INSERT INTO budgets VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (scope, target) DO UPDATE SET monthly = excluded.monthly, note = excluded.note,
+  updated_at = excluded.updated_at
+"""
+DELETE_BUDGET_SQL = "DELETE FROM budgets WHERE scope = ? AND target = ?"
+LIST_BUDGETS_SQL = "SELECT scope, target, monthly, note, updated_at FROM budgets ORDER BY 1, 2"
+DELETE_ALL_BUDGETS_SQL = "DELETE FROM budgets"
+
+# Spend in [start, end) for one budget target: a key (id, hint or label), a tag k=v, or all.
+SCOPED_SPEND_SQL = """
+SELECT coalesce(sum(cost), 0) FROM priced_calls
+WHERE started_at >= ? AND started_at < ?
+  AND CASE ? WHEN 'key' THEN (key_id = ? OR key_label = ? OR key_hint = ?)
+             WHEN 'tag' THEN map_extract_value(tags, ?) = ?
+             ELSE true END
+"""
+KEY_DAILY_SQL = """
+SELECT key_id, any_value(key_hint) AS key_hint,
+  CAST(started_at AT TIME ZONE 'UTC' AS DATE) AS day, coalesce(sum(cost), 0) AS spend
+FROM priced_calls WHERE started_at >= ? AND started_at < ?
+GROUP BY key_id, day
+"""
+FIRST_SEEN_SQL = """
+SELECT key_id, any_value(key_hint) AS key_hint, any_value(key_label) AS key_label,
+  min(started_at) AS first_seen, sum(requests) AS calls
+FROM calls WHERE key_id IS NOT NULL GROUP BY key_id
+HAVING min(started_at) >= ? AND min(started_at) < ?
+ORDER BY first_seen
+"""
+AUTH_SQL = """
+SELECT key_id, any_value(key_hint) AS key_hint, sum(requests) AS calls,
+  coalesce(sum(requests) FILTER (WHERE status IN (401, 403)), 0) AS auth_failures,
+  max(started_at) FILTER (WHERE status IN (401, 403)) AS last_failure
+FROM calls WHERE started_at >= ? AND started_at < ?
+GROUP BY key_id HAVING auth_failures >= ? AND auth_failures >= ? * sum(requests)
+ORDER BY auth_failures DESC
+"""
+ALREADY_SENT_SQL = "SELECT alert_id FROM alerts_sent WHERE url_hash = ?"
+RECORD_SENT_SQL = "INSERT OR IGNORE INTO alerts_sent VALUES (?, ?, ?, ?)"
+
+
+@dataclass(frozen=True)
+class Budget:
+    scope: str       # key | tag | total
+    target: str      # key id / hint / label; tag as name=value; "all" for total
+    monthly: Decimal
+    note: str | None = None
+
+
+def _check(b: Budget) -> Budget:
+    if b.scope not in SCOPES:
+        raise ValueError(f"budget scope must be one of {', '.join(SCOPES)}, got {b.scope!r}")
+    if b.scope == "tag" and "=" not in b.target:
+        raise ValueError(f"a tag budget's target is name=value, got {b.target!r}")
+    if b.monthly < 0:
+        raise ValueError(f"a budget cannot be negative: {b.monthly}")
+    return b
+
+
+def set_budget(conn: duckdb.DuckDBPyConnection, budget: Budget) -> None:
+    """Create or replace one budget (the dashboard's Keys page edits through this)."""
+    b = _check(budget)
+    conn.execute(UPSERT_BUDGET_SQL, [b.scope, b.target, b.monthly, b.note, datetime.now(UTC)])
+
+
+def delete_budget(conn: duckdb.DuckDBPyConnection, scope: str, target: str) -> None:
+    conn.execute(DELETE_BUDGET_SQL, [scope, target])
+
+
+def list_budgets(conn: duckdb.DuckDBPyConnection) -> list[Budget]:
+    return [Budget(s, t, Decimal(m), n) for s, t, m, n, _ in
+            conn.execute(LIST_BUDGETS_SQL).fetchall()]
+
+
+def load_budgets_file(conn: duckdb.DuckDBPyConnection, path: str) -> int:
+    """Replace all budgets with a CSV of ``scope,target,monthly[,note]``; returns the count."""
+    budgets = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                budgets.append(_check(Budget(row["scope"].strip(), row["target"].strip(),
+                                             Decimal(row["monthly"].strip()),
+                                             (row.get("note") or "").strip() or None)))
+            except (KeyError, AttributeError, InvalidOperation, ValueError) as exc:
+                raise ValueError(f"{path}:{line}: {exc}") from exc
+    conn.execute("BEGIN TRANSACTION")
+    conn.execute(DELETE_ALL_BUDGETS_SQL)
+    for b in budgets:
+        set_budget(conn, b)
+    conn.execute("COMMIT")
+    return len(budgets)
+
+
+def _spend(conn, b: Budget, start: date, end: date) -> Decimal:
+    tag_key, _, tag_value = b.target.partition("=")
+    return Decimal(conn.execute(SCOPED_SPEND_SQL, [
+        utc_start(start), utc_start(end), b.scope, b.target, b.target, b.target,
+        tag_key, tag_value]).fetchone()[0])
+
+
+def budget_status(conn: duckdb.DuckDBPyConnection, today: date | None = None,
+                  *, burn_days: int = 7) -> pd.DataFrame:
+    """Each budget this month: spent, burn per day (last ``burn_days`` full days), month-end
+    projection, and the projected run-out date (None when it lasts the month).
+
+    ``today`` is the current UTC day; spend through the end of yesterday counts as complete.
+    """
+    today = today or datetime.now(UTC).date()
+    first, nxt = month_bounds(today)
+    rows = []
+    for b in list_budgets(conn):
+        spent = _spend(conn, b, first, today + timedelta(days=1))
+        window_start = max(first, today - timedelta(days=burn_days))
+        days = (today - window_start).days
+        burned = _spend(conn, b, window_start, today) if days else Decimal(0)
+        burn = burned / days if days else Decimal(0)
+        left_days = (nxt - today).days  # today included: its spend is not complete
+        projected = spent + burn * left_days
+        runs_out = None
+        if spent >= b.monthly:
+            runs_out = today
+        elif burn > 0:
+            day = today + timedelta(days=int((b.monthly - spent) / burn))
+            runs_out = day if day < nxt else None
+        rows.append({"scope": b.scope, "target": b.target, "monthly": b.monthly,
+                     "spent": spent, "share_used": spent / b.monthly if b.monthly else None,
+                     "burn_per_day": burn.quantize(Decimal("0.000001")),
+                     "projected": projected.quantize(Decimal("0.01")),
+                     "runs_out_on": runs_out, "note": b.note})
+    return pd.DataFrame(rows, columns=["scope", "target", "monthly", "spent", "share_used",
+                                       "burn_per_day", "projected", "runs_out_on", "note"])
+
+
+# ---- alerts --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert. ``alert_id`` is stable for the same finding in the same period."""
+
+    kind: str        # budget_exceeded | budget_runs_out | spike | new_key | auth_failing
+    subject: str     # key id or budget target
+    period: str      # the day or month the finding is about ("" when once ever)
+    severity: str    # critical | warning | info
+    message: str
+    key_hint: str | None = None
+    details: dict = field(default_factory=dict)
+
+    @property
+    def alert_id(self) -> str:
+        raw = "|".join((self.kind, self.subject, self.period))
+        return "a1:" + hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["alert_id"] = self.alert_id
+        d["details"] = {k: (str(v) if isinstance(v, Decimal | date) else v)
+                        for k, v in self.details.items()}
+        return d
+
+
+def _mad_threshold(values: list[Decimal]) -> tuple[Decimal, Decimal]:
+    """Median and robust spread: 1.4826 × MAD, floored at 10% of the median."""
+    med = median(values)
+    mad = median([abs(v - med) for v in values])
+    return med, max(Decimal("1.4826") * mad, med / 10)
+
+
+def spikes(conn: duckdb.DuckDBPyConnection, day: date | None = None, *,
+           baseline_days: int = 28, k: Decimal = Decimal(5),
+           min_increase: Decimal = Decimal(1)) -> pd.DataFrame:
+    """Keys whose spend on ``day`` (default yesterday, UTC) is far above their own baseline.
+
+    Baseline: the key's daily spend over the previous ``baseline_days`` days since its first
+    call (at least 7 days). Spike when spend > median + k × spread and at least
+    ``min_increase`` above the median, where spread is 1.4826 × MAD (floored at 10% of median).
+    """
+    day = day or (datetime.now(UTC).date() - timedelta(days=1))
+    start = day - timedelta(days=baseline_days)
+    cur = conn.execute(KEY_DAILY_SQL, [utc_start(start), utc_start(day + timedelta(days=1))])
+    by_key: dict[str, dict] = {}
+    for key_id, hint, d, spend in cur.fetchall():
+        entry = by_key.setdefault(key_id, {"hint": hint, "days": {}})
+        entry["days"][d] = Decimal(spend)
+    rows = []
+    for key_id, entry in by_key.items():
+        active = sorted(d for d in entry["days"] if d < day)
+        if not active or (day - active[0]).days < 7:
+            continue
+        base = [entry["days"].get(active[0] + timedelta(days=i), Decimal(0))
+                for i in range((day - active[0]).days)]
+        value = entry["days"].get(day, Decimal(0))
+        med, spread = _mad_threshold(base)
+        if value - med >= min_increase and value > med + k * spread:
+            rows.append({"key_id": key_id, "key_hint": entry["hint"], "day": day,
+                         "spend": value, "baseline_median": med, "spread": spread,
+                         "robust_z": ((value - med) / spread) if spread else None})
+    return pd.DataFrame(rows, columns=["key_id", "key_hint", "day", "spend", "baseline_median",
+                                       "spread", "robust_z"])
+
+
+def new_keys(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+    """Keys whose first call ever falls in [since, until)."""
+    cur = conn.execute(FIRST_SEEN_SQL, [utc_start(since), utc_start(until)])
+    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+
+
+def auth_failures(conn: duckdb.DuckDBPyConnection, since, until, *, min_failures: int = 5,
+                  min_share: float = 0.5) -> pd.DataFrame:
+    """Keys with at least ``min_failures`` 401/403 answers making up ``min_share`` of calls."""
+    cur = conn.execute(AUTH_SQL, [utc_start(since), utc_start(until), min_failures, min_share])
+    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+
+
+def _budget_alerts(conn, today: date) -> list[Alert]:
+    out = []
+    month = today.strftime("%Y-%m")
+    for r in budget_status(conn, today).to_dict("records"):
+        subject = f"{r['scope']}:{r['target']}"
+        facts = {"monthly": r["monthly"], "spent": r["spent"], "projected": r["projected"]}
+        if r["spent"] >= r["monthly"]:
+            out.append(Alert("budget_exceeded", subject, month, "critical",
+                             f"{subject} spent {r['spent']:.2f} of its {r['monthly']:.2f} "
+                             f"budget for {month}", details=facts))
+        elif r["runs_out_on"] is not None:
+            out.append(Alert("budget_runs_out", subject, month, "warning",
+                             f"{subject} is projected to use up its {r['monthly']:.2f} budget "
+                             f"on {r['runs_out_on']} (spent {r['spent']:.2f}, burning "
+                             f"{r['burn_per_day']:.2f}/day)",
+                             details={**facts, "runs_out_on": r["runs_out_on"]}))
+    return out
+
+
+def alerts(conn: duckdb.DuckDBPyConnection, today: date | None = None, *,
+           new_key_days: int = 1, spike_k: Decimal = Decimal(5)) -> list[Alert]:
+    """Every alert as of ``today`` (UTC): budgets, spikes (yesterday), new keys, auth failures."""
+    today = today or datetime.now(UTC).date()
+    tomorrow = today + timedelta(days=1)
+    out = _budget_alerts(conn, today)
+    for r in spikes(conn, today - timedelta(days=1), k=spike_k).to_dict("records"):
+        out.append(Alert("spike", r["key_id"], str(r["day"]), "warning",
+                         f"key {r['key_hint'] or r['key_id']} spent {r['spend']:.2f} on "
+                         f"{r['day']}, against a usual {r['baseline_median']:.2f}/day",
+                         key_hint=r["key_hint"], details=r))
+    for r in new_keys(conn, today - timedelta(days=new_key_days), tomorrow).to_dict("records"):
+        out.append(Alert("new_key", r["key_id"], "", "info",
+                         f"key {r['key_hint'] or r['key_id']} seen for the first time at "
+                         f"{r['first_seen']:%Y-%m-%d %H:%M} UTC ({r['calls']} calls so far)",
+                         key_hint=r["key_hint"], details={"first_seen": str(r["first_seen"])}))
+    for r in auth_failures(conn, today - timedelta(days=1), tomorrow).to_dict("records"):
+        out.append(Alert("auth_failing", r["key_id"], str(today), "critical",
+                         f"key {r['key_hint'] or r['key_id']}: {r['auth_failures']} of "
+                         f"{r['calls']} calls refused (401/403) since yesterday; revoked or "
+                         "mistyped key?", key_hint=r["key_hint"],
+                         details={"auth_failures": r["auth_failures"], "calls": r["calls"]}))
+    return out
+
+
+class WebhookFailed(CallmeterError):
+    """The alert webhook did not accept the POST (status or connection error)."""
+
+
+def send_alerts(conn: duckdb.DuckDBPyConnection, found: list[Alert], url: str, *,
+                timeout: float = 10.0) -> list[Alert]:
+    """POST alerts not yet sent to ``url`` as one JSON document; record them; return them.
+
+    Only a hash of the URL is stored (webhook URLs often carry a token).
+    """
+    import httpx
+
+    url_hash = hashlib.sha256(url.encode()).hexdigest()[:32]
+    sent = {r[0] for r in conn.execute(ALREADY_SENT_SQL, [url_hash]).fetchall()}
+    fresh = [a for a in found if a.alert_id not in sent]
+    if not fresh:
+        return []
+    body = {"source": "callmeter", "sent_at": datetime.now(UTC).isoformat(),
+            "alerts": [a.to_dict() for a in fresh]}
+    try:
+        resp = httpx.post(url, json=body, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise WebhookFailed(f"alert webhook unreachable: {type(exc).__name__}") from exc
+    if resp.status_code >= 300:
+        raise WebhookFailed(f"alert webhook answered HTTP {resp.status_code}")
+    now = datetime.now(UTC)
+    for a in fresh:
+        conn.execute(RECORD_SENT_SQL, [a.alert_id, a.kind, url_hash, now])
+    return fresh
