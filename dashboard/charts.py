@@ -83,8 +83,7 @@ def break_even(points: pd.DataFrame, prices: dict, currency: str = "USD") -> go.
     tokens = points["tokens"].astype(float) if len(points) else pd.Series([1.0, 10000.0])
     x_max = max(float(tokens.max()) * 1.2, 10.0)
     token_price = prices.get("token")
-    share = float(points["input_share"].dropna().mean()) if len(points) else 0.5
-    share = share if share == share else 0.5
+    share = input_share(points)
     if token_price and token_price.get("input") is not None:
         per_token = (share * float(token_price["input"])
                      + (1 - share) * float(token_price["output"] or 0)) / 1e6
@@ -106,6 +105,12 @@ def break_even(points: pd.DataFrame, prices: dict, currency: str = "USD") -> go.
     fig.update_layout(template=TEMPLATE, xaxis_title="tokens per call",
                       yaxis_title=f"cost per call ({currency})", margin={"t": 10, "b": 10})
     return fig
+
+
+def input_share(points: pd.DataFrame) -> float:
+    """Share of input tokens in the workload's tokens (0.5 when there are none)."""
+    total = float(points["tokens_sum"].sum()) if len(points) else 0.0
+    return float(points["input_tokens"].sum()) / total if total else 0.5
 
 
 def break_even_tokens(prices: dict, input_share: float) -> Decimal | None:

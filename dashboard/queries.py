@@ -8,7 +8,7 @@ single calls (percentiles, per-call distributions) read ``priced_calls`` and agg
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -34,7 +34,8 @@ STATUS_MIX = {"e401": "status = 401", "e403": "status = 403", "e429": "status = 
 
 def source_for(f: Filters) -> str:
     """The rollup when the period is whole UTC hours, else the raw calls."""
-    return ROLLUP if all(b.minute == 0 and b.second == 0 for b in f.bounds()) else RAW
+    utc = [b.astimezone(UTC) for b in f.bounds()]
+    return ROLLUP if all(b.minute == 0 and b.second == 0 for b in utc) else RAW
 
 
 def measure(name: str, src: str) -> str:
@@ -97,7 +98,9 @@ def group_expr(by: str, p: dict) -> str:
 
 
 def _df(ledger: Ledger, sql: str, p: dict) -> pd.DataFrame:
-    return ledger.cursor().execute(sql, p).df()
+    """Rows as a DataFrame with money kept as Decimal (DuckDB's ``.df()`` makes it float)."""
+    cur = ledger.cursor().execute(sql, p)
+    return pd.DataFrame(cur.fetchall(), columns=[c[0] for c in cur.description])
 
 
 def bucket_expr(grain: str, src: str) -> str:
@@ -371,7 +374,8 @@ def break_even_points(_ledger: Ledger, marker: str, f: Filters, base_model: str
                     AS per_token_cost,
                   sum(cost_as_request) / sum(requests) FILTER (
                     WHERE cost_as_request IS NOT NULL) AS per_request_cost,
-                  sum(input_tokens) / nullif(sum(input_tokens + output_tokens), 0) AS input_share
+                  sum(input_tokens) / nullif(sum(input_tokens + output_tokens), 0) AS input_share,
+                  sum(input_tokens) AS input_tokens, sum(input_tokens + output_tokens) AS tokens_sum
                   FROM base GROUP BY 1)
         SELECT * FROM final ORDER BY tokens
     """

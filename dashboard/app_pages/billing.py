@@ -16,11 +16,11 @@ st.caption("Each model comes as per-token (`model`) and per-request (`model-c`).
 by_model = queries.billing_comparison(ctx.ledger, ctx.marker, f, ("base_model",))
 both = by_model[by_model["other_unpriced_calls"] < by_model["token_calls"].fillna(0)
                 + by_model["request_calls"].fillna(0)]
-total_saving = sum((s for s in both["saving"] if s is not None and s == s), 0)
+total_saving = sum((s for s in both["saving"] if s is not None and s == s and s > 0), 0)
 c1, c2, c3 = st.columns(3)
-c1.metric("Paid", d.money(by_model["actual"].dropna().sum()))
+c1.metric("Paid", d.money(both["actual"].dropna().sum()))
 c2.metric("Other variant would cost", d.money(both["other_variant"].sum()))
-c3.metric("Saving by switching every model", d.money(total_saving))
+c3.metric("Saving where the other variant is cheaper", d.money(total_saving))
 if len(by_model) > len(both):
     st.info("Models without a price for the other variant are left out of the comparison: "
             + ", ".join(str(m) for m in by_model.loc[~by_model.index.isin(both.index),
@@ -33,8 +33,7 @@ model = st.selectbox("Model", list(both["base_model"]) or ["—"])
 if model and model != "—":
     prices = queries.model_prices(ctx.ledger, ctx.marker, model, f.end)
     points = queries.break_even_points(ctx.ledger, ctx.marker, f, model)
-    share = (float(points["input_share"].dropna().mean()) if len(points) else 0.5)
-    tokens = charts.break_even_tokens(prices, share if share == share else 0.5)
+    tokens = charts.break_even_tokens(prices, charts.input_share(points))
     if tokens is not None:
         st.markdown(f"At this workload's input/output mix, **{model}-c** is cheaper above "
                     f"about **{tokens:,} tokens per call**, per-token below it.")

@@ -1,0 +1,60 @@
+"""A small ledger built by hand for the dashboard tests (helpers; fixtures in conftest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.ledger import open_ledger
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "dashboard" / "app.py")
+
+# 600 calls, one every 137 minutes from 2025-02-01 (to 2025-03-29), three models (one
+# unpriced), two keys with team tags, some 429 and 500 errors, half the rows with `charged`.
+CALLS_SQL = """
+INSERT INTO calls
+SELECT 'c' || i, 'csv',
+  TIMESTAMPTZ '2025-02-01 00:00:00+00' + i * INTERVAL 137 MINUTE,
+  100 + (i % 50) * 10, 50 + i % 7,
+  CASE WHEN i % 3 = 0 THEN 'k1:aaa' ELSE 'k1:bbb' END,
+  CASE WHEN i % 3 = 0 THEN 'sk-…aaaa' ELSE 'sk-…bbbb' END,
+  CASE WHEN i % 3 = 0 THEN 'search-bot' END,
+  'chat',
+  CASE i % 5 WHEN 0 THEN 'gpt-4o-c' WHEN 1 THEN 'mystery-model' ELSE 'gpt-4o' END,
+  CASE i % 5 WHEN 1 THEN 'mystery-model' ELSE 'gpt-4o' END,
+  CASE i % 5 WHEN 0 THEN 'request' ELSE 'token' END,
+  i % 2 = 0,
+  CASE WHEN i % 17 = 0 THEN 429 WHEN i % 31 = 0 THEN 500 ELSE 200 END,
+  1, 100 + (i * 37) % 2000, (i % 4) * 10, 20 + (i * 13) % 500, 0, 0, 0, 0.0, 'reported',
+  CASE WHEN i % 2 = 1 THEN 0.001 END,
+  MAP {'team': CASE WHEN i % 3 = 0 THEN 'search' ELSE 'ads' END},
+  NULL, NULL
+FROM range(0, 600) t(i)
+"""
+PRICES_SQL = """
+INSERT INTO prices (model, effective_from, input, cached_input, output, request, currency)
+VALUES ('gpt-4o', DATE '2025-01-01', 2.5, 1.25, 10, NULL, 'USD'),
+       ('gpt-4o-c', DATE '2025-01-01', NULL, NULL, NULL, 0.01, 'USD')
+"""
+# Query string for the period used in the tests: March 2025 in UTC.
+MARCH = {"from": "2025-03-01", "to": "2025-03-31", "tz": "UTC"}
+
+
+def build_ledger(path: Path, with_calls: bool = True) -> str:
+    conn = open_ledger(str(path))
+    if with_calls:
+        conn.execute(CALLS_SQL)
+        conn.execute(PRICES_SQL)
+    conn.close()
+    return str(path)
+
+
+def sql(path: str, query: str, params=None):
+    """Independent check: SQL on the ledger file (same-process connections share the file)."""
+    import duckdb
+
+    conn = duckdb.connect(path)
+    try:
+        return conn.execute(query, params or []).fetchall()
+    finally:
+        conn.close()

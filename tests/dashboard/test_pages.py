@@ -1,0 +1,220 @@
+"""Every page through Streamlit's AppTest on a small hand-built ledger.
+
+Numbers on the page are compared with SQL run here on ``priced_calls``, independently of the
+dashboard's query layer and its rollup.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from dashboard_ledger import APP, build_ledger, sql
+from streamlit import config as st_config
+from streamlit.testing.v1 import AppTest
+
+from dashboard.auth import hash_password
+from dashboard.filters import Display
+from ingest.config import spool_dir
+from ingest.spool import SpoolWriter
+
+MARCH_SQL = ("started_at >= TIMESTAMPTZ '2025-03-01 00:00:00+00' "
+             "AND started_at < TIMESTAMPTZ '2025-04-01 00:00:00+00'")
+PAGES = ("overview", "models", "keys", "key_detail", "billing", "recommendations", "finance",
+         "prices", "data")
+money = Display().money
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def param(app, name: str) -> list[str]:
+    value = app.query_params.get(name)
+    return value if isinstance(value, list) else [value]
+
+
+def march(path: str, expr: str, extra: str = "TRUE"):
+    return sql(path, f"SELECT {expr} FROM priced_calls WHERE {MARCH_SQL} AND {extra}")[0]
+
+
+def test_overview_headline_equals_sql(app, ledger_path):
+    app.run()
+    assert not app.exception
+    cost, calls, tokens, errors, unpriced = march(
+        ledger_path, "sum(cost), sum(requests), sum(input_tokens + output_tokens), "
+        "sum(requests) FILTER (WHERE status >= 400), sum(requests) FILTER (WHERE cost IS NULL)")
+    shown = metrics(app)
+    assert shown["Spend"] == money(cost)
+    assert shown["Calls"] == f"{calls:,}"
+    assert shown["Tokens"] == f"{tokens:,}"
+    assert shown["Error rate"] == f"{errors / calls:.2%}"
+    assert unpriced > 0 and f"{unpriced:,} calls" in app.warning[0].value  # never hidden
+    # the filters were written back into the URL, so the view can be shared
+    assert param(app, "from") == ["2025-03-01"] and param(app, "tz") == ["UTC"]
+
+
+def test_filters_come_from_the_url(app, ledger_path):
+    app.query_params.update({"keys": "k1:aaa", "tags": "team=search"})
+    app.run()
+    assert not app.exception
+    (cost,) = march(ledger_path, "sum(cost)", "key_id = 'k1:aaa'")
+    assert metrics(app)["Spend"] == money(cost)
+    assert app.sidebar.multiselect(key="f_keys").value == ["k1:aaa"]
+
+
+def test_changing_the_period_in_the_sidebar(app, ledger_path):
+    from datetime import date
+
+    app.run()
+    app.sidebar.date_input(key="f_period").set_value((date(2025, 3, 10), date(2025, 3, 12)))
+    app.run()
+    assert not app.exception
+    (cost,) = sql(ledger_path, "SELECT sum(cost) FROM priced_calls WHERE started_at >= "
+                  "TIMESTAMPTZ '2025-03-10 00:00:00+00' AND started_at < "
+                  "TIMESTAMPTZ '2025-03-13 00:00:00+00'")[0]
+    assert metrics(app)["Spend"] == money(cost)
+    assert param(app, "to") == ["2025-03-12"]
+
+
+def test_a_half_hour_timezone_reads_raw_calls_and_agrees(app, ledger_path):
+    app.query_params["tz"] = "Asia/Kolkata"
+    app.run()
+    assert not app.exception
+    (cost,) = sql(ledger_path, "SELECT sum(cost) FROM priced_calls WHERE started_at >= "
+                  "TIMESTAMPTZ '2025-03-01 00:00:00+05:30' AND started_at < "
+                  "TIMESTAMPTZ '2025-04-01 00:00:00+05:30'")[0]
+    assert metrics(app)["Spend"] == money(cost)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_exception(app, page):
+    app.run()
+    app.switch_page(f"app_pages/{page}.py")
+    app.run()
+    assert not app.exception, app.exception
+    assert app.title[0].value
+
+
+def test_key_detail_numbers(app, ledger_path):
+    app.query_params["key"] = "k1:aaa"
+    app.run()
+    app.switch_page("app_pages/key_detail.py")
+    app.run()
+    cost, calls, errors = march(ledger_path, "sum(cost), sum(requests), "
+                                "sum(requests) FILTER (WHERE status >= 400)", "key_id = 'k1:aaa'")
+    shown = metrics(app)
+    assert (shown["Spend"], shown["Calls"], shown["Errors"]) == (
+        money(cost), f"{calls:,}", f"{errors:,}")
+    assert app.selectbox[0].value == "k1:aaa"
+
+
+def test_keys_page_lists_each_key_once_without_the_key(app, ledger_path):
+    app.run()
+    app.switch_page("app_pages/keys.py")
+    app.run()
+    df = app.dataframe[0].value
+    assert sorted(df["key_hint"]) == ["sk-…aaaa", "sk-…bbbb"]
+    by_key = dict(sql(ledger_path, f"SELECT key_hint, sum(requests) FROM priced_calls "
+                                   f"WHERE {MARCH_SQL} GROUP BY 1"))
+    assert dict(zip(df["key_hint"], df["calls"], strict=True)) == by_key
+
+
+def test_billing_page_compares_the_same_calls(app, ledger_path):
+    app.run()
+    app.switch_page("app_pages/billing.py")
+    app.run()
+    paid, other = march(
+        ledger_path, "sum(cost), sum(CASE billing_mode WHEN 'token' THEN cost_as_request "
+        "ELSE cost_as_token END)", "base_model = 'gpt-4o'")
+    shown = metrics(app)
+    assert shown["Paid"] == money(paid)
+    assert shown["Other variant would cost"] == money(other)
+    # break-even: 0.01 per call ÷ per-token price at the workload's input share (2.5 / 10 per 1M)
+    (share,) = march(ledger_path, "sum(input_tokens) / sum(input_tokens + output_tokens)",
+                     "base_model = 'gpt-4o' AND status < 400")
+    share = Decimal(str(round(share, 6)))
+    expected = (Decimal("0.01") / ((share * Decimal("2.5") + (1 - share) * 10) / 10**6))
+    text = next(m.value for m in app.markdown if "tokens per call" in m.value)
+    assert f"about **{expected.quantize(Decimal(1)):,} tokens per call**" in text
+
+
+def test_finance_matches_the_report_total(app, ledger_path):
+    app.run()
+    app.switch_page("app_pages/finance.py")
+    app.run()
+    assert not app.exception
+    assert app.selectbox[0].value.strftime("%Y-%m") == "2025-03"
+    cost, charged = march(ledger_path, "sum(cost), sum(charged)")
+    assert metrics(app)["Cost"] == money(cost)
+    assert metrics(app)["Platform charged"] == money(charged)
+    assert len(app.get("download_button")) >= 2  # CSV and Excel
+
+
+def test_data_page_counts_and_spool_loaded_on_refresh(app, ledger_path):
+    writer = SpoolWriter(spool_dir(ledger_path))
+    writer.append({"call_id": "proxy-1", "source": "proxy",
+                   "started_at": "2025-03-30T12:00:00+00:00", "model": "gpt-4o",
+                   "key_id": "k1:aaa", "key_hint": "sk-…aaaa", "input_tokens": 10,
+                   "output_tokens": 5, "status": 200, "endpoint": "chat", "requests": 1})
+    writer.close()
+    app.run()
+    app.switch_page("app_pages/data.py")
+    app.run()
+    assert not app.exception
+    assert metrics(app)["Rows"] == "601"
+    assert metrics(app)["Last proxy call"].startswith("2025-03-30")
+
+
+def test_empty_ledger_shows_first_run_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("CALLMETER_DB", build_ledger(tmp_path / "empty.duckdb", with_calls=False))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Welcome to callmeter"
+    assert "callmeter demo" in at.markdown[0].value
+
+
+def test_beyond_localhost_without_password_refuses(app):
+    st_config.set_option("server.address", "0.0.0.0")
+    app.run()
+    assert not app.exception
+    assert "needs a login" in app.error[0].value
+    assert not app.metric
+
+
+def test_shared_password_login(app, ledger_path, monkeypatch):
+    st_config.set_option("server.address", "0.0.0.0")
+    monkeypatch.setenv("CALLMETER_DASHBOARD_PASSWORD", "s3cret")
+    app.run()
+    assert not app.metric
+    app.text_input[1].input("wrong")
+    app.button[0].click()
+    app.run()
+    assert "Wrong user or password." in [e.value for e in app.error]
+    app.text_input[1].input("s3cret")
+    app.button[0].click()
+    app.run()
+    app.run()
+    (cost,) = march(ledger_path, "sum(cost)")
+    assert metrics(app)["Spend"] == money(cost)
+
+
+def test_key_owner_sees_only_their_keys(app, ledger_path, tmp_path, monkeypatch):
+    users = tmp_path / "users.toml"
+    users.write_text(f'[users.bob]\npassword = "{hash_password("pw", iterations=1000)}"\n'
+                     f'role = "owner"\nkeys = ["search-bot"]\n')
+    monkeypatch.setenv("CALLMETER_USERS_FILE", str(users))
+    app.run()
+    app.text_input[0].input("bob")
+    app.text_input[1].input("pw")
+    app.button[0].click()
+    app.run()
+    app.run()
+    (cost,) = march(ledger_path, "sum(cost)", "key_id = 'k1:aaa'")
+    assert metrics(app)["Spend"] == money(cost)
+    assert list(app.sidebar.multiselect(key="f_keys").options) == ["search-bot"]
+    app.switch_page("app_pages/keys.py")
+    app.run()
+    assert list(app.dataframe[0].value["key_hint"]) == ["sk-…aaaa"]
+    assert Decimal(0) <= Decimal(str(cost))
