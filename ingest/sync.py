@@ -128,23 +128,29 @@ def fetch_window(client: PlatformClient, start: int, end: int, *,
             while True:
                 items, total, size = _page(client, log_type, start, end, p, page_size)
                 result.pages += 1
+                fresh = 0
                 for item in items:
                     key = _row_key(item)
                     if key not in seen:
                         seen.add(key)
+                        fresh += 1
                         result.read += 1
                         yield item
                 if on_page:
                     on_page(result.pages, result.read, result.expected + max(total, 0))
-                if len(items) < size or not items:
+                # a short page is the last; a full page of rows already seen means the
+                # platform is not paging (it ignores `p`): stop rather than loop
+                if len(items) < size or not items or fresh == 0:
                     break
                 p += 1
             if total < 0 or len(seen) >= total:
                 break
         result.expected += max(total, len(seen))
         if total > len(seen):
-            result.message = (f"type {log_type}: the platform reports {total} rows in the window, "
-                              f"{len(seen)} distinct rows came back after {MAX_PASSES} passes")
+            raise PlatformError(
+                f"{client.base_url}{LOG_PATH}: the platform reports {total} rows of type "
+                f"{log_type} in the window but {len(seen)} distinct rows came back after "
+                f"{MAX_PASSES} passes; the rows read are kept and the next run asks again")
 
 
 # --- state ---------------------------------------------------------------------------------

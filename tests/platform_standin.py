@@ -45,6 +45,7 @@ class StandIn:
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     after_log_page: Callable[[int], None] | None = None
+    ignore_paging: bool = False       # a broken fork: always the first page
     url: str = ""
     _next_id: int = 1
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -83,7 +84,7 @@ class StandIn:
     # --- answers ---------------------------------------------------------------------------
 
     def log_self(self, q: dict[str, str]) -> dict:
-        p = max(int(q.get("p") or 1), 1)
+        p = 1 if self.ignore_paging else max(int(q.get("p") or 1), 1)
         size = int(q.get("page_size") or 10)
         size = 10 if size < 1 else min(size, 100)
         log_type = int(q.get("type") or 0)

@@ -284,3 +284,15 @@ def test_ledger_held_by_another_process_rows_go_to_the_spool(tmp_path, standin):
     assert _ledger_calls(db) == _expected(standin.rows)
     again = sync_now(str(db), _settings(db, standin), now=BASE_TS + 86400 + 60)
     assert again.window_start == BASE_TS + 86400 - 600 and again.imported == 0
+
+
+def test_a_platform_that_ignores_paging_is_an_error_not_an_endless_loop(tmp_path, standin):
+    _history(standin, 230)
+    standin.ignore_paging = True
+    db = tmp_path / "ledger.duckdb"
+    result = sync_now(str(db), _settings(db, standin), now=BASE_TS + 86400)
+    assert result.status == "error" and "230 rows" in result.message
+    assert len(_ledger_calls(db)) == 100         # the one page it serves, kept
+    assert result.pages <= 8
+    again = sync_now(str(db), _settings(db, standin), now=BASE_TS + 86400)
+    assert again.window_start == 1               # not advanced past rows never read
