@@ -195,9 +195,14 @@ class Alert:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["alert_id"] = self.alert_id
-        d["details"] = {k: (str(v) if isinstance(v, Decimal | date) else v)
-                        for k, v in self.details.items()}
+        d["details"] = {k: _json_value(v) for k, v in self.details.items()}
         return d
+
+
+def _json_value(v):
+    if isinstance(v, Decimal):
+        return str(v.quantize(Decimal("0.000001")))
+    return v.isoformat() if isinstance(v, date) else v
 
 
 def _mad_threshold(values: list[Decimal]) -> tuple[Decimal, Decimal]:
