@@ -16,7 +16,19 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-PG_BIN = Path(os.environ.get("CALLMETER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """PostgreSQL 15 (the machine image's), else the newest server Debian installed."""
+    preferred = Path("/usr/lib/postgresql/15/bin")
+    if (preferred / "initdb").exists():
+        return preferred
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
+                   else 0)
+    return found[-1].parent if found else preferred
+
+
+PG_BIN = _pg_bin()
 
 
 def missing_reason() -> str | None:
