@@ -38,6 +38,14 @@ def utc_bound(value: Period) -> datetime | None:
     return datetime(value.year, value.month, value.day)
 
 
+def decimal_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None
+                  ) -> pd.DataFrame:
+    """Query into a DataFrame keeping DECIMAL as ``Decimal`` (DuckDB's ``.df()`` makes floats)."""
+    cur = conn.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return pd.DataFrame.from_records(cur.fetchall(), columns=names)
+
+
 def _period(since: Period, until: Period) -> dict[str, datetime | None]:
     return {"since": utc_bound(since), "until": utc_bound(until)}
 
@@ -53,7 +61,7 @@ def switch_savings(conn: duckdb.DuckDBPyConnection, since: Period = None,
     is NULL when any call in it is unpriced, and cheaper_mode/saving are NULL unless both
     variants are priced for every call (``switchable``). Largest saving first.
     """
-    return conn.execute(SWITCH_SAVINGS_SQL, _period(since, until)).df()
+    return decimal_frame(conn, SWITCH_SAVINGS_SQL, _period(since, until))
 
 
 def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
@@ -108,5 +116,5 @@ def break_even_tokens(conn: duckdb.DuckDBPyConnection, base_model: str | None = 
     """
     sql = BREAK_EVEN_TOTALS_SQL.replace("{group}", _GROUPS[by_key])
     params = {**_period(since, until), "base_model": base_model}
-    rows = conn.execute(sql, params).df().to_dict("records")
+    rows = decimal_frame(conn, sql, params).to_dict("records")
     return pd.DataFrame([_break_even_row(r) for r in rows], columns=list(BREAK_EVEN_COLUMNS))

@@ -81,7 +81,9 @@ def latest_sheet(conn: duckdb.DuckDBPyConnection) -> LoadedSheet | None:
 def unpriced_models(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Models whose calls the loaded prices leave unpriced: model, billing_mode, calls, rows,
     first_call, last_call, reason; most calls first."""
-    return conn.execute(UNPRICED_MODELS_SQL).df()
+    from .compare import decimal_frame
+
+    return decimal_frame(conn, UNPRICED_MODELS_SQL)
 
 
 def unpriced_by_sheet(conn: duckdb.DuckDBPyConnection, sheet: PriceSheet
