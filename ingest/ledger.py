@@ -30,7 +30,7 @@ def _process_name(pid: int, fallback: str) -> str:
         return fallback
     parts = [p.decode(errors="replace") for p in raw.split(b"\0") if p]
     for i, part in enumerate(parts):
-        if part.endswith("callmeter") and i + 1 < len(parts):
+        if (part.endswith("callmeter") or part == "callmeter.cli") and i + 1 < len(parts):
             return "callmeter " + parts[i + 1]
     return " ".join(parts[:3]) or fallback
 

@@ -51,6 +51,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _own_ledger(db: str) -> None:
+    """Open the ledger before serving: a held ledger fails now, clearly, and from here on this
+    process owns it (the app's cached connection is the same one)."""
+    try:
+        from dashboard.connection import get_ledger
+    except ImportError:
+        open_ledger(db).close()
+        return
+    get_ledger(db)
+
+
 def serve(db: str, host: str = "127.0.0.1", port: int = 8501) -> None:
     """Run the dashboard on ``db`` until interrupted (blocks)."""
     settings = settings_from_env(db)
@@ -61,9 +72,9 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8501) -> None:
             "set CALLMETER_DASHBOARD_PASSWORD (or CALLMETER_USERS_FILE), or use --host 127.0.0.1"
         )
     app = dashboard_app()
-    open_ledger(db).close()  # fails now, clearly, when another process holds the ledger
     target = db if is_lake_target(db) else str(Path(db).expanduser().resolve())
     os.environ["CALLMETER_DB"] = target  # read back by ingest.config in the app
+    _own_ledger(target)
     typer.echo(f"callmeter dashboard on http://{host}:{port} (ledger {target}); Ctrl-C stops it",
                err=True)
     from streamlit.web import cli as streamlit_cli
