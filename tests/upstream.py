@@ -68,6 +68,8 @@ class StandIn:
 
     behaviour: dict[str, str] = field(default_factory=dict)
     requests: deque = field(default_factory=lambda: deque(maxlen=1000))
+    # how each chunked response ended: "completed", "cut" (on purpose), "client_closed"
+    stream_events: deque = field(default_factory=lambda: deque(maxlen=1000))
 
 
 def parse_behaviour(text: str | None) -> dict[str, str]:
@@ -122,14 +124,31 @@ class ChunkedResponse(Response):
 
     async def __call__(self, scope, receive, send) -> None:  # type: ignore[override]
         headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        for i, chunk in enumerate(self.chunks):
-            if self.cut_after is not None and i >= self.cut_after:
-                return  # returning without the final message drops the connection
-            if i and self.pause:
-                await asyncio.sleep(self.pause)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        events = scope["app"].state.stand_in.stream_events
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            for i, chunk in enumerate(self.chunks):
+                if self.cut_after is not None and i >= self.cut_after:
+                    events.append("cut")
+                    return  # returning without the final message drops the connection
+                if i and self.pause:
+                    await asyncio.sleep(self.pause)
+                if gone.is_set():
+                    events.append("client_closed")
+                    return
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            events.append("completed")
+        finally:
+            watcher.cancel()
 
 
 def chat_words(n: int) -> list[str]:

@@ -18,6 +18,7 @@ from .record import KEY_HEADERS, Call, parse_tags
 from .request import RequestInfo, read_request
 from .stream import SseRelay
 
+DONE = b"data: [DONE]"
 COLLECT_LIMIT = 64 * 1024 * 1024   # response bytes kept to read usage from a non-streamed body
 USAGE_ENDPOINTS = frozenset({"chat", "embeddings", "images", "transcriptions", "rerank", "other"})
 
@@ -199,8 +200,7 @@ class CallHandler:
             if watcher is not None:
                 watcher.cancel()
         if not call.recorded:
-            self._settle_usage(relay, parts if collect else None, encoding, problem)
-            self.app.record(call)
+            await self._settle_and_record(relay, parts if collect else None, encoding, problem)
         if problem == "interrupted":
             return  # the upstream broke off: end without the final chunk, as it did
         if relay is not None and relay.strip:
@@ -229,8 +229,10 @@ class CallHandler:
                     remaining -= len(chunk)
                     if remaining <= 0 and not call.recorded:
                         # the client is about to have it all: record first (see module doc)
-                        self._settle_usage(relay, parts, encoding, None)
-                        self.app.record(call)
+                        await self._settle_and_record(relay, parts, encoding, None)
+                elif relay is not None and not call.recorded and DONE in out:
+                    # clients stop reading at [DONE]: that is "fully delivered" for a stream
+                    await self._settle_and_record(relay, parts, encoding, None)
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
         except asyncio.CancelledError:
@@ -259,24 +261,34 @@ class CallHandler:
                     self._owner_task.cancel()
                 return
 
-    def _settle_usage(self, relay, parts, encoding, problem) -> None:
-        """Work out the call's usage once the body is complete (or cut short)."""
+    async def _settle_and_record(self, relay, parts, encoding, problem) -> None:
+        """Work out the call's usage once the body is complete (or cut short); record it.
+
+        A local token count (no usage reported) runs in a thread: the encoder may still be
+        loading, and a long text takes a while; the event loop must not wait for either.
+        """
         call, info = self.call, self.info
-        if call.status >= 400:
-            return
-        if relay is not None:
-            out = usage_mod.Usage()
-            if relay.usage is not None:
-                usage_mod.apply_stream_usage(out, call.endpoint, relay.usage)
-            if out.usage_source == "none" and call.endpoint == "chat":
-                usage_mod.estimate(out, call.endpoint, info, relay.text())
-            call.usage = out
-        elif parts is not None:
-            body = usage_mod.decoded(b"".join(parts), encoding)
-            if problem is None:
+        if call.status < 400:
+            text: str | None = None
+            if relay is not None:
+                out = usage_mod.Usage()
+                if relay.usage is not None:
+                    usage_mod.apply_stream_usage(out, call.endpoint, relay.usage)
+                if usage_mod.needs_estimate(out, call.endpoint):
+                    text = relay.text()
+                call.usage = out
+            elif parts is not None and problem is None:
+                body = usage_mod.decoded(b"".join(parts), encoding)
                 call.usage = usage_mod.usage_from_body(call.endpoint, info, body)
-        elif call.endpoint == "speech":
-            call.usage = usage_mod.usage_from_body("speech", info, b"")
+                if usage_mod.needs_estimate(call.usage, call.endpoint):
+                    text = usage_mod.output_text(body)
+            elif call.endpoint == "speech":
+                call.usage = usage_mod.usage_from_body("speech", info, b"")
+            if text is not None:
+                await asyncio.to_thread(usage_mod.estimate, call.usage, call.endpoint, info,
+                                        text)
+        if not call.recorded:
+            self.app.record(call)
 
 
 def _response_headers(raw) -> tuple[list[tuple[bytes, bytes]], bytes, str | None, int | None]:

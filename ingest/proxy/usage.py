@@ -18,6 +18,7 @@ from .request import RequestInfo
 
 _USAGE_KEY = re.compile(rb'"usage"\s*:\s*\{')
 _decoder = json.JSONDecoder()
+ESTIMATED_ENDPOINTS = frozenset({"chat", "embeddings"})
 
 
 @dataclass(slots=True)
@@ -145,9 +146,12 @@ def usage_from_body(endpoint: str, info: RequestInfo, body: bytes) -> Usage:
         apply_reported(out, usage)
     if out.usage_source == "none" and endpoint == "rerank":
         _rerank_units(out, body)
-    if out.usage_source == "none" and endpoint in ("chat", "embeddings"):
-        estimate(out, endpoint, info, _output_text(body))
     return out
+
+
+def needs_estimate(out: Usage, endpoint: str) -> bool:
+    """True when a successful call reported nothing and its tokens can be counted locally."""
+    return out.usage_source == "none" and endpoint in ESTIMATED_ENDPOINTS
 
 
 def _transcription_usage(out: Usage, body: bytes) -> Usage:
@@ -172,7 +176,7 @@ def _rerank_units(out: Usage, body: bytes) -> None:
         out.usage_flag = f"search_units={units['search_units']}"
 
 
-def _output_text(body: bytes) -> str:
+def output_text(body: bytes) -> str:
     data = _load(body) or {}
     parts = []
     for choice in data.get("choices") or ():
