@@ -106,7 +106,8 @@ def _form_field(body: bytes, boundary: bytes, name: bytes) -> str | None:
         while at != -1:
             head_start = body.rfind(b"--" + boundary, 0, at)
             head_end = body.find(b"\r\n\r\n", at)
-            if head_start != -1 and head_end != -1 and b"filename=" not in body[head_start:head_end]:
+            is_file = b"filename=" in body[head_start:head_end]
+            if head_start != -1 and head_end != -1 and not is_file:
                 end = body.find(delimiter, head_end)
                 if end != -1 and end - head_end < 4096:
                     return body[head_end + 4:end].decode("utf-8", "replace").strip()

@@ -84,13 +84,13 @@ def apply_stream_usage(out: Usage, endpoint: str, usage: dict) -> None:
 
 def find_usage(data: bytes) -> dict | None:
     """The last ``"usage": {...}`` object in ``data``, parsed without parsing the whole body."""
-    match = None
-    for match in _USAGE_KEY.finditer(data):
-        pass
-    if match is None:
+    start = -1
+    for found in _USAGE_KEY.finditer(data):
+        start = found.end() - 1
+    if start < 0:
         return None
     try:
-        text = data[match.end() - 1:].decode("utf-8", "replace")
+        text = data[start:].decode("utf-8", "replace")
         value, _ = _decoder.raw_decode(text)
     except ValueError:
         return None
