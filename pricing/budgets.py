@@ -39,10 +39,14 @@ def m004_budgets(conn: duckdb.DuckDBPyConnection) -> None:
         "VARCHAR, sent_at TIMESTAMPTZ, PRIMARY KEY (alert_id, url_hash))")
 
 
+# MERGE rather than ON CONFLICT: a DuckLake ledger has no PRIMARY KEY (ingest/dialect.py).
 UPSERT_BUDGET_SQL = """
-INSERT INTO budgets VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (scope, target) DO UPDATE SET monthly = excluded.monthly, note = excluded.note,
-  updated_at = excluded.updated_at
+MERGE INTO budgets USING (
+  SELECT ? AS scope, ? AS target, CAST(? AS DECIMAL(18,6)) AS monthly, ? AS note,
+    CAST(? AS TIMESTAMPTZ) AS updated_at) AS src
+ON budgets.scope = src.scope AND budgets.target = src.target
+WHEN MATCHED THEN UPDATE SET monthly = src.monthly, note = src.note, updated_at = src.updated_at
+WHEN NOT MATCHED THEN INSERT VALUES (src.scope, src.target, src.monthly, src.note, src.updated_at)
 """
 DELETE_BUDGET_SQL = "DELETE FROM budgets WHERE scope = ? AND target = ?"
 LIST_BUDGETS_SQL = "SELECT scope, target, monthly, note, updated_at FROM budgets ORDER BY 1, 2"
@@ -78,7 +82,12 @@ GROUP BY key_id HAVING auth_failures >= ? AND auth_failures >= ? * sum(requests)
 ORDER BY auth_failures DESC
 """
 ALREADY_SENT_SQL = "SELECT alert_id FROM alerts_sent WHERE url_hash = ?"
-RECORD_SENT_SQL = "INSERT OR IGNORE INTO alerts_sent VALUES (?, ?, ?, ?)"
+RECORD_SENT_SQL = """
+MERGE INTO alerts_sent USING (
+  SELECT ? AS alert_id, ? AS kind, ? AS url_hash, CAST(? AS TIMESTAMPTZ) AS sent_at) AS src
+ON alerts_sent.alert_id = src.alert_id AND alerts_sent.url_hash = src.url_hash
+WHEN NOT MATCHED THEN INSERT VALUES (src.alert_id, src.kind, src.url_hash, src.sent_at)
+"""
 
 
 @dataclass(frozen=True)

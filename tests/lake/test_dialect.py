@@ -147,3 +147,25 @@ def test_the_raw_connection_is_plain_duckdb(lake):
     assert isinstance(conn._conn, duckdb.DuckDBPyConnection)
     assert conn.execute("SELECT 1").fetchone() == (1,)
     conn.close()
+
+
+def test_budget_upserts_keep_one_row_per_target_on_a_lake(lake):
+    from pricing.budgets import Budget, list_budgets, set_budget
+
+    conn = open_ledger(lake.db, data_path=lake.data_path)
+    set_budget(conn, Budget("total", "all", Decimal("100")))
+    set_budget(conn, Budget("total", "all", Decimal("150"), note="raised"))
+    assert [(b.scope, b.target, b.monthly, b.note) for b in list_budgets(conn)] == [
+        ("total", "all", Decimal("150"), "raised")]
+    conn.close()
+
+
+def test_dashboard_rollup_builds_on_a_lake(lake):
+    from dashboard import rollup
+
+    conn = open_ledger(lake.db, data_path=lake.data_path)
+    insert_new_calls(conn, calls_sql())
+    rollup.ensure(conn)
+    rollup.refresh(conn)
+    assert conn.execute(f"SELECT sum(calls) FROM {rollup.TABLE}").fetchone()[0] == 2
+    conn.close()
