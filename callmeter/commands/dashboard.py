@@ -109,19 +109,29 @@ def _parse_end(value: str | None) -> datetime | None:
 
 
 def _load_prices(conn, db: str) -> str:
-    """Make data/prices.csv the ledger's price sheet, when the pricing package can."""
+    """Make data/prices.csv the ledger's price sheet, unless the ledger already has one."""
+    try:
+        from pricing import PricingError, latest_sheet, load_prices, unpriced_models
+    except ImportError:
+        return (f"prices not loaded (no pricing package); run `callmeter prices load --db {db}` "
+                "to price the demo")
+    current = latest_sheet(conn)
+    if current is not None:
+        return f"prices: keeping the ledger's sheet {current.sheet} (loaded {current.loaded_at:%F})"
     sheet = Path("data/prices.csv")
     if not sheet.is_file():
         sheet = Path(__file__).resolve().parents[2] / "data" / "prices.csv"
-    try:
-        from pricing import load_prices  # type: ignore[attr-defined]
-    except ImportError:
-        return (f"prices not loaded: this pricing package has no loader yet; run "
-                f"`callmeter prices load --db {db}` to price the demo")
     if not sheet.is_file():
-        return "prices not loaded: data/prices.csv not found"
-    load_prices(conn, sheet)
-    return f"prices loaded from {sheet}"
+        return "prices not loaded: data/prices.csv not found; see `callmeter prices load`"
+    try:
+        loaded = load_prices(conn, sheet)
+    except PricingError as exc:
+        return f"prices not loaded: {exc}"
+    text = f"prices loaded from {loaded.sheet} ({loaded.rows} rows)"
+    missing = unpriced_models(conn)
+    if len(missing):
+        text += "; unpriced: " + ", ".join(sorted(set(map(str, missing["model"]))))
+    return text
 
 
 def demo_command(
