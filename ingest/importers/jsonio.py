@@ -1,0 +1,123 @@
+"""Reading JSON logs with DuckDB's own readers: JSON Lines, API documents, and their shapes.
+
+Two shapes reach the importers. JSON Lines (one record per line, possibly millions of them) are
+read as plain text lines by ``read_csv`` and parsed in SQL, so a torn or broken line becomes a
+rejected row with its line number instead of an error for the whole file. A JSON document (an
+API page such as ``{"data": {"items": [...]}}`` or a top-level list) is small by nature; it is
+read whole by ``read_text`` and its records unnested in SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from ..errors import ImportFormatError
+
+
+def sql_path(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def first_line(head: str) -> str:
+    for line in head.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def first_record(head: str) -> dict | None:
+    """The first line as a JSON object when the file is JSON Lines, else None."""
+    try:
+        value = json.loads(first_line(head))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def is_json_lines(head: str, record_keys: set[str]) -> bool:
+    """True when the first line is a whole JSON object holding one of ``record_keys``."""
+    rec = first_record(head)
+    return rec is not None and bool(record_keys & set(rec))
+
+
+def lines_sql(path: Path) -> str:
+    """``(_line, _json)`` for every non-blank line of a text file, as text (never fails to read)."""
+    return (
+        "SELECT row_number() OVER () AS _line, _json FROM read_csv("
+        f"{sql_path(path)}, columns={{'_json': 'VARCHAR'}}, header=false, delim='\\x01', "
+        "quote='', escape='', auto_detect=false, strict_mode=false, null_padding=true)"
+    )
+
+
+def document_items_sql(conn: duckdb.DuckDBPyConnection, path: Path,
+                       item_paths: tuple[str, ...]) -> str:
+    """``(_line, _json)`` for the records of one JSON document (``_line`` is the item number).
+
+    ``item_paths`` are JSON paths to the record list tried in order (``$.data.items``,
+    ``$.data``, ``$``); the first one that is an array wins. Raise ImportFormatError when the
+    document is not valid JSON or holds no list of records.
+    """
+    src = f"read_text({sql_path(path)})"
+    valid, = conn.execute(f"SELECT json_valid(content) FROM {src}").fetchone()
+    if not valid:
+        raise ImportFormatError(f"{path}: not a valid JSON document (truncated or corrupted?)")
+    cases = " ".join(
+        f"WHEN json_type(content, '{p}') = 'ARRAY' THEN json_extract(content, '{p}[*]')"
+        for p in item_paths
+    )
+    found, = conn.execute(
+        f"SELECT CASE {cases} END IS NOT NULL FROM {src}").fetchone()
+    if not found:
+        raise ImportFormatError(f"{path}: a JSON document without a list of records at "
+                                + " or ".join(item_paths))
+    return (f"SELECT generate_subscripts(items, 1) AS _line, CAST(unnest(items) AS VARCHAR) "
+            f"AS _json FROM (SELECT CASE {cases} END AS items FROM {src})")
+
+
+def reader_sql(conn: duckdb.DuckDBPyConnection, path: Path, head: str,
+               record_keys: set[str], item_paths: tuple[str, ...]) -> str:
+    """Lines when the file is JSON Lines of records, else the records of one document."""
+    if is_json_lines(head, record_keys):
+        return lines_sql(path)
+    return document_items_sql(conn, path, item_paths)
+
+
+BROKEN_LINE = ("CASE WHEN _json IS NULL OR NOT json_valid(_json) THEN 'not valid JSON (a truncated "
+               "or corrupted line)' WHEN json_type(_json) <> 'OBJECT' THEN 'not a JSON object' END")
+
+
+def json_columns_sql(source_sql: str, paths: dict[str, str]) -> str:
+    """``_line``, ``_broken`` (why the record is unreadable) and one text column per JSON path.
+
+    All paths are extracted in one parse of the record; an object value comes back as its JSON
+    text and a JSON string as the string itself (so ``other`` works either way).
+    """
+    plist = "[" + ", ".join("'" + p + "'" for p in paths.values()) + "]"
+    cols = ", ".join(f'_v[{i + 1}] AS "{name}"' for i, name in enumerate(paths))
+    return (f"SELECT _line, _broken, {cols} FROM (SELECT _line, _broken, "
+            f"CASE WHEN _broken IS NULL THEN json_extract_string(_json, {plist}) END AS _v "
+            f"FROM (SELECT _line, _json, {BROKEN_LINE} AS _broken FROM ({source_sql})))")
+
+
+def csv_rows_sql(conn: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str, ...],
+                 header: set[str]) -> str:
+    """``_line``, ``_broken`` and ``columns`` (text; NULL when the header lacks one) of a CSV.
+
+    A well-formed file is read by DuckDB's parallel strict reader (checked with one cheap
+    counting pass); a file with a torn or ragged row falls back to the lenient reader, which pads
+    short rows with NULLs so the importer rejects them by line instead of failing the file.
+    """
+    strict = f"read_csv({sql_path(path)}, header=true, all_varchar=true)"
+    try:
+        conn.execute(f"SELECT count(*) FROM {strict}").fetchone()
+        reader = strict
+    except duckdb.Error:
+        reader = (f"read_csv({sql_path(path)}, header=true, all_varchar=true, "
+                  "strict_mode=false, null_padding=true)")
+    cols = ", ".join(f'"{c}"' if c in header else f'CAST(NULL AS VARCHAR) AS "{c}"'
+                     for c in columns)
+    return (f"SELECT row_number() OVER () + 1 AS _line, CAST(NULL AS VARCHAR) AS _broken, "
+            f"{cols} FROM {reader}")
