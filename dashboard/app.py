@@ -76,8 +76,8 @@ def main() -> None:
     summary = queries.ledger_summary(ledger, marker)
     if summary["rows"] == 0:
         set_context(ctx)
-        nav = st.navigation([_page("first_run", "Welcome", "👋", default=True),
-                             _page("data", "Data", "🗄️"), _page("prices", "Prices", "🏷️")])
+        nav = st.navigation([_page("first_run", "Welcome", ":material/waving_hand:", default=True),
+                             _page("data", "Data", ":material/database:"), _page("prices", "Prices", ":material/sell:")])
         nav.run()
         return
     options = queries.filter_options(ledger, marker)
@@ -94,13 +94,13 @@ def main() -> None:
     set_context(ctx)
     st.sidebar.caption(f"{summary['calls']:,} calls in the ledger · signed in as {user.name}")
     nav = st.navigation({
-        "Spend": [_page("overview", "Overview", "📊", default=True),
-                  _page("models", "Models", "🧠"), _page("keys", "Keys", "🔑"),
-                  _page("key_detail", "Key detail", "🔎", url_path="key")],
-        "Save": [_page("billing", "Billing modes", "⚖️"),
-                 _page("recommendations", "Recommendations", "💡"),
-                 _page("finance", "Finance", "🧾")],
-        "Setup": [_page("prices", "Prices", "🏷️"), _page("data", "Data", "🗄️")],
+        "Spend": [_page("overview", "Overview", ":material/insights:", default=True),
+                  _page("models", "Models", ":material/memory:"), _page("keys", "Keys", ":material/key:"),
+                  _page("key_detail", "Key detail", ":material/manage_search:", url_path="key")],
+        "Save": [_page("billing", "Billing modes", ":material/balance:"),
+                 _page("recommendations", "Recommendations", ":material/lightbulb:"),
+                 _page("finance", "Finance", ":material/receipt_long:")],
+        "Setup": [_page("prices", "Prices", ":material/sell:"), _page("data", "Data", ":material/database:")],
     })
     nav.run()
 
