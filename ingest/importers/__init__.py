@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import csv
+from . import csv, litellm, newapi, openai, openai_usage
 from .base import ImportOptions, ImportResult, detect_format, import_file
 
 FORMATS: dict[str, ModuleType] = {
+    "newapi": newapi,
+    "openai-usage": openai_usage,
+    "litellm": litellm,
+    "openai": openai,
     "csv": csv,
 }
 

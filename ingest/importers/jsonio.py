@@ -102,22 +102,44 @@ def json_columns_sql(source_sql: str, paths: dict[str, str]) -> str:
             f"FROM (SELECT _line, _json, {BROKEN_LINE} AS _broken FROM ({source_sql})))")
 
 
+def csv_delimiter(header_line: str) -> str:
+    """The separator of a header line: the most frequent of , ; tab |."""
+    return max((",", ";", "\t", "|"), key=header_line.count)
+
+
 def csv_rows_sql(conn: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str, ...],
-                 header: set[str]) -> str:
+                 header: set[str], delim: str = ",") -> str:
     """``_line``, ``_broken`` and ``columns`` (text; NULL when the header lacks one) of a CSV.
 
     A well-formed file is read by DuckDB's parallel strict reader (checked with one cheap
     counting pass); a file with a torn or ragged row falls back to the lenient reader, which pads
     short rows with NULLs so the importer rejects them by line instead of failing the file.
     """
-    strict = f"read_csv({sql_path(path)}, header=true, all_varchar=true)"
+    base = (f"read_csv({sql_path(path)}, header=true, all_varchar=true, "
+            f"delim={delim!r}, quote='\"', escape='\"'")
+    strict = base + ")"
     try:
         conn.execute(f"SELECT count(*) FROM {strict}").fetchone()
         reader = strict
     except duckdb.Error:
-        reader = (f"read_csv({sql_path(path)}, header=true, all_varchar=true, "
-                  "strict_mode=false, null_padding=true)")
+        reader = base + ", strict_mode=false, null_padding=true)"
     cols = ", ".join(f'"{c}"' if c in header else f'CAST(NULL AS VARCHAR) AS "{c}"'
                      for c in columns)
-    return (f"SELECT row_number() OVER () + 1 AS _line, CAST(NULL AS VARCHAR) AS _broken, "
+    rows = (f"SELECT row_number() OVER () + 1 AS _line, CAST(NULL AS VARCHAR) AS _broken, "
             f"{cols} FROM {reader}")
+    if not ends_with_newline(path):  # an interrupted export: its last row is cut short
+        return (f"WITH r AS ({rows}) SELECT * REPLACE (CASE WHEN _line = (SELECT max(_line) "
+                f"FROM r) THEN {TORN!r} END AS _broken) FROM r")
+    return rows
+
+
+TORN = "the last line is cut short (no line end): a truncated file?"
+
+
+def ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() == 0:
+            return True
+        fh.seek(-1, 2)
+        return fh.read(1) == b"\n"

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from .fields import count_field, first_reason, number_field, text_field, time_field
-from .jsonio import csv_rows_sql, first_line, json_columns_sql, reader_sql
+from .jsonio import csv_delimiter, csv_rows_sql, first_line, json_columns_sql, reader_sql
 
 NAME = "newapi"
 
@@ -51,7 +51,9 @@ ENDPOINT_SQL = """CASE
 
 
 def _csv_header(head: str) -> set[str]:
-    return {c.strip() for c in next(_csv.reader(io.StringIO(first_line(head))), [])}
+    line = first_line(head)
+    return {c.strip() for c in next(_csv.reader(io.StringIO(line), delimiter=csv_delimiter(line)),
+                                    [])}
 
 
 def detect(path: Path, head: str) -> bool:
@@ -69,7 +71,8 @@ def _raw_sql(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
     if head.lstrip()[:1] in ("{", "["):
         src = reader_sql(conn, path, head, {"created_at", "model_name"}, ITEM_PATHS)
         return json_columns_sql(src, {c: f"$.{c}" for c in RAW_COLUMNS})
-    return csv_rows_sql(conn, path, RAW_COLUMNS, _csv_header(head))
+    return csv_rows_sql(conn, path, RAW_COLUMNS, _csv_header(head),
+                        csv_delimiter(first_line(head)))
 
 
 def charged_sql(quota: str, quota_per_usd: int) -> str:

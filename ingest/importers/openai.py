@@ -24,7 +24,8 @@ OBJECTS = ("chat.completion", "chat.completion.chunk", "response", "text_complet
 RESPONSE_PATHS = {
     "id": "$.id", "object": "$.object", "type": "$.type", "created": "$.created",
     "created_at": "$.created_at", "model": "$.model", "error": "$.error", "status_": "$.status",
-    "usage": "$.usage", "prompt": "$.usage.prompt_tokens", "completion": "$.usage.completion_tokens",
+    "usage": "$.usage", "prompt": "$.usage.prompt_tokens",
+    "completion": "$.usage.completion_tokens",
     "total": "$.usage.total_tokens", "cached_p": "$.usage.prompt_tokens_details.cached_tokens",
     "reasoning_c": "$.usage.completion_tokens_details.reasoning_tokens",
     "input": "$.usage.input_tokens", "output": "$.usage.output_tokens",
@@ -88,12 +89,14 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
                          options.timezone),
               text_field("model", "coalesce(model, req_model)")] + _usage_fields()
     values = ", ".join(f"{f.value} AS p_{f.name}" for f in fields)
-    anth = "(p_cache_read IS NOT NULL OR p_cache_write IS NOT NULL OR coalesce(type = 'message', false))"
+    anth = ("(p_cache_read IS NOT NULL OR p_cache_write IS NOT NULL "
+            "OR coalesce(type = 'message', false))")
     inp = (f"CASE WHEN {anth} THEN coalesce(p_prompt, 0) + coalesce(p_cache_read, 0) "
            "+ coalesce(p_cache_write, 0) ELSE p_prompt END")
     separate = ("(p_total IS NOT NULL AND p_reasoning > 0 AND "
                 "p_total = coalesce(p_prompt, 0) + coalesce(p_completion, 0) + p_reasoning)")
-    mismatch = "(p_total IS NOT NULL AND p_total <> coalesce(p_prompt, 0) + coalesce(p_completion, 0))"
+    mismatch = ("(p_total IS NOT NULL AND "
+                "p_total <> coalesce(p_prompt, 0) + coalesce(p_completion, 0))")
     endpoint = """CASE
       WHEN endpoint_ IS NOT NULL THEN lower(endpoint_)
       WHEN data0_object = 'embedding' THEN 'embeddings'

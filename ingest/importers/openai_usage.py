@@ -89,7 +89,8 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
                  "{'key': 'user', 'value': user_id}, {'key': 'batch', 'value': batch}], "
                  "e -> e.value IS NOT NULL))"),
     }
-    skip = (f"CASE WHEN ({endpoint}) IS NULL THEN coalesce(kind, 'unknown') || ' result (not calls)' "
+    skip = (f"CASE WHEN ({endpoint}) IS NULL "
+            "THEN coalesce(kind, 'unknown') || ' result (not calls)' "
             "WHEN p_requests = 0 THEN 'bucket group with no requests' END")
     why = (f"coalesce({first_reason(fields)}, CASE WHEN p_model IS NULL THEN "
            "'field model: missing (export the usage grouped by model)' END)")

@@ -1,0 +1,43 @@
+"""Shared helpers for the importer tests: import a sample into a fresh ledger and read it back."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ingest.importers import ImportOptions
+from ingest.imports import import_paths
+from ingest.keys import KeyFingerprinter
+from ingest.ledger import open_ledger
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "data" / "samples"
+
+
+def options(**kw) -> ImportOptions:
+    return ImportOptions(fingerprinter=KeyFingerprinter(b"test-secret-0123456789abcdef"), **kw)
+
+
+def sample(name: str, tmp_path: Path) -> Path:
+    """A copy of a sample file (tests may corrupt or extend it)."""
+    dst = tmp_path / name
+    shutil.copy(SAMPLES / name, dst)
+    return dst
+
+
+def run_import(db: Path, path: Path, fmt: str = "auto", **kw):
+    results, locked = import_paths(str(db), [path], fmt, options(**kw))
+    assert locked is None
+    return results[0]
+
+
+def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
+    conn = open_ledger(str(db))
+    try:
+        return conn.execute(sql, params or []).fetchall()
+    finally:
+        conn.close()
+
+
+def calls(db: Path, columns: str, order: str = "started_at, call_id") -> list[tuple]:
+    return rows(db, f"SELECT {columns} FROM calls ORDER BY {order}")
