@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -117,7 +116,8 @@ def test_cli_import_prints_the_summary(tmp_path):
     assert "type 1 top-up 1" in done.stdout
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_corruption_never_crashes_nor_invents_rows(tmp_path_factory, data):
     tmp = tmp_path_factory.mktemp("fuzz")

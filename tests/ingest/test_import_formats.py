@@ -1,0 +1,143 @@
+"""openai, openai-usage and litellm imports, format detection, and a finance user's three logs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from importers_helpers import SAMPLES, calls, rows, run_import, sample
+
+from ingest.errors import CallmeterError
+from ingest.importers import FORMATS, detect_format
+
+
+@pytest.mark.parametrize("name, fmt", [
+    ("newapi-log-page.json", "newapi"), ("newapi-usage-log.csv", "newapi"),
+    ("oneapi-log-page.json", "newapi"), ("openai-responses.jsonl", "openai"),
+    ("openai-usage-export.json", "openai-usage"), ("litellm-spend-logs.json", "litellm"),
+    ("litellm-spend-logs.csv", "litellm"), ("calls-generic.csv", "csv"),
+])
+def test_every_sample_is_detected_as_its_format(name, fmt):
+    assert detect_format(SAMPLES / name, FORMATS).NAME == fmt
+
+
+def test_openai_jsonl_normalises_usage_and_flags_totals(tmp_path):
+    db = tmp_path / "l.duckdb"
+    res = run_import(db, sample("openai-responses.jsonl", tmp_path))
+    # 11 lines: one repeats the first completion, the last is torn
+    assert (res.read, res.imported, res.duplicates, res.rejected) == (11, 9, 1, 1)
+    assert res.rejections == [(11, "not valid JSON (a truncated or corrupted line)")]
+    got = {r[0]: r[1:] for r in calls(db, "model, input_tokens, cached_tokens, output_tokens, "
+                                          "reasoning_tokens, status, endpoint, usage_flag")}
+    assert got["gpt-4o-2024-08-06"] == (1450, 1280, 12, 0, 200, "chat", None)
+    assert got["o3-mini-2025-01-31"] == (320, 0, 900, 704, 200, "chat", None)
+    assert got["gpt-4.1-mini"] == (2000, 1024, 300, 0, 200, "chat", None)  # Responses API
+    assert got["text-embedding-3-small"] == (8, 0, 0, 0, 200, "embeddings", None)
+    # Anthropic: input excludes cache reads and writes -> 50 + 4000 + 100
+    assert got["claude-sonnet-4-20250514"] == (4150, 4000, 80, 0, 200, "chat",
+                                               "anthropic_usage_normalised")
+    # Gemini: thinking tokens outside completion_tokens (total = 100 + 50 + 300)
+    assert got["gemini-2.5-pro"] == (100, 0, 350, 300, 200, "chat", "reasoning_separate")
+    assert got["gemini-2.5-flash-c"] == (100, 0, 50, 0, 200, "chat", "total_mismatch")
+    assert got["gpt-4o"] == (0, 0, 0, 0, 429, "chat", None)
+    assert got["dall-e-3"][5:] == ("images", None)
+    assert rows(db, "SELECT images, image_size, billing_mode FROM calls WHERE model = 'dall-e-3'"
+                ) == [(1, "1024x1024", "token")]
+    assert rows(db, "SELECT latency_ms, key_label, stream, started_at::VARCHAR FROM calls "
+                    "WHERE model LIKE 'o3%'") == [
+        (5210, "研发-张三", True, "2025-03-10 01:26:00+00")]
+    again = run_import(db, sample("openai-responses.jsonl", tmp_path))
+    assert again.imported == 0
+
+
+def test_openai_usage_export_one_row_per_bucket_group(tmp_path):
+    db = tmp_path / "l.duckdb"
+    res = run_import(db, sample("openai-usage-export.json", tmp_path))
+    assert (res.read, res.skipped, res.rejected, res.imported) == (9, 2, 1, 6)
+    assert res.skipped_by == {"bucket group with no requests": 1,
+                              "vector_stores result (not calls)": 1}
+    assert "export the usage grouped by model" in res.rejections[0][1]
+    assert calls(db, "model, endpoint, requests, input_tokens, cached_tokens, output_tokens, "
+                     "images, characters, audio_seconds, key_id, tags['project']",
+                 order="model") == [
+        ("dall-e-3", "images", 12, 0, 0, 0, 14, 0, 0.0, "key_def456", "proj_rag"),
+        ("gpt-4o-2024-08-06", "chat", 812, 1500000, 600000, 220000, 0, 0, 0.0, "key_abc123",
+         "proj_search"),
+        ("o3-mini-2025-01-31", "chat", 35, 90000, 0, 400000, 0, 0, 0.0, "key_abc123",
+         "proj_search"),
+        ("text-embedding-3-small", "embeddings", 2100, 4000000, 0, 0, 0, 0, 0.0, "key_def456",
+         "proj_rag"),
+        ("tts-1", "speech", 30, 0, 0, 0, 0, 45000, 0.0, "key_def456", "proj_rag"),
+        ("whisper-1", "transcriptions", 20, 0, 0, 0, 0, 0, 3600.0, "key_def456", "proj_rag"),
+    ]
+    assert run_import(db, sample("openai-usage-export.json", tmp_path)).imported == 0
+
+
+def test_litellm_json_and_csv(tmp_path):
+    db = tmp_path / "l.duckdb"
+    res = run_import(db, sample("litellm-spend-logs.json", tmp_path))
+    assert (res.read, res.imported, res.duplicates) == (5, 4, 1)
+    assert calls(db, "call_id, model, status, latency_ms, ttft_ms, input_tokens, cached_tokens, "
+                     "charged, key_label, usage_flag") == [
+        ("chatcmpl-7f1e2d3c-aaaa-4bbb-8ccc-000000000001", "gpt-4o", 200, 4250, 790, 1200, 1024,
+         Decimal("0.0031875"), "研发-张三", None),
+        ("c0ffee00-1111-4222-8333-444455556666", "text-embedding-3-small", 200, 250, None, 100,
+         0, Decimal("0.000002"), "bot-客服", None),
+        ("err-0001", "claude-sonnet-4", 429, 1000, None, 0, 0, Decimal(0), None, None),
+        ("chatcmpl-gem-77", "gemini-2.5-pro-c", 200, 9000, None, 100, 0, Decimal("0.02"), None,
+         "total_mismatch"),
+    ]
+    assert rows(db, "SELECT tags FROM calls WHERE call_id LIKE 'chatcmpl-7f1e%'") == [
+        ({"urgent": "", "app": "chatbot", "user": "alice", "team": "search"},)]
+    assert rows(db, "SELECT key_id FROM calls WHERE call_id = 'err-0001'")[0][0].startswith("0a1b")
+    res = run_import(db, sample("litellm-spend-logs.csv", tmp_path))
+    assert (res.read, res.imported, res.rejected) == (4, 2, 2)
+    assert res.rejections[0] == (4, "field spend: 'abc' is not a number")
+    assert rows(db, "SELECT endpoint, charged, cached_tokens FROM calls "
+                    "WHERE call_id LIKE 'chatcmpl-csv%' ORDER BY 1") == [
+        ("chat", Decimal("0.000615"), 256), ("images", Decimal("0.04"), 0)]
+
+
+def test_a_finance_users_three_logs_land_in_one_ledger(tmp_path):
+    db = tmp_path / "l.duckdb"
+    for name in ("newapi-log-page.json", "litellm-spend-logs.json", "openai-usage-export.json"):
+        run_import(db, sample(name, tmp_path))
+    assert rows(db, "SELECT source, count(*), sum(requests), sum(charged) FROM calls "
+                    "GROUP BY 1 ORDER BY 1") == [
+        ("litellm", 4, 4, Decimal("0.0231895")),
+        ("newapi", 5, 5, Decimal("0.03029")),
+        ("openai-usage", 6, 3009, None),
+    ]
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_corrupted_files_never_crash_nor_invent_rows(tmp_path_factory, data):
+    import duckdb
+
+    tmp = tmp_path_factory.mktemp("fuzz")
+    name, fmt = data.draw(st.sampled_from([
+        ("openai-responses.jsonl", "openai"), ("openai-usage-export.json", "openai-usage"),
+        ("litellm-spend-logs.json", "litellm"), ("litellm-spend-logs.csv", "litellm")]))
+    raw = bytearray(sample(name, tmp).read_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        if data.draw(st.booleans()):
+            raw[pos] = data.draw(st.integers(0, 255))
+        else:
+            del raw[pos:pos + data.draw(st.integers(1, 200))]
+    bad = tmp / name
+    bad.write_bytes(bytes(raw))
+    db = tmp / "l.duckdb"
+    try:
+        res = run_import(db, bad, fmt)
+    except (CallmeterError, UnicodeError, duckdb.Error) as exc:
+        assert str(exc)
+        return
+    assert res.imported <= res.read
+    text = bad.read_bytes().decode("utf-8", errors="replace")
+    for model, in rows(db, "SELECT DISTINCT model FROM calls"):
+        assert model in text
