@@ -22,6 +22,7 @@ whole server with ``UpstreamServer(behaviour=...)``):
     total_off=1                total_tokens off by 1000 (a usage that does not add up)
     gzip=1                     gzip the (non-streamed) body
     malformed=1                200 with a body that is not JSON
+    set_cookie=1               the response sets a cookie
     speech_bytes=48000         size of the audio returned by audio/speech (4 KiB chunks)
     rerank_style=jina|cohere|newapi    where rerank usage is reported
 
@@ -106,10 +107,11 @@ def _json(payload: dict, b: dict, status: int = 200) -> Response:
         return Response(b'{"id": "broken", "choices": [', status_code=status,
                         media_type="application/json")
     raw = json.dumps(payload).encode()
+    headers = {"set-cookie": "standin_session=abc123; Path=/"} if "set_cookie" in b else {}
     if "gzip" in b:
-        return Response(gzip.compress(raw), status_code=status, media_type="application/json",
-                        headers={"content-encoding": "gzip"})
-    return Response(raw, status_code=status, media_type="application/json")
+        headers["content-encoding"] = "gzip"
+        raw = gzip.compress(raw)
+    return Response(raw, status_code=status, media_type="application/json", headers=headers)
 
 
 class ChunkedResponse(Response):
@@ -392,6 +394,10 @@ class UpstreamServer:
     @property
     def requests(self) -> deque:
         return self.state.requests
+
+    @property
+    def stream_events(self) -> deque:
+        return self.state.stream_events
 
     def set_behaviour(self, **behaviour: object) -> None:
         self.state.behaviour = {k: str(v) for k, v in behaviour.items()}

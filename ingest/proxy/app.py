@@ -151,21 +151,22 @@ class ProxyApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.startup()
+                await self.startup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def startup(self) -> None:
+    async def startup(self) -> None:
         from ingest import tokens
 
-        self._spawn(self._rotate_forever())
-        # the local token counter loads its tables (about a second) off the event loop
-        self._spawn(asyncio.to_thread(tokens.warm_up))
         with contextlib.suppress(OSError):
             self.spool.folder.mkdir(parents=True, exist_ok=True)
+        # The local token counter's tables take about a second of CPU to load: do it before
+        # serving, so it never competes with live calls.
+        await asyncio.to_thread(tokens.warm_up)
+        self._spawn(self._rotate_forever())
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
