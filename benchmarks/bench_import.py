@@ -103,7 +103,8 @@ def run(quick: bool = False, fmt: str = "csv", rows: int | None = None,
         "cpu_seconds": round(figures["cpu_seconds"], 2),
         "peak_rss_mb": round(figures["peak_rss_mb"]),
         "load_average": round(os.getloadavg()[0], 1),
-        "summary": figures["output"].splitlines()[0] if figures["output"] else "",
+        "summary": next((line.strip() for line in figures["output"].splitlines()
+                         if "[newapi]" in line), ""),
     }
 
 
