@@ -69,7 +69,7 @@ def open_ledger(db: str, *, read_only: bool = False, wait_seconds: float = 0.0,
     if is_lake_target(db):
         from .lake import connect_lake  # optional dependency: the `lake` extra
 
-        conn = connect_lake(db, data_path=data_path)
+        conn = connect_lake(db, data_path=data_path, read_only=read_only)
     else:
         conn = connect_file(db, read_only=read_only, wait_seconds=wait_seconds)
     if not read_only:
