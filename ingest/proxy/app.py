@@ -166,6 +166,7 @@ class ProxyApp:
         # The local token counter's tables take about a second of CPU to load: do it before
         # serving, so it never competes with live calls.
         await asyncio.to_thread(tokens.warm_up)
+        self.transport  # noqa: B018 - built now (imports, TLS context), not on the first call
         self._spawn(self._rotate_forever())
 
     async def shutdown(self) -> None:

@@ -43,7 +43,7 @@ def uvicorn_config(app: ProxyApp, options: ProxyOptions, **overrides) -> uvicorn
     values = dict(host=options.host, port=options.port, loop=loop, http="httptools",
                   lifespan="on", access_log=False, server_header=False, date_header=False,
                   timeout_graceful_shutdown=options.shutdown_timeout, backlog=4096,
-                  timeout_keep_alive=75, log_level="info")
+                  timeout_keep_alive=75, log_level="info", proxy_headers=False)
     values.update(overrides)
     return uvicorn.Config(app, **values)
 
