@@ -54,22 +54,54 @@ FROM price_sheets ORDER BY loaded_at DESC LIMIT 1
 
 # priced_calls: every calls column, then the costs.
 #
-# 1. the call's UTC day picks the price version (ASOF: latest effective_from <= day), once for
-#    the per-token row (base_model) and once for the per-request row (base_model || '-c');
-# 2. within that version the tier is chosen (ASOF: highest threshold below the call's input
-#    tokens per request, rounded up, so aggregated rows use their average call);
+# 1. prices are looked up once per (base model, UTC day) present in calls, not per call: an
+#    ASOF join picks the version in force (latest effective_from <= day) for the per-token row
+#    (base_model) and the per-request row (base_model || '-c'), and the version's tiers are laid
+#    side by side (t0 base, t1, t2); calls then meet that small table in one hash join;
+# 2. each call takes the highest tier its input tokens per request (rounded up, so aggregated
+#    rows use their average call) exceed;
 # 3. costs are DECIMAL(38,15): per-1M prices are multiplied by 0.000001 (a DECIMAL division
 #    would turn into DOUBLE), audio seconds are priced in integer units of 1e-15 and rounded
 #    half up, because seconds x price-per-minute / 60 has no finite decimal in general.
 # A usage count above zero whose unit has no price makes the cost NULL (unpriced, not 0).
 # A failed call (status >= 400) costs 0 even for an unpriced model: nothing was charged;
 # ``priced`` still says whether the sheet knows the model.
-PRICED_CALLS_VIEW_SQL = """
+MAX_TIERS = 3  # base row + 2 tier rows per model and day (the sheet checks this)
+
+_TIER_PRICES = ("input_pt", "cached_pt", "output_pt", "image", "audio_minute_nano",
+                "characters_pt")
+
+
+def _tier_pick(col: str) -> str:
+    """The price of ``col`` in the highest tier whose start the call's tokens reach."""
+    whens = " ".join(f"WHEN _tier_tokens >= p.t{i}_start THEN p.t{i}_{col}"
+                     for i in range(MAX_TIERS - 1, 0, -1))
+    return f"CASE {whens} ELSE p.t0_{col} END"
+
+
+def _tier_joins() -> str:
+    return "\n".join(
+        f"    LEFT JOIN price_rows t{i} ON t{i}.model = v.base_model "
+        f"AND t{i}.effective_from = v.token_from AND t{i}.tier_rank = {i}"
+        for i in range(MAX_TIERS))
+
+
+def _tier_columns() -> str:
+    cols = []
+    for i in range(MAX_TIERS):
+        cols.append(f"t{i}.tier_start AS t{i}_start")
+        cols += [f"t{i}.{c} AS t{i}_{c}" for c in _TIER_PRICES]
+    return ",\n        ".join(cols)
+
+
+_PRICED_CALLS_HEAD_SQL = f"""
 CREATE OR REPLACE VIEW priced_calls AS
 WITH price_rows AS (
     SELECT model, effective_from, currency,
         CASE WHEN coalesce(above_input_tokens, 0) = 0 THEN 0
              ELSE above_input_tokens + 1 END AS tier_start,
+        row_number() OVER (PARTITION BY model, effective_from
+                           ORDER BY coalesce(above_input_tokens, 0)) - 1 AS tier_rank,
         input * 0.000001 AS input_pt,
         coalesce(cached_input, input) * 0.000001 AS cached_pt,
         output * 0.000001 AS output_pt,
@@ -82,44 +114,52 @@ WITH price_rows AS (
 price_versions AS (
     SELECT DISTINCT model, effective_from FROM prices
 ),
+call_days AS (
+    SELECT DISTINCT base_model, CAST(timezone('UTC', started_at) AS DATE) AS day FROM calls
+),
+day_versions AS (
+    SELECT d.base_model, d.day, tv.effective_from AS token_from, rv.effective_from AS request_from
+    FROM call_days d
+    ASOF LEFT JOIN price_versions tv
+      ON tv.model = d.base_model AND d.day >= tv.effective_from
+    ASOF LEFT JOIN price_versions rv
+      ON rv.model = d.base_model || '-c' AND d.day >= rv.effective_from
+),
+day_prices AS (
+    SELECT v.base_model, v.day, v.token_from, v.request_from,
+        {_tier_columns()},
+        t0.currency AS token_currency,
+        r.request AS request, r.currency AS request_currency
+    FROM day_versions v
+{_tier_joins()}
+    LEFT JOIN price_rows r ON r.model = v.base_model || '-c'
+      AND r.effective_from = v.request_from AND r.tier_rank = 0
+),
 keyed AS (
     SELECT c.*,
-        CAST(timezone('UTC', c.started_at) AS DATE) AS _day,
         CASE WHEN coalesce(c.requests, 1) > 1
              THEN (coalesce(c.input_tokens, 0) + c.requests - 1) // c.requests
              ELSE coalesce(c.input_tokens, 0) END AS _tier_tokens,
-        c.base_model || '-c' AS _request_model
-    FROM calls c
+        p.token_from AS _token_from, p.request_from AS _request_from,
+        p.t0_start IS NOT NULL AS _t_found, p.request IS NOT NULL AS _r_found,
+        {_tier_pick('input_pt')} AS _t_input,
+        {_tier_pick('cached_pt')} AS _t_cached,
+        {_tier_pick('output_pt')} AS _t_output,
+        {_tier_pick('image')} AS _t_image,
+        {_tier_pick('audio_minute_nano')} AS _t_audio,
+        {_tier_pick('characters_pt')} AS _t_chars,
+        p.request AS _r_request, p.token_currency AS _t_currency,
+        p.request_currency AS _r_currency
+    FROM calls c LEFT JOIN day_prices p
+      ON p.base_model = c.base_model AND p.day = CAST(timezone('UTC', c.started_at) AS DATE)
 ),
-token_version AS (
-    SELECT k.*, v.effective_from AS _token_from
-    FROM keyed k ASOF LEFT JOIN price_versions v
-      ON v.model = k.base_model AND k._day >= v.effective_from
-),
-both_versions AS (
-    SELECT t.*, v.effective_from AS _request_from
-    FROM token_version t ASOF LEFT JOIN price_versions v
-      ON v.model = t._request_model AND t._day >= v.effective_from
-),
-token_priced AS (
-    SELECT b.*, p.tier_start AS _t_tier, p.input_pt AS _t_input, p.cached_pt AS _t_cached,
-        p.output_pt AS _t_output, p.image AS _t_image, p.audio_minute_nano AS _t_audio,
-        p.characters_pt AS _t_chars, p.currency AS _t_currency
-    FROM both_versions b ASOF LEFT JOIN price_rows p
-      ON p.model = b.base_model AND p.effective_from = b._token_from
-     AND b._tier_tokens >= p.tier_start
-),
-all_priced AS (
-    SELECT t.*, p.request AS _r_request, p.currency AS _r_currency,
-        p.effective_from IS NOT NULL AS _r_found
-    FROM token_priced t ASOF LEFT JOIN price_rows p
-      ON p.model = t._request_model AND p.effective_from = t._request_from
-     AND t._tier_tokens >= p.tier_start
-),
+"""
+
+PRICED_CALLS_VIEW_SQL = _PRICED_CALLS_HEAD_SQL + """
 costed AS (
     SELECT *,
         CASE
-          WHEN _t_tier IS NULL THEN NULL
+          WHEN NOT _t_found THEN NULL
           WHEN coalesce(status, 200) >= 400 THEN CAST(0 AS DECIMAL(38,15))
           ELSE CAST(
               (CASE WHEN greatest(input_tokens - cached_tokens, 0) = 0 THEN 0
@@ -138,21 +178,21 @@ costed AS (
             AS DECIMAL(38,15))
         END AS cost_as_token,
         CASE
-          WHEN NOT _r_found OR _r_request IS NULL THEN NULL
+          WHEN NOT _r_found THEN NULL
           WHEN coalesce(status, 200) >= 400 THEN CAST(0 AS DECIMAL(38,15))
           ELSE CAST(CAST(coalesce(requests, 1) AS BIGINT) * _r_request AS DECIMAL(38,15))
         END AS cost_as_request
-    FROM all_priced
+    FROM keyed
 )
-SELECT * EXCLUDE (_day, _tier_tokens, _request_model, _token_from, _request_from, _t_tier,
+SELECT * EXCLUDE (_tier_tokens, _token_from, _request_from, _t_found, _r_found,
                   _t_input, _t_cached, _t_output, _t_image, _t_audio, _t_chars, _t_currency,
-                  _r_request, _r_currency, _r_found),
+                  _r_request, _r_currency),
     CASE
       WHEN coalesce(status, 200) >= 400 THEN CAST(0 AS DECIMAL(38,15))
       WHEN billing_mode = 'request' THEN cost_as_request
       ELSE cost_as_token
     END AS cost,
-    CASE WHEN billing_mode = 'request' THEN _r_found ELSE _t_tier IS NOT NULL END AS priced,
+    CASE WHEN billing_mode = 'request' THEN _r_found ELSE _t_found END AS priced,
     CASE WHEN billing_mode = 'request' THEN _request_from ELSE _token_from END
         AS price_effective_from,
     coalesce(CASE WHEN billing_mode = 'request' THEN _r_currency ELSE _t_currency END,

@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from .errors import SheetInvalid, SheetProblem
+from .queries import MAX_TIERS
 
 PRICE_COLUMNS = ("input", "cached_input", "output", "request", "image", "audio_minute",
                  "characters")
@@ -199,7 +201,13 @@ def _check_across_rows(rows: list[PriceRow], out: _Collector) -> None:
                       f"{row.effective_from}{tier} (first on line {seen[key]})")
         else:
             seen[key] = row.line
+    tiers: dict[tuple[str, date], int] = defaultdict(int)
     for row in rows:
+        if row.above_input_tokens:
+            tiers[(row.model, row.effective_from)] += 1
+            if tiers[(row.model, row.effective_from)] == MAX_TIERS:
+                out.error(row.line, "above_input_tokens", f"more than {MAX_TIERS - 1} tiers for "
+                          f"{row.model} from {row.effective_from}")
         if row.above_input_tokens and (row.model, row.effective_from, 0) not in seen:
             out.error(row.line, "above_input_tokens", f"tier row without a base row for "
                       f"{row.model} from {row.effective_from} (above_input_tokens blank)")
