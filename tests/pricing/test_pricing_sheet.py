@@ -143,3 +143,10 @@ def test_an_invalid_sheet_changes_nothing(tmp_path):
     result = runner.invoke(app, ["prices", "load", str(bad), "--db", db])
     assert result.exit_code == 1
     assert "negative price -4" in result.output
+
+
+def test_at_most_two_tiers_per_model_and_day(tmp_path):
+    header = "model,effective_from,input,output,above_input_tokens\n"
+    body = "a,2025-01-01,1,2,\na,2025-01-01,2,4,100\na,2025-01-01,3,6,200\na,2025-01-01,4,8,300\n"
+    assert messages(tmp_path, body, header=header) == [
+        "5:above_input_tokens:more than 2 tiers for a from 2025-01-01"]

@@ -130,3 +130,20 @@ def test_priced_calls_keeps_every_calls_column_first(ledger):
     assert priced[:len(calls)] == calls
     assert priced[len(calls):] == ["cost_as_token", "cost_as_request", "cost", "priced",
                                    "price_effective_from", "currency"]
+
+
+def test_two_tiers_pick_the_highest_threshold_passed(tmp_path):
+    from pricing_helpers import write
+
+    from ingest.ledger import open_ledger
+    from pricing import load_prices
+
+    conn = open_ledger(str(tmp_path / "t.duckdb"))
+    load_prices(conn, write(tmp_path, "model,effective_from,input,above_input_tokens\n"
+                            "q,2025-01-01,1,\nq,2025-01-01,3,200\nq,2025-01-01,2,100\n"))
+    for cid, tokens in (("base", 100), ("t1", 101), ("t1b", 200), ("t2", 201)):
+        add_call(conn, cid, "q", input=tokens)
+    got = {cid: costs(conn, cid)["cost"] for cid in ("base", "t1", "t1b", "t2")}
+    assert got == {"base": D("0.0001"), "t1": D("0.000202"), "t1b": D("0.0004"),
+                   "t2": D("0.000603")}
+    conn.close()
