@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import PROXY_TEST_KEY, load_rows
 from typer.testing import CliRunner
 from upstream import free_socket
@@ -106,6 +107,7 @@ def _start_cli_proxy(upstream_url: str, db: Path, *extra: str) -> tuple[subproce
     raise AssertionError("proxy did not start: " + (proc.stderr.read() if proc.stderr else ""))
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_in_flight_stream_and_flushes(upstream, tmp_path):
     db = tmp_path / "callmeter.duckdb"
     proc, port = _start_cli_proxy(upstream.url, db, "--workers", "2")
