@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,9 @@ class ImportOptions:
     quota_per_usd: int = 500_000
     column_map: dict[str, str] = field(default_factory=dict)
     fingerprinter: KeyFingerprinter | None = None
+    # DuckDB's memory cap while a file is imported; the staged rows spill to disk beyond it,
+    # so a 10M-row export stays well under 2 GB of RSS (None: leave DuckDB's setting alone).
+    memory_limit: str | None = "1GB"
 
 
 @dataclass
@@ -144,6 +148,26 @@ def import_file(
     handoff: Callable[[duckdb.DuckDBPyConnection, str], int] | None = None,
 ) -> ImportResult:
     """Import one file through ``conn``. With ``handoff``, good rows go to the spool instead."""
+    with _memory_limit(conn, options.memory_limit):
+        return _import_file(conn, path, module, options, rejected_dir, handoff)
+
+
+@contextmanager
+def _memory_limit(conn: duckdb.DuckDBPyConnection, limit: str | None) -> Iterator[None]:
+    if limit is None:
+        yield
+        return
+    before = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    conn.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:  # RESET when it was the default: re-setting the rounded text would drift
+        conn.execute("RESET memory_limit")
+        if conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] != before:
+            conn.execute(f"SET memory_limit = '{before}'")
+
+
+def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportResult:
     result = ImportResult(file=str(path), format=module.NAME)
     _stage(conn, module.stage_sql(conn, path, options), options.fingerprinter)
     result.read = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
