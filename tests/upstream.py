@@ -404,7 +404,7 @@ class UpstreamServer:
 
     def start(self) -> UpstreamServer:
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while not self.server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("stand-in upstream did not start")
@@ -462,7 +462,7 @@ class ProxyServer:
 
     def start(self) -> ProxyServer:
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while not self.server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("proxy did not start")

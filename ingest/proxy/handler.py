@@ -187,7 +187,10 @@ class CallHandler:
             headers.append((b"content-length", str(length).encode()))
         if sse:
             call.stream = True
-        collect = ok and not sse and call.endpoint in USAGE_ENDPOINTS
+        # keep the body to read usage from: known endpoints, and JSON answers of other paths
+        # (never a file download's bytes)
+        collect = ok and not sse and call.endpoint in USAGE_ENDPOINTS and (
+            call.endpoint != "other" or ctype.startswith(b"application/json"))
         await self.send({"type": "http.response.start", "status": call.status,
                          "headers": headers})
         watch = sse or length is None
