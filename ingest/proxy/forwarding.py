@@ -60,6 +60,7 @@ class Upstream:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"upstream must be an http(s) URL, got {url!r}")
         self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.host_header = parts.netloc.encode("idna" if not parts.netloc.isascii() else "ascii")
         path = parts.path.rstrip("/")
         self.base = self.origin + (path or "/v1")
         self.resolve = functools.lru_cache(maxsize=4096)(self._resolve)

@@ -19,6 +19,7 @@ from .request import RequestInfo, read_request
 from .stream import SseRelay
 
 DONE = b"data: [DONE]"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 COLLECT_LIMIT = 64 * 1024 * 1024   # response bytes kept to read usage from a non-streamed body
 USAGE_ENDPOINTS = frozenset({"chat", "embeddings", "images", "transcriptions", "rerank", "other"})
 
@@ -123,7 +124,7 @@ class CallHandler:
             call.tags = parse_tags(headers.tags, info.user)
             if info.malformed:
                 call.flag = "malformed_request"
-            forward = headers.forward
+            forward = headers.forward  # this call's own list: appending to it is safe
             if info.inject_usage or not headers.accept_encoding:
                 # an edited stream must arrive uncompressed; and never let a transport add gzip
                 forward = [h for h in forward if h[0] != b"accept-encoding"]
@@ -146,8 +147,16 @@ class CallHandler:
         app, call = self.app, self.call
         query = self.scope.get("query_string")
         url = self.route.url + "?" + query.decode("latin-1") if query else self.route.url
-        request = httpx.Request(self.scope["method"], app.url(url), headers=headers,
-                                content=body, extensions={"timeout": app.timeouts})
+        method = self.scope["method"]
+        # Host and Content-Length set here, the body given as a ready stream: httpx then skips
+        # its request encoding step (a quarter of the proxy's own per-call time)
+        headers.append((b"host", app.upstream.host_header))
+        if body or method in BODY_METHODS:
+            headers.append((b"content-length", str(len(body)).encode()))
+        request = httpx.Request(method, app.url(url), headers=headers,
+                                stream=httpx.ByteStream(body),
+                                extensions={"timeout": app.timeouts})
+        request.read()
         try:
             response = await app.transport.handle_async_request(request)
         except (httpx.HTTPError, OSError) as exc:

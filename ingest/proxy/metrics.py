@@ -54,6 +54,7 @@ class ProxyMetrics:
         self.in_flight = Gauge("callmeter_proxy_in_flight", "calls in progress", registry=r)
         r.register(_SpoolCollector(spool))
         self._models: set[str] = set()
+        self._children: dict = {}
 
     def model_label(self, model: str | None) -> str:
         if not model:
@@ -65,18 +66,27 @@ class ProxyMetrics:
         self._models.add(model)
         return model
 
+    def _child(self, metric, *labels: str):
+        """``metric.labels(*labels)``, remembered: label lookup is most of a counter's cost."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe(self, endpoint: str, model: str | None, status: int, usage, seconds: float,
                 upstream_seconds: float | None) -> None:
         label = self.model_label(model)
-        self.requests.labels(endpoint, label, str(status)).inc()
-        self.duration.labels(endpoint).observe(seconds)
+        child = self._child
+        child(self.requests, endpoint, label, str(status)).inc()
+        child(self.duration, endpoint).observe(seconds)
         if upstream_seconds is not None:
-            self.upstream_latency.labels(endpoint).observe(upstream_seconds)
+            child(self.upstream_latency, endpoint).observe(upstream_seconds)
         for kind, value in zip(TOKEN_KINDS, (usage.input_tokens, usage.cached_tokens,
                                              usage.output_tokens, usage.reasoning_tokens),
                                strict=True):
             if value:
-                self.tokens.labels(label, kind).inc(value)
+                child(self.tokens, label, kind).inc(value)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
