@@ -202,7 +202,7 @@ class CallHandler:
             call.endpoint != "other" or ctype.startswith(b"application/json"))
         await self.send({"type": "http.response.start", "status": call.status,
                          "headers": headers})
-        watch = sse or length is None
+        watch = sse or length is None or call.endpoint == "speech"  # long bodies only
         watcher = asyncio.create_task(self._watch_disconnect()) if watch else None
         parts: list[bytes] = []
         try:

@@ -163,3 +163,18 @@ def test_cli_proxy_serves_and_records_with_one_worker(upstream, tmp_path):
     lines = b"".join(p.read_bytes() for p in db.with_name("callmeter.spool").glob("*.jsonl"))
     [record] = [json.loads(line) for line in lines.splitlines()]
     assert record["input_tokens"] == 11 and record["source"] == "proxy"
+
+
+def test_httpx_transport_serves_the_same(upstream, tmp_path):
+    from upstream import ProxyServer
+
+    with ProxyServer(upstream.url, tmp_path / "c.duckdb", transport="httpx") as px:
+        r = httpx.post(px.url + "/chat/completions", json=CHAT, headers=AUTH)
+        assert r.json()["usage"]["prompt_tokens"] == 11
+        with httpx.stream("POST", px.url + "/chat/completions", json=CHAT | {"stream": True},
+                          headers=AUTH) as s:
+            events = [line for line in s.iter_lines() if line.startswith("data:")]
+        assert events[-1] == "data: [DONE]" and not any('"choices": []' in e for e in events)
+        rows = load_rows(px)
+    assert [(r["stream"], r["input_tokens"], r["output_tokens"]) for r in rows] == [
+        (False, 11, 5), (True, 11, 5)]
