@@ -106,7 +106,10 @@ class SpoolWriter:
                     if not self.health.recording and now < self._retry_at:
                         raise OSError(self.health.last_error or "spool unavailable")
                     self._open()
-                os.write(self._fd, line)  # type: ignore[arg-type]
+                written = os.write(self._fd, line)  # type: ignore[arg-type]
+                if written != len(line):  # disk full mid-line: take the half line back
+                    os.ftruncate(self._fd, self._size)  # type: ignore[arg-type]
+                    raise OSError(f"short write ({written} of {len(line)} bytes): disk full?")
             except OSError as exc:
                 self._fail(f"{exc.__class__.__name__}: {exc}", now)
                 return False
@@ -122,11 +125,11 @@ class SpoolWriter:
         self.health.last_error = message
         self._retry_at = now + 1.0
         if self._fd is not None:
-            try:
-                os.close(self._fd)
+            try:  # close (rename) the segment so its records get loaded while we keep running
+                self._close_locked()
             except OSError:
-                pass
-            self._fd = None
+                self._fd = None
+                self._path = None
 
     def rotate_if_due(self) -> None:
         """Close the segment when it is old enough, so an idle writer's calls get loaded."""
