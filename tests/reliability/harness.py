@@ -108,10 +108,11 @@ class CliProxy:
     """``callmeter proxy`` as a real subprocess; its stderr (log) goes to ``log_path``."""
 
     def __init__(self, upstream_url: str, db: Path, *extra: str, access_log: bool = True,
-                 port: int | None = None, **env_extra: str) -> None:
+                 port: int | None = None, log_dir: Path | None = None,
+                 **env_extra: str) -> None:
         self.db = Path(db)
         self.port = port or free_port()
-        self.log_path = self.db.with_name(f"proxy-{self.port}.log")
+        self.log_path = (log_dir or self.db.parent) / f"proxy-{self.port}.log"
         args = [sys.executable, "-m", "callmeter.cli", "proxy", "--upstream", upstream_url,
                 "--port", str(self.port), "--db", str(self.db),
                 "--access-log" if access_log else "--no-access-log", *extra]
