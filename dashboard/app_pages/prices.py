@@ -42,7 +42,8 @@ if upload is not None:
     from pricing.sheet import read_sheet
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / upload.name
+        # the name is the client's to choose: keep only a plain last component
+        path = Path(tmp) / (Path(upload.name).name.lstrip(".") or "sheet.csv")
         path.write_bytes(upload.getvalue())
         sheet = read_sheet(path)
         for problem in sheet.problems:
