@@ -29,7 +29,7 @@ if files and st.button("Import", type="primary"):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, upload in enumerate(files):
-            path = Path(tmp) / Path(upload.name).name
+            path = Path(tmp) / (Path(upload.name).name.lstrip(".") or f"upload-{i}")
             path.write_bytes(upload.getvalue())
             try:
                 results, _ = import_paths(ctx.ledger.db, [path], "auto", options)
