@@ -77,7 +77,8 @@ def main() -> None:
     if summary["rows"] == 0:
         set_context(ctx)
         nav = st.navigation([_page("first_run", "Welcome", ":material/waving_hand:", default=True),
-                             _page("data", "Data", ":material/database:"), _page("prices", "Prices", ":material/sell:")])
+                             _page("data", "Data", ":material/database:"),
+                             _page("prices", "Prices", ":material/sell:")])
         nav.run()
         return
     options = queries.filter_options(ledger, marker)
@@ -95,12 +96,14 @@ def main() -> None:
     st.sidebar.caption(f"{summary['calls']:,} calls in the ledger · signed in as {user.name}")
     nav = st.navigation({
         "Spend": [_page("overview", "Overview", ":material/insights:", default=True),
-                  _page("models", "Models", ":material/memory:"), _page("keys", "Keys", ":material/key:"),
+                  _page("models", "Models", ":material/memory:"),
+                  _page("keys", "Keys", ":material/key:"),
                   _page("key_detail", "Key detail", ":material/manage_search:", url_path="key")],
         "Save": [_page("billing", "Billing modes", ":material/balance:"),
                  _page("recommendations", "Recommendations", ":material/lightbulb:"),
                  _page("finance", "Finance", ":material/receipt_long:")],
-        "Setup": [_page("prices", "Prices", ":material/sell:"), _page("data", "Data", ":material/database:")],
+        "Setup": [_page("prices", "Prices", ":material/sell:"),
+                  _page("data", "Data", ":material/database:")],
     })
     nav.run()
 

@@ -23,6 +23,9 @@ from . import rollup
 
 # Loading the spool costs a directory listing; once a second is fresh enough.
 REFRESH_EVERY_SECONDS = 1.0
+# DuckDB takes 80 % of RAM by default; the dashboard stays small and lets big aggregates spill
+# (a rollup rebuild over 10M calls reached 18 GB without a limit and was OOM-killed).
+MEMORY_LIMIT = "1GB"
 
 
 @dataclass
@@ -63,6 +66,8 @@ class Ledger:
 def open_dashboard_ledger(settings: Settings) -> Ledger:
     """Open (and migrate) the ledger for the dashboard; raises LedgerLocked when it is held."""
     conn = open_ledger(settings.db, wait_seconds=2.0)
+    conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    conn.execute("SET preserve_insertion_order = false")
     rollup.ensure(conn)
     return Ledger(settings=settings, conn=conn)
 

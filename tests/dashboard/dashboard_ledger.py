@@ -11,8 +11,12 @@ APP = str(ROOT / "dashboard" / "app.py")
 
 # 600 calls, one every 137 minutes from 2025-02-01 (to 2025-03-29), three models (one
 # unpriced), two keys with team tags, some 429 and 500 errors, half the rows with `charged`.
+COLUMNS = ("call_id, source, started_at, latency_ms, ttft_ms, key_id, key_hint, key_label, "
+           "endpoint, model, base_model, billing_mode, stream, status, requests, input_tokens, "
+           "cached_tokens, output_tokens, reasoning_tokens, images, characters, audio_seconds, "
+           "usage_source, charged, tags, image_size, usage_flag")
 CALLS_SQL = """
-INSERT INTO calls
+INSERT INTO calls (""" + COLUMNS + """)
 SELECT 'c' || i, 'csv',
   TIMESTAMPTZ '2025-02-01 00:00:00+00' + i * INTERVAL 137 MINUTE,
   100 + (i % 50) * 10, 50 + i % 7,
