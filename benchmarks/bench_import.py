@@ -81,14 +81,16 @@ def time_import(path: Path, db: Path) -> dict:
 
 
 def run(quick: bool = False, fmt: str = "csv", rows: int | None = None,
-        workdir: Path | None = None) -> dict:
-    """Generate an export and import it into a fresh ledger; return the figures."""
+        workdir: Path | None = None, export: Path | None = None) -> dict:
+    """Generate an export (or reuse ``export`` when it exists) and import it into a fresh
+    ledger; return the figures."""
     rows = rows or (QUICK_ROWS if quick else FULL_ROWS)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         folder = Path(tmp)
-        export = folder / f"newapi-export.{'csv' if fmt == 'csv' else 'jsonl'}"
+        export = export or folder / f"newapi-export.{'csv' if fmt == 'csv' else 'jsonl'}"
         t0 = time.perf_counter()
-        generate(export, rows, fmt)
+        if not export.exists():
+            generate(export, rows, fmt)
         gen_seconds = time.perf_counter() - t0
         size_mb = export.stat().st_size / 1e6
         figures = time_import(export, folder / "bench.duckdb")
@@ -113,8 +115,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROWS:,} rows")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    parser.add_argument("--export", type=Path, default=None,
+                        help="keep the generated export here and reuse it on the next run")
     args = parser.parse_args()
-    print(json.dumps(run(args.quick, args.format, args.rows), indent=2, ensure_ascii=False))
+    print(json.dumps(run(args.quick, args.format, args.rows, export=args.export), indent=2,
+                     ensure_ascii=False))
 
 
 if __name__ == "__main__":
