@@ -89,7 +89,14 @@ def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
         """,
         params or [],
     )
-    return conn.execute("SELECT count(*) FROM calls").fetchone()[0] - before
+    inserted = conn.execute("SELECT count(*) FROM calls").fetchone()[0] - before
+    if inserted:
+        # Price the new rows now so priced_calls reads them from the memo (pricing.memo); a
+        # lazy import, as in ingest.migrations, because pricing builds on the ledger.
+        from pricing.memo import refresh_cost_memo
+
+        refresh_cost_memo(conn)
+    return inserted
 
 
 def segments_sql(paths: list[Path]) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from .memo import refresh_cost_memo
 from .queries import (
     CALL_DAYS_SQL,
     DELETE_PRICES_SQL,
@@ -65,6 +66,7 @@ def load_prices(conn: duckdb.DuckDBPyConnection, source: str | Path | PriceSheet
         conn.executemany(INSERT_PRICE_SQL, params)
         conn.execute(INSERT_PRICE_SHEET_SQL, [loaded.sheet, loaded.sha256, loaded.loaded_at,
                                               loaded.rows, loaded.models, loaded.currency])
+        refresh_cost_memo(conn)  # history repriced under the new sheet
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -54,10 +54,11 @@ FROM price_sheets ORDER BY loaded_at DESC LIMIT 1
 
 # priced_calls: every calls column, then the costs.
 #
-# 1. prices are looked up once per (base model, UTC day) present in calls, not per call: an
-#    ASOF join picks the version in force (latest effective_from <= day) for the per-token row
-#    (base_model) and the per-request row (base_model || '-c'), and the version's tiers are laid
-#    side by side (t0 base, t1, t2); calls then meet that small table in one hash join;
+# 1. prices become validity periods, computed from the small prices table alone: each version of
+#    a model is valid from its effective_from (00:00 UTC) until the next version's; the version's
+#    tiers are laid side by side (t0 base, t1, t2). Per-request rows are keyed by their base model.
+#    Calls meet those periods in a hash join on the model with the time range as a filter, so
+#    the view never scans calls twice and never converts a timestamp to a calendar date;
 # 2. each call takes the highest tier its input tokens per request (rounded up, so aggregated
 #    rows use their average call) exceed;
 # 3. costs are DECIMAL(38,15): per-1M prices are multiplied by 0.000001 (a DECIMAL division
@@ -74,15 +75,15 @@ _TIER_PRICES = ("input_pt", "cached_pt", "output_pt", "image", "audio_minute_nan
 
 def _tier_pick(col: str) -> str:
     """The price of ``col`` in the highest tier whose start the call's tokens reach."""
-    whens = " ".join(f"WHEN _tier_tokens >= p.t{i}_start THEN p.t{i}_{col}"
+    whens = " ".join(f"WHEN _tier_tokens >= tp.t{i}_start THEN tp.t{i}_{col}"
                      for i in range(MAX_TIERS - 1, 0, -1))
-    return f"CASE {whens} ELSE p.t0_{col} END"
+    return f"CASE {whens} ELSE tp.t0_{col} END"
 
 
 def _tier_joins() -> str:
     return "\n".join(
-        f"    LEFT JOIN price_rows t{i} ON t{i}.model = v.base_model "
-        f"AND t{i}.effective_from = v.token_from AND t{i}.tier_rank = {i}"
+        f"    LEFT JOIN price_rows t{i} ON t{i}.model = v.model "
+        f"AND t{i}.effective_from = v.effective_from AND t{i}.tier_rank = {i}"
         for i in range(MAX_TIERS))
 
 
@@ -94,8 +95,7 @@ def _tier_columns() -> str:
     return ",\n        ".join(cols)
 
 
-_PRICED_CALLS_HEAD_SQL = f"""
-CREATE OR REPLACE VIEW priced_calls AS
+_PRICED_HEAD_SQL = f"""
 WITH price_rows AS (
     SELECT model, effective_from, currency,
         CASE WHEN coalesce(above_input_tokens, 0) = 0 THEN 0
@@ -111,51 +111,51 @@ WITH price_rows AS (
         characters * 0.000001 AS characters_pt
     FROM prices
 ),
-price_versions AS (
-    SELECT DISTINCT model, effective_from FROM prices
+versions AS (
+    SELECT model, effective_from,
+        timezone('UTC', CAST(effective_from AS TIMESTAMP)) AS valid_from,
+        coalesce(timezone('UTC', CAST(lead(effective_from) OVER (
+            PARTITION BY model ORDER BY effective_from) AS TIMESTAMP)),
+            TIMESTAMPTZ '9999-12-31 00:00:00+00') AS valid_to
+    FROM (SELECT DISTINCT model, effective_from FROM prices)
 ),
-call_days AS (
-    SELECT DISTINCT base_model, CAST(timezone('UTC', started_at) AS DATE) AS day FROM calls
-),
-day_versions AS (
-    SELECT d.base_model, d.day, tv.effective_from AS token_from, rv.effective_from AS request_from
-    FROM call_days d
-    ASOF LEFT JOIN price_versions tv
-      ON tv.model = d.base_model AND d.day >= tv.effective_from
-    ASOF LEFT JOIN price_versions rv
-      ON rv.model = d.base_model || '-c' AND d.day >= rv.effective_from
-),
-day_prices AS (
-    SELECT v.base_model, v.day, v.token_from, v.request_from,
+token_periods AS (
+    SELECT v.model, v.effective_from, v.valid_from, v.valid_to,
         {_tier_columns()},
-        t0.currency AS token_currency,
-        r.request AS request, r.currency AS request_currency
-    FROM day_versions v
+        t0.currency AS currency
+    FROM versions v
 {_tier_joins()}
-    LEFT JOIN price_rows r ON r.model = v.base_model || '-c'
-      AND r.effective_from = v.request_from AND r.tier_rank = 0
+),
+request_periods AS (
+    SELECT regexp_replace(v.model, '-c$', '') AS base_model, v.effective_from, v.valid_from,
+        v.valid_to, r.request, r.currency
+    FROM versions v JOIN price_rows r
+      ON r.model = v.model AND r.effective_from = v.effective_from AND r.tier_rank = 0
+    WHERE v.model LIKE '%-c'
 ),
 keyed AS (
     SELECT c.*,
         CASE WHEN coalesce(c.requests, 1) > 1
              THEN (coalesce(c.input_tokens, 0) + c.requests - 1) // c.requests
              ELSE coalesce(c.input_tokens, 0) END AS _tier_tokens,
-        p.token_from AS _token_from, p.request_from AS _request_from,
-        p.t0_start IS NOT NULL AS _t_found, p.request IS NOT NULL AS _r_found,
+        tp.effective_from AS _token_from, rp.effective_from AS _request_from,
+        tp.t0_start IS NOT NULL AS _t_found, rp.request IS NOT NULL AS _r_found,
         {_tier_pick('input_pt')} AS _t_input,
         {_tier_pick('cached_pt')} AS _t_cached,
         {_tier_pick('output_pt')} AS _t_output,
         {_tier_pick('image')} AS _t_image,
         {_tier_pick('audio_minute_nano')} AS _t_audio,
         {_tier_pick('characters_pt')} AS _t_chars,
-        p.request AS _r_request, p.token_currency AS _t_currency,
-        p.request_currency AS _r_currency
-    FROM calls c LEFT JOIN day_prices p
-      ON p.base_model = c.base_model AND p.day = CAST(timezone('UTC', c.started_at) AS DATE)
+        rp.request AS _r_request, tp.currency AS _t_currency, rp.currency AS _r_currency
+    FROM {{source}} c
+    LEFT JOIN token_periods tp ON tp.model = c.base_model
+      AND c.started_at >= tp.valid_from AND c.started_at < tp.valid_to
+    LEFT JOIN request_periods rp ON rp.base_model = c.base_model
+      AND c.started_at >= rp.valid_from AND c.started_at < rp.valid_to
 ),
 """
 
-PRICED_CALLS_VIEW_SQL = _PRICED_CALLS_HEAD_SQL + """
+_PRICED_TAIL_SQL = """
 costed AS (
     SELECT *,
         CASE
@@ -198,6 +198,70 @@ SELECT * EXCLUDE (_tier_tokens, _token_from, _request_from, _t_found, _r_found,
     coalesce(CASE WHEN billing_mode = 'request' THEN _r_currency ELSE _t_currency END,
              _t_currency, _r_currency) AS currency
 FROM costed
+"""
+
+# Costs are memoised in the calls table (memo_* columns), computed on insert and on every
+# prices change, and tagged with the version (a hash of the prices table) they were computed
+# under. priced_calls reads the memo where it is current and prices the rest live, so it is
+# always right, and fast once `insert` / `prices load` have refreshed the memo.
+PRICED_COLUMNS_MEMO = {
+    "cost_as_token": "memo_cost_as_token",
+    "cost_as_request": "memo_cost_as_request",
+    "cost": "memo_cost",
+    "priced": "memo_priced",
+    "price_effective_from": "memo_price_effective_from",
+    "currency": "memo_currency",
+}
+MEMO_COLUMNS_SQL = {
+    "memo_cost_as_token": "DECIMAL(38,15)",
+    "memo_cost_as_request": "DECIMAL(38,15)",
+    "memo_cost": "DECIMAL(38,15)",
+    "memo_priced": "BOOLEAN",
+    "memo_price_effective_from": "DATE",
+    "memo_currency": "VARCHAR",
+    "memo_prices_version": "VARCHAR",
+}
+ADD_MEMO_COLUMNS_SQL = [f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {name} {typ}"
+                        for name, typ in MEMO_COLUMNS_SQL.items()]
+
+PRICES_VERSION_SQL = """
+SELECT md5(coalesce(string_agg(CAST(p AS VARCHAR), '|' ORDER BY CAST(p AS VARCHAR)), ''))
+FROM prices p
+"""
+
+
+def priced_select(source: str) -> str:
+    """Price every row of ``source`` (a relation with the calls columns) live."""
+    return _PRICED_HEAD_SQL.replace("{source}", source) + _PRICED_TAIL_SQL
+
+
+def calls_columns_sql() -> str:
+    """Every calls column but the memo."""
+    return "* EXCLUDE (" + ", ".join(MEMO_COLUMNS_SQL) + ")"
+
+
+_CURRENT = f"({PRICES_VERSION_SQL.strip()})"
+
+PRICED_CALLS_VIEW_SQL = f"""
+CREATE OR REPLACE VIEW priced_calls AS
+SELECT {calls_columns_sql()},
+    {", ".join(f"{memo} AS {col}" for col, memo in PRICED_COLUMNS_MEMO.items())}
+FROM calls WHERE memo_prices_version = {_CURRENT}
+UNION ALL BY NAME
+SELECT * FROM ({priced_select(f"(SELECT {calls_columns_sql()} FROM calls "
+                              f"WHERE memo_prices_version IS DISTINCT FROM {_CURRENT})")})
+"""
+
+# Refresh the memo of rows priced under another version (all rows after a prices change).
+REFRESH_MEMO_SQL = f"""
+UPDATE calls SET
+    {", ".join(f"{memo} = live.{col}" for col, memo in PRICED_COLUMNS_MEMO.items())},
+    memo_prices_version = v._version
+FROM ({priced_select(f"(SELECT {calls_columns_sql()} FROM calls "
+                     f"WHERE memo_prices_version IS DISTINCT FROM {_CURRENT})")}) live,
+     (SELECT {_CURRENT} AS _version) v
+WHERE calls.call_id = live.call_id
+  AND calls.memo_prices_version IS DISTINCT FROM v._version
 """
 
 # Column order of priced_calls after the calls columns (the contract names come first).

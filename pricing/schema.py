@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import duckdb
 
-from .queries import PRICE_SHEETS_TABLE_SQL, PRICED_CALLS_VIEW_SQL, PRICES_TABLE_SQL
+from .queries import (
+    ADD_MEMO_COLUMNS_SQL,
+    PRICE_SHEETS_TABLE_SQL,
+    PRICED_CALLS_VIEW_SQL,
+    PRICES_TABLE_SQL,
+)
 
 
 def m002_prices(conn: duckdb.DuckDBPyConnection) -> None:
@@ -18,5 +23,8 @@ def m002_prices(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def m003_priced_calls(conn: duckdb.DuckDBPyConnection) -> None:
-    """The ``priced_calls`` view: every call priced per token and per request."""
+    """The ``priced_calls`` view: every call priced per token and per request, read from the
+    cost memo in ``calls`` where it is current (see pricing.memo)."""
+    for statement in ADD_MEMO_COLUMNS_SQL:
+        conn.execute(statement)
     conn.execute(PRICED_CALLS_VIEW_SQL)
