@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pricing_helpers import add_call, ledger  # noqa: F401  (fixture)
+
 from pricing.memo import refresh_cost_memo
 from pricing.queries import priced_select
-
-from pricing_helpers import add_call, ledger  # noqa: F401  (fixture)
 
 COLS = "call_id, cost, cost_as_token, cost_as_request, priced, price_effective_from, currency"
 
