@@ -108,18 +108,18 @@ def _stage(conn: duckdb.DuckDBPyConnection, sql: str, fp: KeyFingerprinter | Non
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS {sql}")
     conn.execute(f"UPDATE {STAGE} SET _reject = {_COMMON_CHECKS} "
                  "WHERE _reject IS NULL AND _skip IS NULL AND (" + _COMMON_CHECKS + ") IS NOT NULL")
+    # Keys are fingerprinted once per distinct value and joined in when the good rows are read
+    # (good_rows_sql): updating every staged row would keep a per-row undo copy in memory, which
+    # on a 10M-row file is more than the import's memory cap.
+    conn.execute("CREATE OR REPLACE TEMP TABLE _import_keys (raw VARCHAR, fp VARCHAR)")
     keys = [r[0] for r in conn.execute(
         f"SELECT DISTINCT _raw_key FROM {STAGE} WHERE _raw_key IS NOT NULL AND key_id IS NULL"
     ).fetchall()]
     if keys:
         if fp is None:
             raise ValueError("an importer met key values but no fingerprinter was given")
-        conn.execute("CREATE OR REPLACE TEMP TABLE _import_keys (raw VARCHAR, fp VARCHAR)")
         conn.executemany("INSERT INTO _import_keys VALUES (?, ?)",
                          [[k, fp.fingerprint(k)] for k in keys])
-        conn.execute(f"UPDATE {STAGE} SET key_id = k.fp FROM _import_keys k "
-                     f"WHERE {STAGE}._raw_key = k.raw AND {STAGE}.key_id IS NULL")
-    conn.execute(f"UPDATE {STAGE} SET _raw_key = NULL")  # never keep a key longer than needed
 
 
 def write_rejections(rows: list[tuple[int, str]], file: str, folder: Path) -> Path:
@@ -135,7 +135,11 @@ def write_rejections(rows: list[tuple[int, str]], file: str, folder: Path) -> Pa
 
 
 def good_rows_sql() -> str:
-    return normalised_select(f"SELECT * FROM {STAGE} WHERE _reject IS NULL AND _skip IS NULL")
+    """The staged rows that are calls, keys fingerprinted, normalised (never the raw key)."""
+    return normalised_select(
+        f"SELECT s.* REPLACE (coalesce(s.key_id, k.fp) AS key_id, NULL AS _raw_key) "
+        f"FROM {STAGE} s LEFT JOIN _import_keys k ON s._raw_key = k.raw "
+        "WHERE s._reject IS NULL AND s._skip IS NULL")
 
 
 def import_file(
@@ -201,7 +205,8 @@ def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportRe
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    conn.execute(f"DROP TABLE IF EXISTS {STAGE}")
+    conn.execute(f"DROP TABLE IF EXISTS {STAGE}")  # the raw keys go with it
+    conn.execute("DROP TABLE IF EXISTS _import_keys")
     return result
 
 
