@@ -72,6 +72,22 @@ def _tags_sql(present: set[str]) -> str:
             "x -> {'key': trim(split_part(x, '=', 1)), 'value': trim(split_part(x, '=', 2))}))")
 
 
+def _ragged_rows(conn: duckdb.DuckDBPyConnection, path: Path, width: int) -> list[int]:
+    """Row numbers (as ``_line``) whose field count differs from the header's; the lenient
+    reader would pad or cut them silently. Checked only when DuckDB's strict reader refuses."""
+    file = str(path).replace("'", "''")
+    try:
+        conn.execute(f"SELECT count(*) FROM read_csv('{file}', header=true, "
+                     "all_varchar=true, delim=',', quote='\"', escape='\"')").fetchone()
+        return []
+    except duckdb.Error:
+        pass
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        reader = _csv.reader(fh)
+        next(reader, None)
+        return [n + 2 for n, row in enumerate(reader) if row and len(row) != width]
+
+
 def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
     from .base import stage_columns
 
@@ -89,7 +105,13 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
     raw = (f"SELECT row_number() OVER () + 1 AS _line, {aliases or 'NULL AS _none'} "
            f"FROM read_csv('{file}', header=true, all_varchar=true, "
            f"strict_mode=false, null_padding=true, ignore_errors=false)")
+    reason = first_reason(fields)
+    ragged = _ragged_rows(conn, path, len(header))
+    if ragged:
+        lines = ", ".join(map(str, ragged))
+        reason = (f"coalesce(CASE WHEN _line IN ({lines}) THEN 'the row does not have the "
+                  f"header''s {len(header)} fields' END, {reason})")
     return (f"SELECT {stage_columns(select_cols)},\n  _line, "
-            f"CAST({first_reason(fields)} AS VARCHAR) AS _reject, "
+            f"CAST({reason} AS VARCHAR) AS _reject, "
             f"CAST(NULL AS VARCHAR) AS _skip, CAST(NULL AS VARCHAR) AS _raw_key "
             f"FROM ({raw})")
