@@ -41,7 +41,7 @@ async def run_load(url: str, proxy: CliProxy) -> dict:
                         errors.append(f"{r.status}: {data[-80:]!r}")
                     else:
                         done += 1
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     errors.append(repr(exc))
 
         async def sample() -> None:
