@@ -173,12 +173,12 @@ def load_fixed(url: str, concurrency: int, seconds: float, warmup: float = 1.0) 
     if has_wrk():
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
             f.write(WRK_SCRIPT)
-        base = ["wrk", "-t1", f"-c{concurrency}", "-s", f.name, url]
+        base = ["wrk", "-t1", f"-c{concurrency}", "--timeout", "30s", "-s", f.name, url]
         try:
             if warmup:
-                subprocess.run(base[:3] + [f"-d{max(int(warmup), 1)}s"] + base[3:],
+                subprocess.run(base[:5] + [f"-d{max(int(warmup), 1)}s"] + base[5:],
                                capture_output=True, check=True, timeout=120)
-            out = subprocess.run(base[:3] + [f"-d{max(int(seconds), 1)}s"] + base[3:],
+            out = subprocess.run(base[:5] + [f"-d{max(int(seconds), 1)}s"] + base[5:],
                                  capture_output=True, text=True, check=True, timeout=300)
         finally:
             os.unlink(f.name)

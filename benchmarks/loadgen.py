@@ -1,6 +1,7 @@
 """A small, fast HTTP/1.1 load generator (uvloop + httptools, keep-alive, one connection per
 worker) for what ``wrk`` cannot measure: streams (time to first token, gaps between chunks,
-chunks lost or merged) — and for non-streamed load when ``wrk`` is not installed.
+chunks lost or merged into one HTTP chunk) — and for non-streamed load when ``wrk`` is not
+installed.
 
     python -m benchmarks.loadgen --url http://127.0.0.1:P/v1/chat/completions \
         --mode fixed|stream --concurrency 64 --seconds 5 [--chunks 50 --pace 0.02]
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import time
 from urllib.parse import urlsplit
 
@@ -59,11 +61,7 @@ class Conn(asyncio.Protocol):
         return self.done
 
     def data_received(self, data: bytes) -> None:
-        before = self.events
         self.parser.feed_data(data)
-        got = self.events - before
-        if got > 1:
-            self.merged += got - 1
 
     def on_body(self, body: bytes) -> None:
         now = time.perf_counter()
@@ -72,7 +70,10 @@ class Conn(asyncio.Protocol):
         elif now - self.last > self.max_gap:
             self.max_gap = now - self.last
         self.last = now
-        self.events += body.count(b"data: ")
+        events = body.count(b"data: ")
+        self.events += events
+        if events > 1:  # several upstream events framed as one HTTP chunk: not flushed apart
+            self.merged += events - 1
 
     def on_message_complete(self) -> None:
         if self.done is not None and not self.done.done():
@@ -131,9 +132,13 @@ async def streams(url: str, concurrency: int, seconds: float, chunks: int, pace:
     measure_from, stop = start + warmup, start + warmup + seconds
 
     async def worker(i: int) -> None:
-        await asyncio.sleep(pace * i / concurrency if pace else 0)  # spread paced streams
+        # paced streams start spread over one stream's length and drift with a little jitter,
+        # as independent users do; all starting in the same instant would measure the burst
+        await asyncio.sleep(pace * (chunks + 3) * i / concurrency if pace else 0)
         conn = await connect(parts.hostname, parts.port)
         while (now := time.perf_counter()) < stop:
+            if pace:
+                await asyncio.sleep(random.uniform(0, pace))
             try:
                 status = await conn.start(payload)
             except ConnectionError:

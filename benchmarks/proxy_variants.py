@@ -12,7 +12,6 @@ They exist to choose the server, parser and transport by measurement (docs/perfo
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def serve_callmeter(args) -> None:
@@ -82,7 +81,7 @@ def main() -> None:
     parser.add_argument("kind", choices=("callmeter", "minimal"))
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--db", type=Path)
+    parser.add_argument("--db")
     parser.add_argument("--loop", default="uvloop")
     parser.add_argument("--http", default="httptools")
     parser.add_argument("--transport", default="aiohttp")
