@@ -25,11 +25,12 @@ KEY_MARKER = "cmleak-"          # in every key the reliability tests send
 OTHER_TEST_KEYS = ("sk-proxytest-7Qz9XkL2mVb8NcR4-wxyz",)   # tests/ingest's proxy key
 FORBIDDEN = (KEY_MARKER.encode(), b"Authorization", b"authorization:", b"Bearer ",
              *(k.encode() for k in OTHER_TEST_KEYS))
-# What callmeter writes: ledgers, spool segments and torn tails, rejected rows, logs, reports,
-# the install secret.
+# What callmeter writes: ledgers (and their WAL), spool segments and torn tails, rejected rows,
+# reports, the install secret, and the proxy logs these tests capture (callmeter itself logs
+# to stderr only). Test inputs (samples, hand-written logs) are not callmeter's and not scanned.
 CALLMETER_FILES = re.compile(
-    r"(\.duckdb(\.wal)?$|\.spool/|\.rejected/|\.jsonl(\.open)?$|\.tail$|\.log$|"
-    r"callmeter\.secret$|^report[^/]*$|/report[^/]*$)")
+    r"(\.duckdb(\.wal)?$|\.spool/|\.rejected/|\.tail$|(^|/)proxy-\d+\.log$|"
+    r"callmeter\.secret$|(^|/)report[^/]*$)")
 
 
 def test_key(name: str = "") -> str:
