@@ -76,27 +76,23 @@ def finished_segments(folder: Path) -> list[Path]:
 
 
 def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
-                     params: list | None = None) -> int:
-    """Insert rows of ``source_sql`` (contract columns) whose call_id is not yet in the ledger."""
-    cols = ", ".join(CALL_COLUMNS)
-    before = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
-    conn.execute(
-        f"""
-        INSERT INTO calls ({cols})
-        SELECT {cols} FROM ({source_sql}) src
-        WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.call_id = src.call_id)
-        QUALIFY row_number() OVER (PARTITION BY src.call_id) = 1
-        """,
-        params or [],
-    )
-    inserted = conn.execute("SELECT count(*) FROM calls").fetchone()[0] - before
-    if inserted:
-        # Price the new rows now so priced_calls reads them from the memo (pricing.memo); a
-        # lazy import, as in ingest.migrations, because pricing builds on the ledger.
-        from pricing.memo import refresh_cost_memo
+                     params: list | None = None, *, dedupe_within: bool = True) -> int:
+    """Insert rows of ``source_sql`` (contract columns) whose call_id is not yet in the ledger.
 
-        refresh_cost_memo(conn)
-    return inserted
+    Rows are priced on the way in, so ``priced_calls`` reads them from the cost memo
+    (pricing.memo). ``dedupe_within=False`` skips the per-id window when the caller knows the
+    source has no repeated id (the slowest step on large files).
+    """
+    # pricing builds on the ledger; imported lazily, as in ingest.migrations
+    from pricing.memo import priced_insert_sql
+
+    cols = ", ".join(CALL_COLUMNS)
+    once = "QUALIFY row_number() OVER (PARTITION BY src.call_id) = 1" if dedupe_within else ""
+    new_rows = (f"SELECT {cols} FROM ({source_sql}) src "
+                f"WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.call_id = src.call_id) {once}")
+    before = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
+    conn.execute(priced_insert_sql(new_rows, cols), params or [])
+    return conn.execute("SELECT count(*) FROM calls").fetchone()[0] - before
 
 
 def segments_sql(paths: list[Path]) -> str:

@@ -216,16 +216,10 @@ def _insert(conn: duckdb.DuckDBPyConnection) -> int:
     When every row already has its own id and no id repeats within the file, the per-id
     de-duplication (a window over the whole file, the slowest step on large exports) is skipped.
     """
-    cols = ", ".join(CALL_COLUMNS)
     clean = conn.execute(
         f"SELECT count(*) = count(call_id) AND count(*) = count(DISTINCT call_id) FROM {STAGE} "
         "WHERE _reject IS NULL AND _skip IS NULL").fetchone()[0]
-    if not clean:
-        return insert_new_calls(conn, good_rows_sql())
-    before = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
-    conn.execute(f"INSERT INTO calls ({cols}) SELECT {cols} FROM ({good_rows_sql()}) src "
-                 "WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.call_id = src.call_id)")
-    return conn.execute("SELECT count(*) FROM calls").fetchone()[0] - before
+    return insert_new_calls(conn, good_rows_sql(), dedupe_within=not clean)
 
 
 def stampid() -> str:
