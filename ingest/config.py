@@ -36,7 +36,7 @@ class Settings:
     upstream_connect_timeout: float = 10.0
     max_connections: int = 1000
     max_body_bytes: int = 64 * 1024 * 1024
-    proxy_transport: str = "aiohttp"
+    proxy_transport: str = "http1"
     proxy_workers: int = 1
     proxy_access_log: bool = True
     proxy_shutdown_timeout: float = 30.0
@@ -67,7 +67,7 @@ def settings_from_env(db: str | None = None) -> Settings:
         upstream_connect_timeout=_float("CALLMETER_UPSTREAM_CONNECT_TIMEOUT", 10.0),
         max_connections=_int("CALLMETER_MAX_CONNECTIONS", 1000),
         max_body_bytes=_int("CALLMETER_MAX_BODY_BYTES", 64 * 1024 * 1024),
-        proxy_transport=env.get("CALLMETER_PROXY_TRANSPORT") or "aiohttp",
+        proxy_transport=env.get("CALLMETER_PROXY_TRANSPORT") or "http1",
         proxy_workers=_int("CALLMETER_PROXY_WORKERS", 1),
         proxy_access_log=env.get("CALLMETER_PROXY_ACCESS_LOG", "1").lower() not in
         ("0", "false", "no", "off"),

@@ -94,18 +94,24 @@ def upstream_error_kind(exc: Exception) -> tuple[int, str]:
 
 def make_transport(kind: str, *, max_connections: int,
                    keepalive_seconds: float = 30.0) -> httpx.AsyncBaseTransport:
-    """httpx transport for the upstream: aiohttp's (faster) or httpx's own.
+    """httpx transport for the upstream: the lean ``http1`` (default, fastest: see
+    docs/performance.md), httpx-aiohttp's ``aiohttp``, or httpx's own.
 
     The aiohttp session keeps no cookies (one client's cookies must never reach another's
     requests), never decompresses (bodies pass through byte for byte) and adds no headers.
     """
+    if kind == "http1":
+        from .http1 import Http1Transport
+
+        return Http1Transport(max_connections=max_connections,
+                              keepalive_seconds=keepalive_seconds)
     if kind == "httpx":
         limits = httpx.Limits(max_connections=max_connections,
                               max_keepalive_connections=max_connections,
                               keepalive_expiry=keepalive_seconds)
         return httpx.AsyncHTTPTransport(limits=limits, retries=0)
     if kind != "aiohttp":
-        raise ValueError(f"unknown transport {kind!r}: choose aiohttp or httpx")
+        raise ValueError(f"unknown transport {kind!r}: choose http1, aiohttp or httpx")
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
 
