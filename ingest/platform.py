@@ -217,7 +217,8 @@ def _keyring():
     return keyring
 
 
-def _read_tokens(path: Path) -> dict[str, str]:
+def read_json_object(path: Path) -> dict:
+    """A small JSON state file as a dict; missing or unreadable reads as empty."""
     if not path.exists():
         return {}
     try:
@@ -250,7 +251,7 @@ def save_token(db: str, platform_url: str, token: str) -> str:
         except kr.errors.KeyringError:  # no usable backend (headless server): use the file
             pass
     path = token_file(db)
-    tokens = _read_tokens(path)
+    tokens = read_json_object(path)
     tokens[key] = token
     _write_tokens(path, tokens)
     return str(path)
@@ -267,7 +268,7 @@ def load_token(db: str, platform_url: str) -> str | None:
             value = None
         if value:
             return value
-    return _read_tokens(token_file(db)).get(key)
+    return read_json_object(token_file(db)).get(key)
 
 
 def forget_token(db: str, platform_url: str) -> None:
@@ -279,6 +280,6 @@ def forget_token(db: str, platform_url: str) -> None:
         except kr.errors.KeyringError:  # nothing stored there, or no backend
             pass
     path = token_file(db)
-    tokens = _read_tokens(path)
+    tokens = read_json_object(path)
     if tokens.pop(key, None) is not None:
         _write_tokens(path, tokens)

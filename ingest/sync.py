@@ -33,7 +33,7 @@ from .errors import CallmeterError, LedgerLocked
 from .importers import FORMATS, ImportOptions, ImportResult, import_file
 from .keys import SECRET_FILE_NAME, KeyFingerprinter, load_or_create_secret
 from .ledger import open_ledger
-from .platform import PlatformClient, PlatformError, console_base, load_token
+from .platform import PlatformClient, PlatformError, console_base, load_token, read_json_object
 
 __all__ = ["LOG_PATH", "SyncResult", "fetch_window", "last_sync", "read_state", "state_file",
            "sync_now"]
@@ -164,14 +164,7 @@ def state_file(db: str) -> Path:
 
 
 def read_state(db: str) -> dict:
-    path = state_file(db)
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(state_file(db))
 
 
 def _write_state(db: str, state: dict) -> None:

@@ -107,7 +107,8 @@ def load_command(sheet: SheetArgument = Path(DEFAULT_SHEET),
         typer.echo(f"  unpriced: {row.model:<40} {int(row.calls):>10,} calls  ({row.reason})")
 
 
-def _prices_group(app: typer.Typer) -> typer.Typer:
+def prices_group(app: typer.Typer) -> typer.Typer:
+    """The `prices` command group, created once whichever module registers first."""
     for info in app.registered_groups:
         if info.name == "prices" and info.typer_instance is not None:
             return info.typer_instance
@@ -118,6 +119,6 @@ def _prices_group(app: typer.Typer) -> typer.Typer:
 
 
 def register(app: typer.Typer) -> None:
-    group = _prices_group(app)
+    group = prices_group(app)
     group.command("check")(check_command)
     group.command("load")(load_command)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from callmeter.commands.prices import prices_group
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
 from ingest.config import Settings, settings_from_env
 from ingest.errors import LedgerLocked
@@ -171,17 +172,7 @@ def _current(db: str, sheet: Path, today) -> tuple[dict, str | None]:
         conn.close()
 
 
-def _prices_group(app: typer.Typer) -> typer.Typer:
-    for info in app.registered_groups:
-        if info.name == "prices" and info.typer_instance is not None:
-            return info.typer_instance
-    group = typer.Typer(help="Price sheets: check, load, pull from the platform.",
-                        no_args_is_help=True)
-    app.add_typer(group, name="prices")
-    return group
-
-
 def register(app: typer.Typer) -> None:
     app.command("sync")(sync_command)
-    _prices_group(app).command("pull")(pull_command)
+    prices_group(app).command("pull")(pull_command)
 
