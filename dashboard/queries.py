@@ -1,9 +1,11 @@
 """Every read the dashboard makes, as parameterised SQL, cached on (filters, ledger marker).
 
-Each query runs on the hourly rollup when the period's bounds fall on whole UTC hours (every
-whole-hour timezone), else on ``priced_calls``; both give the same numbers (tested). Values are
-always bound, never formatted in; group-by columns come from :data:`GROUPS`. Queries that need
-single calls (percentiles, per-call distributions) read ``priced_calls`` and aggregate in SQL.
+Each query runs on the daily rollup when the period's bounds fall on whole UTC days (periods in
+UTC), on the hourly rollup when they fall on whole UTC hours (every whole-hour timezone), else
+on ``priced_calls``; all give the same numbers (tested). Per-call shapes (tokens per call,
+break-even bins, latency percentiles) read the distribution rollup on whole UTC days, else the
+same bins computed from ``priced_calls``. Values are always bound, never formatted in; group-by
+columns come from :data:`GROUPS`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from . import rollup
 from .connection import Ledger
 from .filters import Filters
 
-RAW, ROLLUP = "priced_calls", rollup.TABLE
+RAW, ROLLUP, DAILY, DIST = "priced_calls", rollup.TABLE, rollup.DAILY, rollup.DIST
+TIME_COL = {RAW: "started_at", ROLLUP: "hour", DAILY: "day", DIST: "day"}
 _cached = st.cache_data(ttl=3600, max_entries=1024, show_spinner=False)
 
 # name -> (SQL over the source, label). Tag groups are ``tag:<name>``, the name bound.
@@ -32,10 +35,13 @@ STATUS_MIX = {"e401": "status = 401", "e403": "status = 403", "e429": "status = 
               "e5xx": "status >= 500", "errors": "status >= 400"}
 
 
-def source_for(f: Filters) -> str:
-    """The rollup when the period is whole UTC hours, else the raw calls."""
+def source_for(f: Filters, hours: bool = False) -> str:
+    """The daily rollup when the period is whole UTC days (and no hourly buckets are needed),
+    the hourly rollup when it is whole UTC hours, else the raw calls."""
     utc = [b.astimezone(UTC) for b in f.bounds()]
-    return ROLLUP if all(b.minute == 0 and b.second == 0 for b in utc) else RAW
+    if not all(b.minute == 0 and b.second == 0 for b in utc):
+        return RAW
+    return ROLLUP if hours or any(b.hour for b in utc) else DAILY
 
 
 def measure(name: str, src: str) -> str:
@@ -59,7 +65,7 @@ def measures(names, src: str) -> str:
 
 def where(f: Filters, src: str, p: dict) -> str:
     """The WHERE clause for ``f``; fills ``p`` with the bound values."""
-    time_col = "started_at" if src == RAW else "hour"
+    time_col = TIME_COL[src]
     p["t0"], p["t1"] = f.bounds()
     clauses = [f"{time_col} >= $t0", f"{time_col} < $t1"]
     for col, values in (("key_id", f.keys), ("model", f.models), ("endpoint", f.endpoints),
@@ -104,7 +110,7 @@ def _df(ledger: Ledger, sql: str, p: dict) -> pd.DataFrame:
 
 
 def bucket_expr(grain: str, src: str) -> str:
-    col = "started_at" if src == RAW else "hour"
+    col = TIME_COL[src]
     return f"date_trunc('{'hour' if grain == 'hour' else 'day'}', timezone($tz, {col}))"
 
 
@@ -114,7 +120,7 @@ def bucket_expr(grain: str, src: str) -> str:
 def ledger_summary(_ledger: Ledger, marker: str) -> dict:
     row = _ledger.cursor().execute(
         f"SELECT coalesce(sum(call_rows), 0), coalesce(sum(calls), 0), min(first_seen), "
-        f"max(last_seen) FROM {ROLLUP}").fetchone()
+        f"max(last_seen) FROM {DAILY}").fetchone()
     return {"rows": row[0], "calls": row[1], "first": row[2], "last": row[3]}
 
 
@@ -123,15 +129,16 @@ def filter_options(_ledger: Ledger, marker: str) -> dict[str, dict[str, str]]:
     """Choices for the sidebar: value -> label."""
     cur = _ledger.cursor()
     keys = cur.execute(
-        f"SELECT key_id, coalesce(max(key_label), max(key_hint), key_id) FROM {ROLLUP} "
+        f"SELECT key_id, coalesce(max(key_label), max(key_hint), key_id) FROM {DAILY} "
         "WHERE key_id IS NOT NULL GROUP BY key_id ORDER BY 2").fetchall()
     out = {"keys": {k: label for k, label in keys}}
     for name, col in (("models", "model"), ("endpoints", "endpoint"), ("modes", "billing_mode")):
-        vals = cur.execute(f"SELECT DISTINCT {col} FROM {ROLLUP} WHERE {col} IS NOT NULL "
+        vals = cur.execute(f"SELECT DISTINCT {col} FROM {DAILY} WHERE {col} IS NOT NULL "
                            f"ORDER BY 1").fetchall()
         out[name] = {v: v for (v,) in vals}
     tags = cur.execute(f"SELECT DISTINCT e.key || '=' || e.value FROM (SELECT unnest("
-                       f"map_entries(tags)) AS e FROM {ROLLUP}) ORDER BY 1").fetchall()
+                       f"map_entries(tags)) AS e FROM (SELECT DISTINCT tags FROM {DAILY})) "
+                       f"ORDER BY 1").fetchall()
     out["tags"] = {t: t for (t,) in tags}
     return out
 
@@ -164,7 +171,7 @@ def totals(_ledger: Ledger, marker: str, f: Filters) -> dict:
 def over_time(_ledger: Ledger, marker: str, f: Filters, by: str, grain: str = "day"
               ) -> pd.DataFrame:
     """Spend and calls per bucket (local time of ``f.tz``) and group."""
-    src, p = source_for(f), {"tz": f.tz}
+    src, p = source_for(f, hours=grain == "hour"), {"tz": f.tz}
     g = group_expr(by, p)
     label = ("coalesce(max(key_label), max(key_hint), key_id)" if by == "key" else g)
     sql = (f"SELECT {bucket_expr(grain, src)} AS bucket, {g} AS grp, {label} AS name, "
@@ -267,32 +274,60 @@ def recent_calls(_ledger: Ledger, marker: str, f: Filters, limit: int = 200) -> 
     return _df(_ledger, sql, p)
 
 
-# --- models: distributions from single calls ----------------------------------------------
+# --- models: per-call shapes from the distribution rollup ----------------------------------
 
-@_cached
-def latency_percentiles(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
-    p: dict = {}
-    sql = (f"SELECT model, sum(requests) AS calls, "
-           f"quantile_cont(latency_ms, [0.5, 0.9, 0.99]) AS latency, "
-           f"quantile_cont(ttft_ms, [0.5, 0.9, 0.99]) FILTER (WHERE stream) AS ttft "
-           f"FROM {RAW} WHERE {where(f, RAW, p)} AND status < 400 GROUP BY model "
-           f"ORDER BY calls DESC")
-    df = _df(_ledger, sql, p)
-    for col in ("latency", "ttft"):
-        for i, q in enumerate(("p50", "p90", "p99")):
-            df[f"{col}_{q}"] = df[col].map(lambda v, i=i: v[i] if v is not None else None)
-    return df.drop(columns=["latency", "ttft"])
+def dist_source(f: Filters, p: dict) -> str:
+    """``rollup_dist`` rows matching ``f`` — from the table on whole UTC days, else the same bins
+    computed from ``priced_calls`` — as a FROM item with columns day, the filter dimensions,
+    ok, kind, bin and the bin's sums."""
+    if source_for(f) == DAILY:
+        return f"(SELECT * FROM {DIST} WHERE {where(f, DIST, p)})"
+    raw = rollup.dist_select(f"WHERE {where(f, RAW, p)}")
+    return f"({raw})"
 
 
 @_cached
 def tokens_per_call(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
-    """Histogram of tokens per call (input + output), log-spaced bins, per model."""
+    """Histogram of tokens per call (input + output), one bin per octave, per model."""
     p: dict = {}
-    sql = (f"SELECT model, CAST(pow(2, floor(log2(1 + (input_tokens + output_tokens) "
-           f"/ greatest(requests, 1)))) AS BIGINT) AS tokens_from, sum(requests) AS calls "
-           f"FROM {RAW} WHERE {where(f, RAW, p)} AND endpoint IN ('chat', 'embeddings') "
-           f"GROUP BY ALL ORDER BY model, tokens_from")
+    per_octave = rollup.TOKEN_BINS_PER_OCTAVE
+    sql = (f"SELECT model, CAST(pow(2, bin // {per_octave}) AS BIGINT) AS tokens_from, "
+           f"sum(calls) AS calls FROM {dist_source(f, p)} WHERE kind = 'tokens' "
+           f"AND endpoint IN ('chat', 'embeddings') GROUP BY ALL ORDER BY model, tokens_from")
     return _df(_ledger, sql, p)
+
+
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+@_cached
+def latency_percentiles(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
+    """Approximate p50 / p90 / p99 of latency and time to first token (streams) per model, over
+    successful calls: the centre of the eighth-octave bin holding the quantile (within ±4.5 %)."""
+    p: dict = {}
+    per_octave = rollup.TIME_BINS_PER_OCTAVE
+    qs = ", ".join(f"({q}::DOUBLE)" for q in QUANTILES)
+    sql = f"""
+        WITH d AS (SELECT * FROM {dist_source(f, p)} WHERE ok),
+        bins AS (SELECT model, kind, bin, sum(call_rows) AS n FROM d
+                 WHERE kind IN ('latency', 'ttft') GROUP BY ALL),
+        cum AS (SELECT *, sum(n) OVER (PARTITION BY model, kind ORDER BY bin) AS upto,
+                sum(n) OVER (PARTITION BY model, kind) AS total FROM bins),
+        picked AS (SELECT model, kind, q, min(bin) FILTER (WHERE upto >= q * total) AS bin
+                   FROM cum, (VALUES {qs}) t(q) GROUP BY ALL),
+        calls AS (SELECT model, sum(calls) AS calls FROM d WHERE kind = 'tokens' GROUP BY 1),
+        final AS (SELECT calls.model, calls.calls, picked.kind, picked.q,
+                  round(pow(2, (picked.bin + 0.5) / {per_octave}) - 1) AS ms
+                  FROM calls LEFT JOIN picked USING (model))
+        SELECT * FROM final
+    """
+    long = _df(_ledger, sql, p)
+    out = long.groupby("model", as_index=False)["calls"].max()
+    for kind in ("latency", "ttft"):
+        for q in QUANTILES:
+            sel = long[(long["kind"] == kind) & (long["q"] == q)].set_index("model")["ms"]
+            out[f"{kind}_p{round(q * 100)}"] = out["model"].map(sel)
+    return out.sort_values("calls", ascending=False, ignore_index=True)
 
 
 # --- billing modes -----------------------------------------------------------------------
@@ -307,8 +342,8 @@ def _alternative(src: str) -> str:
         no_req = "sum(no_request_price_calls) FILTER (WHERE billing_mode = 'token')"
         no_tok = "sum(no_token_price_calls) FILTER (WHERE billing_mode = 'request')"
     return f"""
-        sum({calls}) FILTER (WHERE billing_mode = 'token') AS token_calls,
-        sum({calls}) FILTER (WHERE billing_mode = 'request') AS request_calls,
+        coalesce(sum({calls}) FILTER (WHERE billing_mode = 'token'), 0) AS token_calls,
+        coalesce(sum({calls}) FILTER (WHERE billing_mode = 'request'), 0) AS request_calls,
         sum(cost) AS actual,
         coalesce(sum(cost_as_request) FILTER (WHERE billing_mode = 'token'), 0)
           + coalesce(sum(cost_as_token) FILTER (WHERE billing_mode = 'request'), 0)
@@ -361,22 +396,21 @@ def model_prices(_ledger: Ledger, marker: str, base_model: str, on: date) -> dic
 @_cached
 def break_even_points(_ledger: Ledger, marker: str, f: Filters, base_model: str
                       ) -> pd.DataFrame:
-    """This workload's calls of ``base_model`` binned by tokens per call, with the mean cost
-    per call under each variant and the share of input tokens (for the per-token line)."""
+    """This workload's successful calls of ``base_model`` binned by tokens per call (quarter
+    octaves; ``tokens`` is the bin's centre), with the mean cost per call under each variant
+    and the share of input tokens (for the per-token line)."""
     p = {"bm": base_model}
+    per_octave = rollup.TOKEN_BINS_PER_OCTAVE
     sql = f"""
-        WITH base AS (SELECT (input_tokens + output_tokens) / greatest(requests, 1) AS tpc, *
-                      FROM {RAW} WHERE {where(f, RAW, p)} AND base_model = $bm
-                      AND status < 400),
-        final AS (SELECT CAST(round(exp(round(ln(1 + tpc) * 8) / 8)) AS BIGINT) AS tokens,
-                  sum(requests) AS calls,
-                  sum(cost_as_token) / sum(requests) FILTER (WHERE cost_as_token IS NOT NULL)
-                    AS per_token_cost,
-                  sum(cost_as_request) / sum(requests) FILTER (
-                    WHERE cost_as_request IS NOT NULL) AS per_request_cost,
-                  sum(input_tokens) / nullif(sum(input_tokens + output_tokens), 0) AS input_share,
-                  sum(input_tokens) AS input_tokens, sum(input_tokens + output_tokens) AS tokens_sum
-                  FROM base GROUP BY 1)
+        WITH final AS (
+          SELECT CAST(round(pow(2, (bin + 0.5) / {per_octave}) - 1) AS BIGINT) AS tokens,
+                 sum(calls) AS calls,
+                 sum(cost_as_token) / sum(token_priced_calls) AS per_token_cost,
+                 sum(cost_as_request) / sum(request_priced_calls) AS per_request_cost,
+                 sum(input_tokens) / nullif(sum(tokens), 0) AS input_share,
+                 sum(input_tokens) AS input_tokens, sum(tokens) AS tokens_sum
+          FROM {dist_source(f, p)} WHERE kind = 'tokens' AND ok AND base_model = $bm
+          GROUP BY bin)
         SELECT * FROM final ORDER BY tokens
     """
     return _df(_ledger, sql, p)
@@ -398,8 +432,8 @@ def month_filters(month: date, scope_keys: tuple[str, ...] | None = None) -> Fil
 @_cached
 def months(_ledger: Ledger, marker: str) -> list[date]:
     rows = _ledger.cursor().execute(
-        f"SELECT DISTINCT CAST(date_trunc('month', timezone('UTC', hour)) AS DATE) "
-        f"FROM {ROLLUP} ORDER BY 1 DESC").fetchall()
+        f"SELECT DISTINCT CAST(date_trunc('month', timezone('UTC', day)) AS DATE) "
+        f"FROM (SELECT DISTINCT day FROM {DAILY}) ORDER BY 1 DESC").fetchall()
     return [r[0] for r in rows]
 
 
@@ -412,7 +446,7 @@ def prices_table(_ledger: Ledger, marker: str) -> pd.DataFrame:
 def unpriced_models(_ledger: Ledger, marker: str) -> pd.DataFrame:
     """Models called without a price, over the whole ledger."""
     sql = (f"SELECT model, sum(unpriced_calls) AS unpriced_calls, sum(unpriced_tokens) AS "
-           f"tokens, max(last_seen) AS last_seen FROM {ROLLUP} GROUP BY model "
+           f"tokens, max(last_seen) AS last_seen FROM {DAILY} GROUP BY model "
            f"HAVING sum(unpriced_calls) > 0 ORDER BY unpriced_calls DESC")
     return _df(_ledger, sql, {})
 

@@ -1,13 +1,20 @@
-"""The hourly rollup: ``priced_calls`` summed by UTC hour and every dimension the pages filter on.
+"""Rollups: ``priced_calls`` summed by UTC hour / UTC day and every dimension the pages filter
+on, plus a distribution rollup of per-call shapes (tokens, latency, time to first token).
 
-Pages read this table instead of raw calls whenever a query can be answered from it (every
+Pages read these tables instead of raw calls whenever a query can be answered from them (every
 measure is a sum, a count, a min or a max, so summing the rollup gives exactly what summing the
 calls gives: DECIMAL sums are exact). Whole hours in UTC convert to whole hours in every
-timezone with a whole-hour offset, so a day in such a zone is a set of rollup hours.
+timezone with a whole-hour offset, so a day in such a zone is a set of rollup hours; a period in
+UTC is a set of rollup days.
 
-Keeping it fresh: calls are only ever appended, so the rows with a ``rowid`` above the last one
+``rollup_dist`` keeps, per UTC day × key × model × endpoint × billing mode × tags × success,
+how many calls fell in each log-spaced bin: tokens per call (quarter octaves, with both
+variants' cost for the break-even chart), latency and time to first token (eighth octaves, for
+approximate percentiles). Counts per bin are exact; percentiles read from bins are approximate.
+
+Keeping them fresh: calls are only ever appended, so the rows with a ``rowid`` above the last one
 summed are the new ones; their sums are appended as extra rollup rows (queries sum them anyway).
-Anything else (rows removed, a new price sheet) rebuilds the table. ``refresh`` returns the
+Anything else (rows removed, a new price sheet) rebuilds the tables. ``refresh`` returns the
 ledger's change marker, which keys the dashboard's query cache.
 """
 
@@ -16,6 +23,9 @@ from __future__ import annotations
 import duckdb
 
 TABLE = "rollup_hourly"
+DAILY = "rollup_daily"
+DIST = "rollup_dist"
+TABLES = (TABLE, DAILY, DIST)
 STATE = "rollup_state"
 
 DIMENSIONS = (
@@ -56,6 +66,57 @@ _SELECT = (
     + ", ".join(f"{expr} AS {name}" for name, expr in MEASURES.items())
     + " FROM priced_calls {where} GROUP BY ALL"
 )
+# The daily rollup sums hourly rows (sums of sums, min of mins): exact and far cheaper than
+# another pass over the calls.
+# (UTC days by epoch arithmetic: ``time_bucket(INTERVAL 1 DAY, timestamptz)`` goes through the
+# calendar and was 50x slower.)
+def utc_day(col: str) -> str:
+    return f"make_timestamptz(epoch_us({col}) // 86400000000 * 86400000000)"
+
+
+_DAY_OF_HOUR = f"{utc_day('hour')} AS day"
+_DAILY_SELECT = (
+    f"SELECT {_DAY_OF_HOUR}, " + ", ".join(DIMENSIONS) + ", "
+    + ", ".join(f"{'min' if n == 'first_seen' else 'max' if n == 'last_seen' else 'sum'}({n}) "
+                f"AS {n}" for n in MEASURES)
+    + " FROM {source} GROUP BY ALL"
+)
+
+# Bins: tokens per call in quarter octaves of (1 + tokens), times in eighth octaves of (1 + ms).
+TOKENS_PER_CALL = "(input_tokens + output_tokens) / greatest(requests, 1)"
+TOKEN_BIN = f"CAST(floor(log2(1 + {TOKENS_PER_CALL}) * 4) AS SMALLINT)"
+TOKEN_BINS_PER_OCTAVE, TIME_BINS_PER_OCTAVE = 4, 8
+DIST_DIMENSIONS = ("key_id", "model", "base_model", "endpoint", "billing_mode", "tags")
+_DIST_DIMS = ", ".join(DIST_DIMENSIONS)
+_DIST_SELECT = f"""
+SELECT {utc_day('started_at')} AS day, {_DIST_DIMS}, status < 400 AS ok,
+  'tokens' AS kind, {TOKEN_BIN} AS bin, sum(requests) AS calls, count(*) AS call_rows,
+  sum(cost_as_token) AS cost_as_token, sum(cost_as_request) AS cost_as_request,
+  sum(requests) FILTER (WHERE cost_as_token IS NOT NULL) AS token_priced_calls,
+  sum(requests) FILTER (WHERE cost_as_request IS NOT NULL) AS request_priced_calls,
+  sum(input_tokens) AS input_tokens, sum(input_tokens + output_tokens) AS tokens
+FROM priced_calls {{where}} GROUP BY ALL
+UNION ALL BY NAME
+SELECT {utc_day('started_at')} AS day, {_DIST_DIMS}, status < 400 AS ok,
+  kind, CAST(floor(log2(1 + ms) * {TIME_BINS_PER_OCTAVE}) AS SMALLINT) AS bin,
+  sum(requests) AS calls, count(*) AS call_rows
+FROM (SELECT *, unnest([latency_ms, CASE WHEN stream THEN ttft_ms END]) AS ms,
+             unnest(['latency', 'ttft']) AS kind FROM calls {{where}})
+WHERE ms IS NOT NULL GROUP BY ALL
+"""
+
+
+def dist_select(where: str) -> str:
+    """The distribution rollup's rows for the calls matching ``where`` (a WHERE clause on
+    ``priced_calls`` / ``calls`` columns)."""
+    return _DIST_SELECT.format(where=where)
+
+
+_DIST_COLUMNS = (f"day TIMESTAMPTZ, {', '.join(c + ' VARCHAR' for c in DIST_DIMENSIONS[:-1])}, "
+                 "tags MAP(VARCHAR, VARCHAR), ok BOOLEAN, kind VARCHAR, bin SMALLINT, "
+                 "calls HUGEINT, call_rows BIGINT, cost_as_token DECIMAL(38,15), "
+                 "cost_as_request DECIMAL(38,15), token_priced_calls HUGEINT, "
+                 "request_priced_calls HUGEINT, input_tokens HUGEINT, tokens HUGEINT")
 
 PRICES_MARKER_SQL = """
 SELECT coalesce(md5(string_agg(CAST(p AS VARCHAR), '|' ORDER BY CAST(p AS VARCHAR))), '-')
@@ -73,11 +134,15 @@ def ensure(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _state(conn: duckdb.DuckDBPyConnection) -> tuple | None:
-    row = conn.execute(f"SELECT calls_rows, max_rowid, prices_marker FROM {STATE}").fetchone()
+    """(calls rows, highest rowid, prices marker) the rollups were built for; None when any of
+    them (or the state) is missing."""
+    names = (*TABLES, STATE)
     exists = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [TABLE]
-    ).fetchone()[0]
-    return row if exists else None
+        f"SELECT count(DISTINCT table_name) FROM duckdb_tables() WHERE table_name IN "
+        f"({', '.join('?' for _ in names)}) AND NOT temporary", list(names)).fetchone()[0]
+    if exists < len(names):
+        return None
+    return conn.execute(f"SELECT calls_rows, max_rowid, prices_marker FROM {STATE}").fetchone()
 
 
 def _save(conn, rows: int, max_rowid: int, prices: str) -> None:
@@ -86,13 +151,17 @@ def _save(conn, rows: int, max_rowid: int, prices: str) -> None:
 
 
 def rebuild(conn: duckdb.DuckDBPyConnection) -> None:
-    """Build the rollup from scratch over all of ``priced_calls``."""
+    """Build the rollups from scratch over all of ``priced_calls``."""
     conn.execute("BEGIN TRANSACTION")
     try:
         rows, max_rowid = conn.execute(CALLS_MARKER_SQL).fetchone()
         prices = conn.execute(PRICES_MARKER_SQL).fetchone()[0]
         conn.execute(f"CREATE OR REPLACE TABLE {TABLE} AS " + _SELECT.format(where="")
                      + " ORDER BY hour")
+        conn.execute(f"CREATE OR REPLACE TABLE {DAILY} AS "
+                     + _DAILY_SELECT.format(source=TABLE) + " ORDER BY day")
+        conn.execute(f"CREATE OR REPLACE TABLE {DIST} ({_DIST_COLUMNS})")
+        conn.execute(f"INSERT INTO {DIST} BY NAME " + dist_select(""))
         _save(conn, rows, max_rowid, prices)
         conn.execute("COMMIT")
     except BaseException:
@@ -105,12 +174,38 @@ def _append_new(conn: duckdb.DuckDBPyConnection, after_rowid: int, rows: int,
     where = f"WHERE call_id IN (SELECT call_id FROM calls WHERE rowid > {int(after_rowid)})"
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f"INSERT INTO {TABLE} " + _SELECT.format(where=where))
+        conn.execute("CREATE OR REPLACE TEMP TABLE _rollup_new AS " + _SELECT.format(where=where))
+        conn.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM _rollup_new")
+        conn.execute(f"INSERT INTO {DAILY} BY NAME "
+                     + _DAILY_SELECT.format(source="_rollup_new"))
+        conn.execute(f"INSERT INTO {DIST} BY NAME " + dist_select(where))
+        conn.execute("DROP TABLE _rollup_new")
         _save(conn, rows, max_rowid, prices)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def append_new_calls(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Append calls added since the rollups were last brought up to date, when that is all that
+    changed; anything else (no rollup yet, a new price sheet, removed rows) is left to the
+    dashboard, which rebuilds on open. ``load`` calls this so the rollups stay current."""
+    state = _state(conn)
+    if state is None:
+        return False
+    rows, max_rowid = conn.execute(CALLS_MARKER_SQL).fetchone()
+    prices = conn.execute(PRICES_MARKER_SQL).fetchone()[0]
+    if not _appended_only(conn, state, rows, prices):
+        return False
+    _append_new(conn, state[1], rows, max_rowid, prices)
+    return True
+
+
+def _appended_only(conn, state: tuple | None, rows: int, prices: str) -> bool:
+    return (state is not None and state[2] == prices and rows > state[0]
+            and conn.execute("SELECT count(*) FROM calls WHERE rowid > ?",
+                             [state[1]]).fetchone()[0] == rows - state[0])
 
 
 def refresh(conn: duckdb.DuckDBPyConnection) -> str:
@@ -120,12 +215,7 @@ def refresh(conn: duckdb.DuckDBPyConnection) -> str:
     prices = conn.execute(PRICES_MARKER_SQL).fetchone()[0]
     state = _state(conn)
     if state != (rows, max_rowid, prices):
-        appended_only = (
-            state is not None and state[2] == prices and rows > state[0]
-            and conn.execute("SELECT count(*) FROM calls WHERE rowid > ?",
-                             [state[1]]).fetchone()[0] == rows - state[0]
-        )
-        if appended_only:
+        if _appended_only(conn, state, rows, prices):
             _append_new(conn, state[1], rows, max_rowid, prices)
         else:
             rebuild(conn)

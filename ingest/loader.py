@@ -130,6 +130,11 @@ def load_spool(conn: duckdb.DuckDBPyConnection, folder: Path, *, keep: bool = Fa
         result.inserted += inserted
         result.duplicates += rows - inserted
         _retire(chunk, folder, keep)
+    if result.inserted:
+        # keep the dashboard's rollups current (appends only; lazily, as pricing.memo above)
+        from dashboard.rollup import append_new_calls
+
+        append_new_calls(conn)
     return result
 
 

@@ -30,6 +30,8 @@ with dist_col:
     chart_with_table(charts.tokens_histogram(hist), hist, "tokens_per_call", d)
 
 st.subheader("Latency and time to first token (successful calls, ms)")
+st.caption("Approximate percentiles: read from eighth-octave bins, so each is within about "
+           "±4.5 % of the exact value.")
 lat = queries.latency_percentiles(ctx.ledger, ctx.marker, f)
 lat_col, ttft_col = st.columns(2)
 with lat_col:

@@ -1,4 +1,5 @@
-"""The query layer: the hourly rollup agrees exactly with raw SQL, and stays fresh."""
+"""The query layer: the hourly, daily and distribution rollups agree exactly with raw SQL, and
+stay fresh."""
 
 from __future__ import annotations
 
@@ -47,9 +48,10 @@ def shared_ledger(tmp_path_factory):
     led.conn.close()
 
 
-def both_ways(led, f: Filters, by: str | None) -> tuple[list, list]:
+def both_ways(led, f: Filters, by: str | None, rollup_src: str = queries.ROLLUP
+              ) -> tuple[list, list]:
     out = []
-    for src in (queries.ROLLUP, queries.RAW):
+    for src in (rollup_src, queries.RAW):
         p = {"tz": f.tz}
         g = queries.group_expr(by, p) + " AS g, " if by else ""
         sql = (f"SELECT {g}{queries.measures(NAMES, src)}, "
@@ -68,6 +70,13 @@ def test_rollup_equals_raw_sql_exactly(shared_ledger, f, by):
         assert from_raw == []  # an owner without keys sees nothing
     else:
         assert from_raw  # the cases are not vacuous
+
+
+@pytest.mark.parametrize("f", [f for f in FILTERS if queries.source_for(f) == queries.DAILY])
+@pytest.mark.parametrize("by", GROUPS)
+def test_daily_rollup_equals_raw_sql_exactly(shared_ledger, f, by):
+    from_daily, from_raw = both_ways(shared_ledger, f, by, queries.DAILY)
+    assert from_daily == from_raw
 
 
 def test_new_calls_are_appended_to_the_rollup(ledger):
@@ -112,6 +121,10 @@ def test_filter_values_are_bound_never_formatted(ledger):
 
 
 def test_half_hour_zones_read_raw_calls():
-    assert queries.source_for(Filters(date(2025, 3, 1), date(2025, 3, 2))) == queries.ROLLUP
+    assert queries.source_for(Filters(date(2025, 3, 1), date(2025, 3, 2))) == queries.DAILY
+    assert queries.source_for(Filters(date(2025, 3, 1), date(2025, 3, 2)),
+                              hours=True) == queries.ROLLUP
+    tokyo = Filters(date(2025, 3, 1), date(2025, 3, 2), tz="Asia/Tokyo")
+    assert queries.source_for(tokyo) == queries.ROLLUP
     kolkata = Filters(date(2025, 3, 1), date(2025, 3, 2), tz="Asia/Kolkata")
     assert queries.source_for(kolkata) == queries.RAW
