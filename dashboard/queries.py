@@ -129,9 +129,10 @@ def filter_options(_ledger: Ledger, marker: str) -> dict[str, dict[str, str]]:
     """Choices for the sidebar: value -> label."""
     cur = _ledger.cursor()
     keys = cur.execute(
-        f"SELECT key_id, coalesce(max(key_label), max(key_hint), key_id) FROM {DAILY} "
-        "WHERE key_id IS NOT NULL GROUP BY key_id ORDER BY 2").fetchall()
-    out = {"keys": {k: label for k, label in keys}}
+        f"SELECT key_id, coalesce(max(key_label), max(key_hint), key_id), max(key_hint) "
+        f"FROM {DAILY} WHERE key_id IS NOT NULL GROUP BY key_id ORDER BY 2").fetchall()
+    out = {"keys": {k: label for k, label, _ in keys},
+           "key_hints": {k: hint for k, _, hint in keys if hint}}
     for name, col in (("models", "model"), ("endpoints", "endpoint"), ("modes", "billing_mode")):
         vals = cur.execute(f"SELECT DISTINCT {col} FROM {DAILY} WHERE {col} IS NOT NULL "
                            f"ORDER BY 1").fetchall()
@@ -491,12 +492,32 @@ def finance_pack(_ledger: Ledger, marker: str, month: date, by: str):
 
 @_cached
 def recommendations(_ledger: Ledger, marker: str, since: date, until: date) -> list[dict]:
-    """``pricing.recommend`` ranked by saving (its ``recommend`` when present, else the
-    billing-variant switches alone)."""
-    from pricing import recommend as engine
+    """``pricing.recommend.recommend`` over [since, until): every kind (billing-variant switch,
+    cheaper model, prompt cache, rate limits, estimated usage), largest saving first."""
+    from pricing.recommend import recommend
 
-    cur = _ledger.cursor()
-    run = getattr(engine, "recommend", None)
-    found = run(cur, since, until) if run else engine.variant_switches(cur, since, until)
-    found = sorted(found, key=lambda r: -(r.saving or 0))
-    return [r.to_dict() for r in found]
+    return [r.to_dict() for r in recommend(_ledger.cursor(), since, until)]
+
+
+def key_budgets(ledger: Ledger, key: str, names: tuple[str | None, ...]) -> tuple:
+    """The budgets set on ``key`` (scope key, target its fingerprint, hint or label), read live:
+    budgets change without new calls, so they key the cached status below."""
+    from pricing.budgets import list_budgets
+
+    wanted = {key, *(n for n in names if n)}
+    return tuple((b.target, str(b.monthly)) for b in list_budgets(ledger.cursor())
+                 if b.scope == "key" and b.target in wanted)
+
+
+@_cached
+def key_budget(_ledger: Ledger, marker: str, budgets: tuple, today: date) -> list[dict]:
+    """``pricing.budgets.budget_status`` rows for ``budgets`` (from :func:`key_budgets`) as of
+    ``today``: monthly, spent, share used, burn per day, projection, run-out date."""
+    if not budgets:
+        return []
+    from pricing.budgets import budget_status
+
+    status = budget_status(_ledger.cursor(), today)
+    targets = {t for t, _ in budgets}
+    rows = status[(status["scope"] == "key") & status["target"].isin(targets)]
+    return rows.to_dict("records")

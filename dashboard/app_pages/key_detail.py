@@ -1,4 +1,8 @@
-"""One key: its spend, models, daily spend against its month forecast, its latest calls."""
+"""One key: its spend, models, daily spend against its month forecast and budget, its latest
+calls."""
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 
 import streamlit as st
 
@@ -24,6 +28,33 @@ c2.metric("Calls", f"{tot['calls']:,}")
 c3.metric("Errors", f"{tot['errors']:,}")
 if tot["unpriced_calls"]:
     st.warning(f"{tot['unpriced_calls']:,} of this key's calls have no price.", icon="⚠️")
+
+st.subheader("Monthly budget")
+hint_label = (ctx.options.get("key_hints", {}).get(key), names.get(key))
+budgets = queries.key_budgets(ctx.ledger, key, hint_label)
+as_of = min(datetime.now(UTC).date(), f.end)
+for b in queries.key_budget(ctx.ledger, ctx.marker, budgets, as_of):
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(f"Budget {as_of:%Y-%m}", d.money(b["monthly"]))
+    c2.metric("Spent", d.money(b["spent"]),
+              f"{b['share_used']:.0%} used" if b["share_used"] is not None else None,
+              delta_color="off")
+    c3.metric("Burn per day (last 7 days)", d.money(b["burn_per_day"]))
+    c4.metric("Runs out", str(b["runs_out_on"]) if b["runs_out_on"] else "lasts the month",
+              f"projected {d.money(b['projected'])}", delta_color="off")
+if not budgets:
+    st.caption("No budget set for this key (`callmeter budgets set key …`).")
+if ctx.user.sees_all_keys:
+    with st.expander("Set this key's monthly budget"):
+        amount = st.text_input("Monthly budget (sheet currency)", key="budget_amount")
+        if st.button("Save budget"):
+            from pricing.budgets import Budget, set_budget
+
+            try:
+                set_budget(ctx.ledger.cursor(), Budget("key", key, Decimal(amount)))
+                st.rerun()
+            except (InvalidOperation, ValueError) as exc:
+                st.error(f"Not a budget: {exc}")
 
 left, right = st.columns(2)
 with left:

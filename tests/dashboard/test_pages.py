@@ -218,3 +218,46 @@ def test_key_owner_sees_only_their_keys(app, ledger_path, tmp_path, monkeypatch)
     app.run()
     assert list(app.dataframe[0].value["key_hint"]) == ["sk-…aaaa"]
     assert Decimal(0) <= Decimal(str(cost))
+
+
+def test_key_detail_shows_budget_burn_and_run_out(app, ledger_path):
+    from ingest.ledger import open_ledger
+    from pricing.budgets import Budget, set_budget
+
+    conn = open_ledger(ledger_path)
+    set_budget(conn, Budget("key", "search-bot", Decimal("0.40")))  # by label
+    conn.close()
+    app.query_params["key"] = "k1:aaa"
+    app.run()
+    app.switch_page("app_pages/key_detail.py")
+    app.run()
+    assert not app.exception, app.exception
+    (spent,) = march(ledger_path, "sum(cost)", "key_id = 'k1:aaa'")
+    (week,) = sql(ledger_path, "SELECT sum(cost) FROM priced_calls WHERE key_id = 'k1:aaa' AND "
+                  "started_at >= TIMESTAMPTZ '2025-03-24 00:00:00+00' AND "
+                  "started_at < TIMESTAMPTZ '2025-03-31 00:00:00+00'")[0]
+    shown = metrics(app)
+    assert shown["Budget 2025-03"] == money(Decimal("0.40"))
+    assert shown["Spent"] == money(spent)
+    assert shown["Burn per day (last 7 days)"] == money(week / 7)
+    # as of the period's last day (31 March): over budget already, so it ran out that day
+    assert spent > Decimal("0.40") and shown["Runs out"] == "2025-03-31"
+
+
+def test_recommendations_page_lists_pricing_recommend(app, ledger_path):
+    from datetime import date
+
+    from ingest.ledger import open_ledger
+    from pricing.recommend import recommend
+
+    conn = open_ledger(ledger_path)
+    want = [r.action for r in recommend(conn, date(2025, 3, 1), date(2025, 4, 1))]
+    conn.close()
+    app.run()
+    app.switch_page("app_pages/recommendations.py")
+    app.run()
+    assert not app.exception, app.exception
+    if want:
+        assert list(app.dataframe[0].value["action"]) == want
+    else:  # the hand-built ledger's savings are below the default thresholds (5.00)
+        assert "Nothing worth changing" in app.success[0].value

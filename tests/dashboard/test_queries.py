@@ -128,3 +128,10 @@ def test_half_hour_zones_read_raw_calls():
     assert queries.source_for(tokyo) == queries.ROLLUP
     kolkata = Filters(date(2025, 3, 1), date(2025, 3, 2), tz="Asia/Kolkata")
     assert queries.source_for(kolkata) == queries.RAW
+
+
+def test_billing_counts_are_zero_not_none_where_a_mode_has_no_calls(shared_ledger):
+    f = Filters(date(2025, 3, 1), date(2025, 3, 31), modes=("token",))
+    df = queries.billing_comparison.__wrapped__(shared_ledger, shared_ledger.marker, f, ("key",))
+    assert list(df["request_calls"]) == [0, 0]
+    assert all(n > 0 for n in df["token_calls"])
