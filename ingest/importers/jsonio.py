@@ -43,10 +43,15 @@ def is_json_lines(head: str, record_keys: set[str]) -> bool:
     return rec is not None and bool(record_keys & set(rec))
 
 
-def lines_sql(path: Path) -> str:
-    """``(_line, _json)`` for every non-blank line of a text file, as text (never fails to read)."""
+def lines_sql(path: Path, numbered: bool = True) -> str:
+    """``(_line, _json)`` for every non-blank line of a text file, as text (never fails to read).
+
+    ``numbered=False`` leaves ``_line`` NULL: numbering is a serial window over the whole file
+    (about half the staging time), needed only to report rejected rows (see base._stage).
+    """
+    line = "row_number() OVER ()" if numbered else "CAST(NULL AS BIGINT)"
     return (
-        "SELECT row_number() OVER () AS _line, _json FROM read_csv("
+        f"SELECT {line} AS _line, _json FROM read_csv("
         f"{sql_path(path)}, columns={{'_json': 'VARCHAR'}}, header=false, delim='\\x01', "
         "quote='', escape='', auto_detect=false, strict_mode=false, null_padding=true)"
     )
@@ -78,10 +83,10 @@ def document_items_sql(conn: duckdb.DuckDBPyConnection, path: Path,
 
 
 def reader_sql(conn: duckdb.DuckDBPyConnection, path: Path, head: str,
-               record_keys: set[str], item_paths: tuple[str, ...]) -> str:
+               record_keys: set[str], item_paths: tuple[str, ...], numbered: bool = True) -> str:
     """Lines when the file is JSON Lines of records, else the records of one document."""
     if is_json_lines(head, record_keys):
-        return lines_sql(path)
+        return lines_sql(path, numbered)
     return document_items_sql(conn, path, item_paths)
 
 
@@ -108,23 +113,30 @@ def csv_delimiter(header_line: str) -> str:
 
 
 def csv_rows_sql(conn: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str, ...],
-                 header: set[str], delim: str = ",") -> str:
+                 header: set[str], delim: str = ",", numbered: bool = True) -> str:
     """``_line``, ``_broken`` and ``columns`` (text; NULL when the header lacks one) of a CSV.
 
     A well-formed file is read by DuckDB's parallel strict reader (checked with one cheap
     counting pass); a file with a torn or ragged row falls back to the lenient reader, which pads
     short rows with NULLs so the importer rejects them by line instead of failing the file.
+
+    ``numbered=False`` is the fast path for a file that ends with a line end: the strict reader
+    without the counting pass and without line numbers (``_line`` NULL). A ragged file makes the
+    statement reading it fail; the caller then stages the file again numbered (base._stage).
     """
     base = (f"read_csv({sql_path(path)}, header=true, all_varchar=true, "
             f"delim={delim!r}, quote='\"', escape='\"'")
     strict = base + ")"
+    cols = ", ".join(f'"{c}"' if c in header else f'CAST(NULL AS VARCHAR) AS "{c}"'
+                     for c in columns)
+    if not numbered and ends_with_newline(path):
+        return (f"SELECT CAST(NULL AS BIGINT) AS _line, CAST(NULL AS VARCHAR) AS _broken, "
+                f"{cols} FROM {strict}")
     try:
         conn.execute(f"SELECT count(*) FROM {strict}").fetchone()
         reader = strict
     except duckdb.Error:
         reader = base + ", strict_mode=false, null_padding=true)"
-    cols = ", ".join(f'"{c}"' if c in header else f'CAST(NULL AS VARCHAR) AS "{c}"'
-                     for c in columns)
     rows = (f"SELECT row_number() OVER () + 1 AS _line, CAST(NULL AS VARCHAR) AS _broken, "
             f"{cols} FROM {reader}")
     if not ends_with_newline(path):  # an interrupted export: its last row is cut short
