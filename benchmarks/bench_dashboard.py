@@ -34,6 +34,7 @@ import sys
 import time
 from collections import defaultdict
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,8 +106,9 @@ def page_calls(ledger, marker: str, f, key: str) -> dict[str, list]:
                        ("breakdown model", q.breakdown, (ledger, marker, kf, ("model",))),
                        ("daily_cost", q.daily_cost, (ledger, marker, kf)),
                        ("key_forecast", q.month_forecast, (ledger, marker, f.end, key)),
-                       *([("key_budget", q.key_budget, (ledger, marker, key, f.end))]
-                         if hasattr(q, "key_budget") else []),
+                       ("key_budgets", lambda *a: q.key_budgets(*a), (ledger, key, ())),
+                       ("key_budget", q.key_budget,
+                        (ledger, marker, q.key_budgets(ledger, key, ()), f.end)),
                        ("recent_calls", q.recent_calls, (ledger, marker, kf, 100))],
         "billing": [("billing_comparison model", q.billing_comparison,
                      (ledger, marker, f, ("base_model",))),
@@ -163,6 +165,9 @@ def query_layer(db: str) -> dict:
     end = summary["last"].date()
     f = Filters(start=end - timedelta(days=29), end=end, tz="UTC")
     top_key = queries.breakdown.__wrapped__(ledger, marker, f, ("key",))["key"].iloc[0]
+    from pricing.budgets import Budget, set_budget
+
+    set_budget(ledger.cursor(), Budget("key", top_key, Decimal(1000)))  # Key detail shows it
     out: dict = {"calls": int(summary["calls"]), "rollup refresh on open s": round(refresh_s, 2),
                  "rollup refresh, nothing new s": round(noop_s, 3), "pages": {}}
     for label, filters in (("default", f), ("key filter", f.with_keys((top_key,)))):
