@@ -88,8 +88,10 @@ def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
 
     cols = ", ".join(CALL_COLUMNS)
     once = "QUALIFY row_number() OVER (PARTITION BY src.call_id) = 1" if dedupe_within else ""
+    # An explicit ANTI JOIN: NOT EXISTS was planned as a delim join over a complex source
+    # (every row buffered, its ids grouped, joined back), ~0.8 µs a row more
     new_rows = (f"SELECT {cols} FROM ({source_sql}) src "
-                f"WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.call_id = src.call_id) {once}")
+                f"ANTI JOIN calls c ON c.call_id = src.call_id {once}")
     before = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
     conn.execute(priced_insert_sql(new_rows, cols), params or [])
     return conn.execute("SELECT count(*) FROM calls").fetchone()[0] - before
