@@ -64,6 +64,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m002_prices", _lazy("pricing.schema:m002_prices")),
     ("m003_priced_calls", _lazy("pricing.schema:m003_priced_calls")),
     ("m004_budgets", _lazy("pricing.budgets:m004_budgets")),
+    ("m005_cost_memo", _lazy("pricing.schema:m005_cost_memo")),
 ]
 
 

@@ -242,6 +242,12 @@ def calls_columns_sql() -> str:
 
 _CURRENT = f"({PRICES_VERSION_SQL.strip()})"
 
+# m003: every call priced live (kept as shipped; m005 replaces it with the memo-backed view).
+PRICED_CALLS_LIVE_VIEW_SQL = f"""
+CREATE OR REPLACE VIEW priced_calls AS
+SELECT * FROM ({priced_select("calls")})
+"""
+
 PRICED_CALLS_VIEW_SQL = f"""
 CREATE OR REPLACE VIEW priced_calls AS
 SELECT {calls_columns_sql()},

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import duckdb
 
+from .memo import refresh_cost_memo
 from .queries import (
     ADD_MEMO_COLUMNS_SQL,
     PRICE_SHEETS_TABLE_SQL,
+    PRICED_CALLS_LIVE_VIEW_SQL,
     PRICED_CALLS_VIEW_SQL,
     PRICES_TABLE_SQL,
 )
@@ -23,8 +25,14 @@ def m002_prices(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def m003_priced_calls(conn: duckdb.DuckDBPyConnection) -> None:
-    """The ``priced_calls`` view: every call priced per token and per request, read from the
-    cost memo in ``calls`` where it is current (see pricing.memo)."""
+    """The ``priced_calls`` view: every call priced per token and per request."""
+    conn.execute(PRICED_CALLS_LIVE_VIEW_SQL)
+
+
+def m005_cost_memo(conn: duckdb.DuckDBPyConnection) -> None:
+    """Costs memoised in ``calls.memo_*`` and ``priced_calls`` reading them where current
+    (see pricing.memo); existing calls are priced once here."""
     for statement in ADD_MEMO_COLUMNS_SQL:
         conn.execute(statement)
     conn.execute(PRICED_CALLS_VIEW_SQL)
+    refresh_cost_memo(conn)
