@@ -118,8 +118,11 @@ def load_spool(conn: duckdb.DuckDBPyConnection, folder: Path, *, keep: bool = Fa
         sql = segments_sql(chunk)
         conn.execute("BEGIN TRANSACTION")
         try:
-            rows = conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
-            inserted = insert_new_calls(conn, sql)
+            # the per-id dedupe (a window over the batch) only when an id repeats or is missing
+            rows, clean = conn.execute(
+                f"SELECT count(*), count(*) = count(DISTINCT call_id) AND count(*) = "
+                f"count(call_id) FROM ({sql})").fetchone()
+            inserted = insert_new_calls(conn, sql, dedupe_within=not clean)
             now = datetime.now(UTC)
             conn.executemany("INSERT INTO spool_loads VALUES (?, ?, ?, ?)",
                              [[p.name, now, None, None] for p in chunk])
