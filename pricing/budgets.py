@@ -20,7 +20,7 @@ import pandas as pd
 
 from ingest.errors import CallmeterError
 
-from .forecast import month_bounds, utc_start
+from .forecast import UTC_DAY_SQL, month_bounds, priced_source, utc_start
 
 __all__ = ["m004_budgets", "Budget", "Alert", "set_budget", "delete_budget", "list_budgets",
            "load_budgets_file", "budget_status", "spikes", "new_keys", "auth_failures",
@@ -52,9 +52,12 @@ DELETE_BUDGET_SQL = "DELETE FROM budgets WHERE scope = ? AND target = ?"
 LIST_BUDGETS_SQL = "SELECT scope, target, monthly, note, updated_at FROM budgets ORDER BY 1, 2"
 DELETE_ALL_BUDGETS_SQL = "DELETE FROM budgets"
 
-# Spend in [start, end) for one budget target: a key (id, hint or label), a tag k=v, or all.
+# One budget target's spend in [start, end) and in the burn window [burn_start, burn_end)
+# (inside it), in one pass: a key (id, hint or label), a tag k=v, or all.
 SCOPED_SPEND_SQL = """
-SELECT coalesce(sum(cost), 0) FROM priced_calls
+SELECT coalesce(sum(cost), 0),
+  coalesce(sum(cost) FILTER (WHERE started_at >= ? AND started_at < ?), 0)
+FROM {source}
 WHERE started_at >= ? AND started_at < ?
   AND CASE ? WHEN 'key' THEN (key_id = ? OR key_label = ? OR key_hint = ?)
              WHEN 'tag' THEN map_extract_value(tags, ?) = ?
@@ -62,8 +65,8 @@ WHERE started_at >= ? AND started_at < ?
 """
 KEY_DAILY_SQL = """
 SELECT key_id, any_value(key_hint) AS key_hint,
-  CAST(started_at AT TIME ZONE 'UTC' AS DATE) AS day, coalesce(sum(cost), 0) AS spend
-FROM priced_calls WHERE started_at >= ? AND started_at < ?
+  {day} AS day, coalesce(sum(cost), 0) AS spend
+FROM {source} WHERE started_at >= ? AND started_at < ?
 GROUP BY key_id, day
 """
 FIRST_SEEN_SQL = """
@@ -142,11 +145,16 @@ def load_budgets_file(conn: duckdb.DuckDBPyConnection, path: str) -> int:
     return len(budgets)
 
 
-def _spend(conn, b: Budget, start: date, end: date) -> Decimal:
+def _spend(conn, b: Budget, start: date, end: date, burn_start: date, burn_end: date
+           ) -> tuple[Decimal, Decimal]:
+    """Spend in [start, end) and in [burn_start, burn_end) (a window inside it)."""
     tag_key, _, tag_value = b.target.partition("=")
-    return Decimal(conn.execute(SCOPED_SPEND_SQL, [
-        utc_start(start), utc_start(end), b.scope, b.target, b.target, b.target,
-        tag_key, tag_value]).fetchone()[0])
+    bounds = [utc_start(start), utc_start(end)]
+    sql = SCOPED_SPEND_SQL.format(source=priced_source(conn, *bounds))
+    spent, burned = conn.execute(sql, [
+        utc_start(burn_start), utc_start(burn_end), *bounds, b.scope, b.target, b.target,
+        b.target, tag_key, tag_value]).fetchone()
+    return Decimal(spent), Decimal(burned)
 
 
 def budget_status(conn: duckdb.DuckDBPyConnection, today: date | None = None,
@@ -160,10 +168,10 @@ def budget_status(conn: duckdb.DuckDBPyConnection, today: date | None = None,
     first, nxt = month_bounds(today)
     rows = []
     for b in list_budgets(conn):
-        spent = _spend(conn, b, first, today + timedelta(days=1))
         window_start = max(first, today - timedelta(days=burn_days))
         days = (today - window_start).days
-        burned = _spend(conn, b, window_start, today) if days else Decimal(0)
+        spent, burned = _spend(conn, b, first, today + timedelta(days=1), window_start, today)
+        burned = burned if days else Decimal(0)
         burn = burned / days if days else Decimal(0)
         left_days = (nxt - today).days  # today included: its spend is not complete
         projected = spent + burn * left_days
@@ -232,7 +240,10 @@ def spikes(conn: duckdb.DuckDBPyConnection, day: date | None = None, *,
     """
     day = day or (datetime.now(UTC).date() - timedelta(days=1))
     start = day - timedelta(days=baseline_days)
-    cur = conn.execute(KEY_DAILY_SQL, [utc_start(start), utc_start(day + timedelta(days=1))])
+    bounds = [utc_start(start), utc_start(day + timedelta(days=1))]
+    sql = KEY_DAILY_SQL.format(day=UTC_DAY_SQL.format(col="started_at"),
+                               source=priced_source(conn, *bounds))
+    cur = conn.execute(sql, bounds)
     by_key: dict[str, dict] = {}
     for key_id, hint, d, spend in cur.fetchall():
         entry = by_key.setdefault(key_id, {"hint": hint, "days": {}})
