@@ -10,6 +10,9 @@ exactly to the difference.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import duckdb
 import pandas as pd
 
-from .forecast import month_bounds, utc_start
+from .forecast import UTC_DAY_SQL, month_bounds, priced_source, utc_start
 
 __all__ = ["DIMENSIONS", "FinanceReport", "finance_report", "breakdown", "reconciliation",
            "unpriced_models", "ROUNDING_TOLERANCE"]
@@ -26,9 +29,45 @@ DIMENSIONS = ("key", "model", "day", "tag")
 # new-api bills in quota units of US$0.000002; a per-call difference this small is rounding.
 ROUNDING_TOLERANCE = Decimal("0.00001")
 
+# The month's calls summed once into a small TEMP table (a few thousand rows for millions of
+# calls): one row per key x model x UTC day x tags x failed x unpriced x reconciliation class.
+# Every section of the report then reads that table; DECIMAL sums of sums are exact, so each
+# figure equals the same sum over priced_calls. The reconciliation class is decided per call
+# (the rounding tolerance compares each call's difference), with the same predicates as
+# summing ``charged - cost`` per call would use.
+MONTH_AGGREGATE_SQL = """
+CREATE TEMP TABLE {name} AS
+SELECT key_id, model, base_model, billing_mode, tags, {day} AS day,
+  status >= 400 AS failed, cost IS NULL AS unpriced,
+  CASE
+    WHEN charged IS NULL THEN 'uncharged'
+    WHEN status >= 400 THEN 'failed_call_policy'
+    WHEN status < 400 AND cost IS NOT NULL AND abs(charged - cost) <= ? * requests
+      THEN 'rounding'
+    WHEN status < 400 AND cost IS NOT NULL AND abs(charged - cost) > ? * requests
+      AND (usage_source IS DISTINCT FROM 'reported' OR usage_flag IS NOT NULL)
+      THEN 'token_mismatch'
+    WHEN status < 400 AND (cost IS NULL OR (abs(charged - cost) > ? * requests
+      AND usage_source = 'reported' AND usage_flag IS NULL))
+      THEN 'price_mismatch'
+    ELSE 'none'
+  END AS recon,
+  any_value(key_hint) AS key_hint, any_value(key_label) AS key_label,
+  count(charged) AS charged_rows,
+  sum(requests) AS requests,
+  sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
+  sum(output_tokens) AS output_tokens, sum(reasoning_tokens) AS reasoning_tokens,
+  sum(images) AS images, sum(characters) AS characters, sum(audio_seconds) AS audio_seconds,
+  sum(cost) AS cost, sum(charged) AS charged, sum(charged - coalesce(cost, 0)) AS d
+FROM {source}
+WHERE started_at >= ? AND started_at < ?
+GROUP BY ALL
+"""
+DROP_AGGREGATE_SQL = "DROP TABLE IF EXISTS {name}"
+
 MEASURES_SQL = """
   coalesce(sum(requests), 0) AS calls,
-  coalesce(sum(requests) FILTER (WHERE status >= 400), 0) AS failed_calls,
+  coalesce(sum(requests) FILTER (WHERE failed), 0) AS failed_calls,
   coalesce(sum(input_tokens), 0) AS input_tokens,
   coalesce(sum(cached_tokens), 0) AS cached_tokens,
   coalesce(sum(output_tokens), 0) AS output_tokens,
@@ -36,61 +75,49 @@ MEASURES_SQL = """
   coalesce(sum(cost), 0) AS cost,
   coalesce(sum(cost) FILTER (WHERE billing_mode = 'token'), 0) AS cost_per_token_billing,
   coalesce(sum(cost) FILTER (WHERE billing_mode = 'request'), 0) AS cost_per_request_billing,
-  coalesce(sum(requests) FILTER (WHERE cost IS NULL), 0) AS unpriced_calls,
-  coalesce(sum(input_tokens) FILTER (WHERE cost IS NULL), 0) AS unpriced_input_tokens,
-  coalesce(sum(output_tokens) FILTER (WHERE cost IS NULL), 0) AS unpriced_output_tokens,
+  coalesce(sum(requests) FILTER (WHERE unpriced), 0) AS unpriced_calls,
+  coalesce(sum(input_tokens) FILTER (WHERE unpriced), 0) AS unpriced_input_tokens,
+  coalesce(sum(output_tokens) FILTER (WHERE unpriced), 0) AS unpriced_output_tokens,
   sum(charged) AS charged
 """
 
-MONTH_FILTER_SQL = "started_at >= ? AND started_at < ?"
-
-# Group-by allowlist: each dimension's SELECT list and FROM clause, chosen by name only.
+# Group-by allowlist: each dimension's SELECT list and FROM clause ({agg}: the month's
+# aggregate), chosen by name only.
 _BY_SQL = {
     "key": ("key_id, any_value(key_hint) AS key_hint, any_value(key_label) AS key_label",
-            "priced_calls", "key_id", "cost DESC, key_id"),
+            "{agg}", "key_id", "cost DESC, key_id"),
     "model": ("model, any_value(base_model) AS base_model, "
-              "any_value(billing_mode) AS billing_mode", "priced_calls", "model",
+              "any_value(billing_mode) AS billing_mode", "{agg}", "model",
               "cost DESC, model"),
-    "day": ("CAST(started_at AT TIME ZONE 'UTC' AS DATE) AS day", "priced_calls", "day", "day"),
+    "day": ("day", "{agg}", "day", "day"),
     # One row per tag name=value; a call with several tags is counted under each of them.
     "tag": ("coalesce(t.tag, '(untagged)') AS tag",
-            "priced_calls LEFT JOIN LATERAL (SELECT e.key || '=' || e.value AS tag "
+            "{agg} LEFT JOIN LATERAL (SELECT e.key || '=' || e.value AS tag "
             "FROM (SELECT unnest(map_entries(tags)) AS e)) t ON true",
             "1", "cost DESC, tag"),
 }
 # --by tag:NAME groups by one tag's value, so every call is counted once.
 TAG_VALUE_SQL = (
     "SELECT coalesce(map_extract_value(tags, ?), '(none)') AS tag_value, {measures} "
-    "FROM priced_calls WHERE {where} GROUP BY 1 ORDER BY cost DESC, tag_value"
+    "FROM {agg} GROUP BY 1 ORDER BY cost DESC, tag_value"
 )
-BREAKDOWN_SQL = "SELECT {select}, {measures} FROM {source} WHERE {where} GROUP BY {group} " \
-                "ORDER BY {order}"
-TOTALS_SQL = "SELECT {measures} FROM priced_calls WHERE {where}"
+BREAKDOWN_SQL = "SELECT {select}, {measures} FROM {source} GROUP BY {group} ORDER BY {order}"
+TOTALS_SQL = "SELECT {measures} FROM {agg}"
 
 RECONCILIATION_SQL = """
-WITH month AS (
-  SELECT *, charged - coalesce(cost, 0) AS d FROM priced_calls
-  WHERE started_at >= ? AND started_at < ?
-), per AS (
+WITH per AS (
   SELECT key_id, any_value(key_hint) AS key_hint, model,
-    coalesce(sum(requests) FILTER (WHERE charged IS NOT NULL), 0) AS calls_with_charge,
-    coalesce(sum(requests) FILTER (WHERE charged IS NULL), 0) AS calls_without_charge,
+    coalesce(sum(requests) FILTER (WHERE recon <> 'uncharged'), 0) AS calls_with_charge,
+    coalesce(sum(requests) FILTER (WHERE recon = 'uncharged'), 0) AS calls_without_charge,
     sum(charged) AS charged,
     coalesce(sum(cost), 0) AS ledger_cost,
-    -coalesce(sum(cost) FILTER (WHERE charged IS NULL), 0) AS missing_calls,
-    coalesce(sum(d) FILTER (WHERE charged IS NOT NULL AND status >= 400), 0)
-      AS failed_call_policy,
-    coalesce(sum(d) FILTER (WHERE charged IS NOT NULL AND status < 400 AND cost IS NOT NULL
-      AND abs(d) <= ? * requests), 0) AS rounding,
-    coalesce(sum(d) FILTER (WHERE charged IS NOT NULL AND status < 400 AND cost IS NOT NULL
-      AND abs(d) > ? * requests
-      AND (usage_source IS DISTINCT FROM 'reported' OR usage_flag IS NOT NULL)), 0)
-      AS token_mismatch,
-    coalesce(sum(d) FILTER (WHERE charged IS NOT NULL AND status < 400 AND (cost IS NULL
-      OR (abs(d) > ? * requests AND usage_source = 'reported' AND usage_flag IS NULL))), 0)
-      AS price_mismatch
-  FROM month GROUP BY key_id, model
-  HAVING count(charged) > 0
+    -coalesce(sum(cost) FILTER (WHERE recon = 'uncharged'), 0) AS missing_calls,
+    coalesce(sum(d) FILTER (WHERE recon = 'failed_call_policy'), 0) AS failed_call_policy,
+    coalesce(sum(d) FILTER (WHERE recon = 'rounding'), 0) AS rounding,
+    coalesce(sum(d) FILTER (WHERE recon = 'token_mismatch'), 0) AS token_mismatch,
+    coalesce(sum(d) FILTER (WHERE recon = 'price_mismatch'), 0) AS price_mismatch
+  FROM {agg} GROUP BY key_id, model
+  HAVING sum(charged_rows) > 0
 )
 SELECT *, charged - ledger_cost AS difference FROM per ORDER BY abs(charged - ledger_cost) DESC,
   key_id, model
@@ -101,7 +128,7 @@ SELECT model, coalesce(sum(requests), 0) AS calls,
   coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
   coalesce(sum(images), 0) AS images, coalesce(sum(characters), 0) AS characters,
   coalesce(sum(audio_seconds), 0) AS audio_seconds
-FROM priced_calls WHERE started_at >= ? AND started_at < ? AND cost IS NULL
+FROM {agg} WHERE unpriced
 GROUP BY model ORDER BY calls DESC, model
 """
 
@@ -127,23 +154,52 @@ def _frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFr
     return pd.DataFrame(cur.fetchall(), columns=cols)
 
 
-def breakdown(conn: duckdb.DuckDBPyConnection, month: str | date, by: str = "key"
-              ) -> pd.DataFrame:
-    """Cost, calls and tokens for the month by key, model, day, tag or ``tag:NAME``."""
+@contextmanager
+def month_aggregate(conn: duckdb.DuckDBPyConnection, month: str | date,
+                    tolerance: Decimal = ROUNDING_TOLERANCE) -> Iterator[str]:
+    """The month's calls summed into a TEMP table (one pass); yields its name, drops it after."""
+    bounds = _bounds(month)
+    name = f"_finance_month_{uuid.uuid4().hex[:12]}"
+    sql = MONTH_AGGREGATE_SQL.format(name=name, day=UTC_DAY_SQL.format(col="started_at"),
+                                     source=priced_source(conn, *bounds))
+    conn.execute(sql, [tolerance, tolerance, tolerance, *bounds])
+    try:
+        yield name
+    finally:
+        conn.execute(DROP_AGGREGATE_SQL.format(name=name))
+
+
+def _breakdown(conn: duckdb.DuckDBPyConnection, agg: str, by: str) -> pd.DataFrame:
     if by.startswith("tag:") and len(by) > 4:
-        sql = TAG_VALUE_SQL.format(measures=MEASURES_SQL, where=MONTH_FILTER_SQL)
-        return _frame(conn, sql, [by[4:], *_bounds(month)])
+        return _frame(conn, TAG_VALUE_SQL.format(measures=MEASURES_SQL, agg=agg), [by[4:]])
     if by not in _BY_SQL:
         raise ValueError(f"--by must be one of {', '.join(DIMENSIONS)} or tag:NAME, got {by!r}")
     select, source, group, order = _BY_SQL[by]
-    sql = BREAKDOWN_SQL.format(select=select, measures=MEASURES_SQL, source=source,
-                               where=MONTH_FILTER_SQL, group=group, order=order)
-    return _frame(conn, sql, _bounds(month))
+    sql = BREAKDOWN_SQL.format(select=select, measures=MEASURES_SQL,
+                               source=source.format(agg=agg), group=group, order=order)
+    return _frame(conn, sql, [])
+
+
+def _check_by(by: str) -> None:
+    if not (by.startswith("tag:") and len(by) > 4) and by not in _BY_SQL:
+        raise ValueError(f"--by must be one of {', '.join(DIMENSIONS)} or tag:NAME, got {by!r}")
+
+
+def breakdown(conn: duckdb.DuckDBPyConnection, month: str | date, by: str = "key"
+              ) -> pd.DataFrame:
+    """Cost, calls and tokens for the month by key, model, day, tag or ``tag:NAME``."""
+    _check_by(by)
+    with month_aggregate(conn, month) as agg:
+        return _breakdown(conn, agg, by)
+
+
+def _totals(conn: duckdb.DuckDBPyConnection, agg: str) -> dict:
+    return _frame(conn, TOTALS_SQL.format(measures=MEASURES_SQL, agg=agg), []).iloc[0].to_dict()
 
 
 def totals(conn: duckdb.DuckDBPyConnection, month: str | date) -> dict:
-    sql = TOTALS_SQL.format(measures=MEASURES_SQL, where=MONTH_FILTER_SQL)
-    return _frame(conn, sql, _bounds(month)).iloc[0].to_dict()
+    with month_aggregate(conn, month) as agg:
+        return _totals(conn, agg)
 
 
 def explain(row: dict) -> str:
@@ -155,16 +211,22 @@ def explain(row: dict) -> str:
     return "; ".join(f"{_COMPONENT_WORDS[c]}: {Decimal(row[c]):+.6f}" for _, c in parts)
 
 
-def reconciliation(conn: duckdb.DuckDBPyConnection, month: str | date,
-                   tolerance: Decimal = ROUNDING_TOLERANCE) -> pd.DataFrame:
-    """Per key and model with any ``charged``: charged vs ledger cost, the difference in parts."""
-    df = _frame(conn, RECONCILIATION_SQL, [*_bounds(month), tolerance, tolerance, tolerance])
+def _reconciliation(conn: duckdb.DuckDBPyConnection, agg: str) -> pd.DataFrame:
+    df = _frame(conn, RECONCILIATION_SQL.format(agg=agg), [])
     df["explanation"] = [explain(r) for r in df.to_dict("records")]
     return df
 
 
+def reconciliation(conn: duckdb.DuckDBPyConnection, month: str | date,
+                   tolerance: Decimal = ROUNDING_TOLERANCE) -> pd.DataFrame:
+    """Per key and model with any ``charged``: charged vs ledger cost, the difference in parts."""
+    with month_aggregate(conn, month, tolerance) as agg:
+        return _reconciliation(conn, agg)
+
+
 def unpriced_models(conn: duckdb.DuckDBPyConnection, month: str | date) -> pd.DataFrame:
-    return _frame(conn, UNPRICED_SQL, _bounds(month))
+    with month_aggregate(conn, month) as agg:
+        return _frame(conn, UNPRICED_SQL.format(agg=agg), [])
 
 
 @dataclass
@@ -188,8 +250,13 @@ def finance_report(conn: duckdb.DuckDBPyConnection, month: str | date, by: str =
                    *, all_dimensions: bool = False) -> FinanceReport:
     """Build the month's pack; ``all_dimensions`` adds every dimension (the XLSX needs them)."""
     dims = list(dict.fromkeys([by, *(DIMENSIONS if all_dimensions else ())]))
-    tables = {d: breakdown(conn, month, d) for d in dims}
-    tot = totals(conn, month)
+    for d in dims:
+        _check_by(d)
+    with month_aggregate(conn, month) as agg:
+        tables = {d: _breakdown(conn, agg, d) for d in dims}
+        tot = _totals(conn, agg)
+        recon = _reconciliation(conn, agg)
+        unpriced = _frame(conn, UNPRICED_SQL.format(agg=agg), [])
     notes = []
     if tot["unpriced_calls"]:
         notes.append(f"{tot['unpriced_calls']} calls have no price and are not in the cost "
@@ -198,8 +265,7 @@ def finance_report(conn: duckdb.DuckDBPyConnection, month: str | date, by: str =
         notes.append("By tag: a call carrying several tags is counted under each, so that "
                      "table's rows can add up to more than the total.")
     return FinanceReport(month=month_bounds(month)[0], by=by, totals=tot, tables=tables,
-                         reconciliation=reconciliation(conn, month),
-                         unpriced=unpriced_models(conn, month), notes=notes)
+                         reconciliation=recon, unpriced=unpriced, notes=notes)
 
 
 # ---- writers: csv (the chosen table + a TOTAL row), json (everything), xlsx (every sheet) ----
