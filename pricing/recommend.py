@@ -19,7 +19,7 @@ from decimal import Decimal
 import duckdb
 import pandas as pd
 
-from .forecast import utc_start
+from .forecast import UTC_DAY_SQL, priced_source, utc_start
 
 __all__ = ["Thresholds", "Recommendation", "variant_workloads", "variant_switches",
            "cache_economics", "failed_call_waste", "estimated_usage_share", "recommend"]
@@ -75,18 +75,23 @@ def _frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFr
 
 # Workload definitions (allowlist): extra SELECT/GROUP columns and the FROM clause.
 _WORKLOAD_SQL = {
-    "key_model": ("NULL::VARCHAR AS tag", "priced_calls"),
+    "key_model": ("NULL::VARCHAR AS tag", "{source}"),
     "key_model_tag": (
         "t.tag AS tag",
-        "priced_calls JOIN LATERAL (SELECT e.key || '=' || e.value AS tag "
+        "{source} JOIN LATERAL (SELECT e.key || '=' || e.value AS tag "
         "FROM (SELECT unnest(map_entries(tags)) AS e)) t ON true"),
 }
+
+# Monday 00:00 of the call's UTC week (as ``date_trunc('week', started_at AT TIME ZONE
+# 'UTC')`` gives), by epoch arithmetic: 1970-01-01 was a Thursday.
+_EPOCH_DAY = "(epoch_us(started_at) // 86400000000)"
+WEEK_SQL = (f"CAST(DATE '1970-01-01' + CAST({_EPOCH_DAY} - ({_EPOCH_DAY} + 3) % 7 AS INTEGER)"
+            " AS TIMESTAMP)")
 
 VARIANT_SQL = """
 WITH w AS (
   SELECT key_id, base_model, {tag_col}, billing_mode, requests, status, input_tokens,
-         output_tokens, cost, cost_as_token, cost_as_request, key_hint,
-         date_trunc('week', started_at AT TIME ZONE 'UTC') AS week
+         output_tokens, cost, cost_as_token, cost_as_request, key_hint
   FROM {source} WHERE started_at >= ? AND started_at < ?
 )
 SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag,
@@ -102,15 +107,14 @@ SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag,
     AS calls_token_cheaper,
   coalesce(sum(requests) FILTER (WHERE status < 400), 0) AS ok_calls,
   quantile_disc((input_tokens + output_tokens) // greatest(requests, 1), 0.5)
-    AS median_tokens_per_call,
-  list(week ORDER BY week) AS _weeks
+    AS median_tokens_per_call
 FROM w GROUP BY key_id, base_model, tag
 """
 
 WEEKLY_VARIANT_SQL = """
 WITH w AS (
   SELECT key_id, base_model, {tag_col}, cost, cost_as_token, cost_as_request,
-         date_trunc('week', started_at AT TIME ZONE 'UTC') AS week
+         {week} AS week
   FROM {source} WHERE started_at >= ? AND started_at < ?
 )
 SELECT key_id, base_model, tag, week, sum(cost) AS paid, sum(cost_as_token) AS as_token,
@@ -128,10 +132,11 @@ def variant_workloads(conn: duckdb.DuckDBPyConnection, since, until, *,
     weeks_favourable, confidence, priced (False when paid or the alternative has a NULL).
     """
     tag_col, source = _WORKLOAD_SQL["key_model_tag" if by_tag else "key_model"]
-    df = _frame(conn, VARIANT_SQL.format(tag_col=tag_col, source=source), _period(since, until))
-    weekly = _frame(conn, WEEKLY_VARIANT_SQL.format(tag_col=tag_col, source=source),
-                    _period(since, until))
-    df = df.drop(columns=["_weeks"])
+    period = _period(since, until)
+    source = source.format(source=priced_source(conn, *period))
+    df = _frame(conn, VARIANT_SQL.format(tag_col=tag_col, source=source), period)
+    weekly = _frame(conn, WEEKLY_VARIANT_SQL.format(tag_col=tag_col, source=source,
+                                                    week=WEEK_SQL), period)
     if df.empty:
         return df.assign(best_mode=[], alternative=[], saving=[], saving_share=[],
                          share_request_cheaper=[], weeks=[], weeks_favourable=[],
@@ -228,7 +233,7 @@ SELECT key_id, any_value(key_hint) AS key_hint, base_model, endpoint,
   quantile_disc(output_tokens // greatest(requests, 1), 0.9) AS p90_output,
   max(input_tokens // greatest(requests, 1)) AS max_input,
   sum(reasoning_tokens) AS reasoning_tokens
-FROM priced_calls
+FROM {source}
 WHERE started_at >= ? AND started_at < ? AND endpoint IN ('chat', 'embeddings')
 GROUP BY key_id, base_model, endpoint
 """
@@ -238,7 +243,7 @@ GROUP BY key_id, base_model, endpoint
 # checks the two agree); tiers above a threshold are left out because simple calls are short.
 _WORKLOAD_DAYS_CTE = """
 WITH w AS (
-  SELECT CAST(started_at AT TIME ZONE 'UTC' AS DATE) AS day,
+  SELECT {day} AS day,
     sum(input_tokens - cached_tokens) AS uncached, sum(cached_tokens) AS cached,
     sum(output_tokens) AS output, sum(requests) AS requests
   FROM calls
@@ -290,7 +295,7 @@ def workload_cost_at(conn: duckdb.DuckDBPyConnection, key_id: str | None, base_m
     else:
         sql, price_model = CANDIDATE_TOKEN_COST_SQL, model
     unpriced, cost = conn.execute(
-        sql.format(tier_filter=_tier_filter(conn)),
+        sql.format(tier_filter=_tier_filter(conn), day=UTC_DAY_SQL.format(col="started_at")),
         [key_id, base_model, endpoint, *_period(since, until), price_model]).fetchone()
     return None if unpriced or cost is None else Decimal(cost)
 
@@ -317,7 +322,8 @@ def cheaper_models(conn: duckdb.DuckDBPyConnection, since, until,
                    ) -> list[Recommendation]:
     """Simple workloads on an expensive model, with the cheapest priced alternative per group."""
     models = load_models(models_path)
-    shapes = _frame(conn, WORKLOAD_SHAPE_SQL, _period(since, until))
+    period = _period(since, until)
+    shapes = _frame(conn, WORKLOAD_SHAPE_SQL.format(source=priced_source(conn, *period)), period)
     out = []
     for w in shapes.to_dict("records"):
         current = models.get(w["base_model"])
@@ -359,12 +365,16 @@ def cheaper_models(conn: duckdb.DuckDBPyConnection, since, until,
 # ---- 3. other money ------------------------------------------------------------------------
 
 # Cache: cached share of input and the money it saved at the sheet's cached-input price.
+# Token sums per key x model x UTC day meet the price in force that day (exact: the price is
+# constant within the day, and the products are DECIMAL).
 CACHE_SQL = """
 WITH c AS (
-  SELECT key_id, key_hint, base_model, input_tokens, cached_tokens,
-         CAST(started_at AT TIME ZONE 'UTC' AS DATE) AS day
+  SELECT key_id, any_value(key_hint) AS key_hint, base_model,
+         sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
+         {day} AS day
   FROM calls WHERE started_at >= ? AND started_at < ? AND status < 400
     AND billing_mode = 'token' AND input_tokens > 0
+  GROUP BY key_id, base_model, day
 ), p AS (SELECT * FROM prices WHERE input IS NOT NULL {tier_filter})
 SELECT c.key_id, any_value(c.key_hint) AS key_hint, c.base_model,
   sum(c.input_tokens) AS input_tokens, sum(c.cached_tokens) AS cached_tokens,
@@ -377,40 +387,50 @@ FROM c ASOF JOIN p ON p.model = c.base_model AND c.day >= p.effective_from
 GROUP BY c.key_id, c.base_model ORDER BY saving_per_10pct_more_cached DESC
 """
 
+# Peak 429s in one minute per key: counted over the 429 rows only (a window over every call
+# of the period cost seconds); a key without a 429 has a peak of 0.
 FAILED_SQL = """
-SELECT key_id, any_value(key_hint) AS key_hint, sum(requests) AS calls,
-  coalesce(sum(requests) FILTER (WHERE status = 429), 0) AS rate_limited,
-  coalesce(sum(requests) FILTER (WHERE status >= 400), 0) AS failed,
-  coalesce(sum(latency_ms) FILTER (WHERE status >= 400), 0) / 1000.0 AS seconds_wasted,
-  max(per_minute) AS peak_429_per_minute
-FROM (SELECT *, count(*) FILTER (WHERE status = 429) OVER (
-        PARTITION BY key_id, date_trunc('minute', started_at)) AS per_minute
-      FROM calls WHERE started_at >= ? AND started_at < ?)
-GROUP BY key_id ORDER BY rate_limited DESC, key_id
+WITH per_key AS (
+  SELECT key_id, any_value(key_hint) AS key_hint, sum(requests) AS calls,
+    coalesce(sum(requests) FILTER (WHERE status = 429), 0) AS rate_limited,
+    coalesce(sum(requests) FILTER (WHERE status >= 400), 0) AS failed,
+    coalesce(sum(latency_ms) FILTER (WHERE status >= 400), 0) / 1000.0 AS seconds_wasted
+  FROM calls WHERE started_at >= ? AND started_at < ?
+  GROUP BY key_id
+), per_minute AS (
+  SELECT key_id, count(*) AS n FROM calls
+  WHERE started_at >= ? AND started_at < ? AND status = 429
+  GROUP BY key_id, date_trunc('minute', started_at)
+), peak AS (SELECT key_id, max(n) AS peak FROM per_minute GROUP BY key_id)
+SELECT p.*, coalesce(peak.peak, 0) AS peak_429_per_minute
+FROM per_key p LEFT JOIN peak ON peak.key_id IS NOT DISTINCT FROM p.key_id
+ORDER BY rate_limited DESC, key_id
 """
 
 ESTIMATED_SQL = """
 SELECT key_id, any_value(key_hint) AS key_hint, coalesce(sum(cost), 0) AS spend,
   coalesce(sum(cost) FILTER (WHERE usage_source <> 'reported'), 0) AS estimated_spend,
   coalesce(sum(requests) FILTER (WHERE usage_source <> 'reported'), 0) AS estimated_calls
-FROM priced_calls WHERE started_at >= ? AND started_at < ?
+FROM {source} WHERE started_at >= ? AND started_at < ?
 GROUP BY key_id ORDER BY estimated_spend DESC, key_id
 """
 
 
 def cache_economics(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
     """Per key and model (per-token billing): cached share and the money caching saved."""
-    return _frame(conn, CACHE_SQL.format(tier_filter=_tier_filter(conn)), _period(since, until))
+    sql = CACHE_SQL.format(tier_filter=_tier_filter(conn), day=UTC_DAY_SQL.format(col="started_at"))
+    return _frame(conn, sql, _period(since, until))
 
 
 def failed_call_waste(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
     """Per key: calls, 429s, all failures, seconds spent waiting on failures, peak 429/minute."""
-    return _frame(conn, FAILED_SQL, _period(since, until))
+    return _frame(conn, FAILED_SQL, _period(since, until) * 2)
 
 
 def estimated_usage_share(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
     """Per key: spend, and the part of it resting on locally counted (estimated) tokens."""
-    df = _frame(conn, ESTIMATED_SQL, _period(since, until))
+    period = _period(since, until)
+    df = _frame(conn, ESTIMATED_SQL.format(source=priced_source(conn, *period)), period)
     df["estimated_share"] = [e / s if s else None
                              for e, s in zip(df["estimated_spend"], df["spend"], strict=True)]
     return df
