@@ -103,6 +103,8 @@ def run(quick: bool = False, fmt: str = "csv", rows: int | None = None,
         "import_seconds": round(figures["seconds"], 2),
         "rows_per_second": round(rows / figures["seconds"]),
         "cpu_seconds": round(figures["cpu_seconds"], 2),
+        # comparable across runs on a shared machine, where wall time depends on the others
+        "cpu_seconds_per_million_rows": round(figures["cpu_seconds"] * 1e6 / rows, 2),
         "peak_rss_mb": round(figures["peak_rss_mb"]),
         "load_average": round(os.getloadavg()[0], 1),
         "summary": next((line.strip() for line in figures["output"].splitlines()

@@ -6,8 +6,9 @@ every contract column plus ``_line`` (1-based line or item number), ``_reject`` 
 bad, NULL when fine), ``_skip`` (why a non-call row is skipped) and ``_raw_key`` (a key or key id
 to fingerprint). It may leave ``tags`` NULL and give ``_tags`` instead, a STRUCT whose non-NULL
 fields become the tags MAP: that MAP is then built once per distinct value and joined in (building
-a MAP on every row cost about 1 µs of an import's ~10 µs per row). Everything else (defaults, ids, duplicates, the rejected-rows file, the summary)
-happens here, once.
+a MAP on every row cost about 1 µs of an import's ~10 µs per row). With ``options.line_numbers``
+False a module may leave ``_line`` NULL (see :func:`_stage`). Everything else (defaults, ids,
+duplicates, the rejected-rows file, the summary) happens here, once.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ def time_field(name: str, expr: str, timezone: str = "UTC", required: bool = Tru
            f"WHEN regexp_matches({raw}, '([+-]\\d\\d:?\\d\\d|Z|UTC)$') "
            f"THEN try_cast({raw} AS TIMESTAMPTZ) "
            f"ELSE timezone({tz}, try_cast({raw} AS TIMESTAMP)) END")
-    rej = f"CASE WHEN {raw} IS NOT NULL AND ({val}) IS NULL THEN {_why(name, expr, 'is not a time')}"
+    rej = (f"CASE WHEN {raw} IS NOT NULL AND ({val}) IS NULL "
+           f"THEN {_why(name, expr, 'is not a time')}")
     if required:
         rej += f" WHEN {raw} IS NULL THEN 'field {name}: missing'"
     return Field(name, val, rej + " END")
