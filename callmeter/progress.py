@@ -29,8 +29,9 @@ def with_query_progress(conn: duckdb.DuckDBPyConnection, label: str, work: Calla
             done.set()
 
     thread = threading.Thread(target=run, daemon=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), transient=True) as bar:
+    columns = (TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
+    with Progress(*columns, transient=True) as bar:
         task = bar.add_task(label, total=100)
         thread.start()
         while not done.wait(0.2):
