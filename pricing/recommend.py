@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -241,14 +244,24 @@ GROUP BY key_id, base_model, endpoint
 # The workload's successful calls re-priced at another model's sheet rows, per UTC day so each
 # day gets the price in force then. This mirrors the per-token rule of ``priced_calls`` (a test
 # checks the two agree); tiers above a threshold are left out because simple calls are short.
+# The period's successful chat/embeddings calls are summed once per workload x UTC day into a
+# TEMP table (a few thousand rows); every candidate reads its workload's days from it instead
+# of scanning ``calls`` again (sums of sums: the same figures).
+WORKLOAD_DAYS_SQL = """
+CREATE TEMP TABLE {name} AS
+SELECT key_id, base_model, endpoint, {day} AS day,
+  sum(input_tokens - cached_tokens) AS uncached, sum(cached_tokens) AS cached,
+  sum(output_tokens) AS output, sum(requests) AS requests
+FROM calls
+WHERE started_at >= ? AND started_at < ? AND status < 400 {endpoint_filter}
+GROUP BY ALL
+"""
 _WORKLOAD_DAYS_CTE = """
 WITH w AS (
-  SELECT {day} AS day,
-    sum(input_tokens - cached_tokens) AS uncached, sum(cached_tokens) AS cached,
-    sum(output_tokens) AS output, sum(requests) AS requests
-  FROM calls
+  SELECT day, sum(uncached) AS uncached, sum(cached) AS cached, sum(output) AS output,
+    sum(requests) AS requests
+  FROM {days}
   WHERE key_id IS NOT DISTINCT FROM ? AND base_model = ? AND endpoint = ?
-    AND started_at >= ? AND started_at < ? AND status < 400
   GROUP BY day
 ), p AS (SELECT * FROM prices WHERE model = ? {tier_filter})
 """
@@ -286,17 +299,45 @@ def _tier_filter(conn: duckdb.DuckDBPyConnection) -> str:
     return "AND above_input_tokens IS NULL" if "above_input_tokens" in cols else ""
 
 
+@contextmanager
+def workload_days(conn: duckdb.DuckDBPyConnection, since, until,
+                  endpoint: str | None = None) -> Iterator[str]:
+    """The period's successful calls summed per workload x UTC day (TEMP table, dropped after);
+    chat and embeddings calls, or one ``endpoint``'s."""
+    name = f"_rec_workload_days_{uuid.uuid4().hex[:12]}"
+    params = [*_period(since, until)]
+    if endpoint is None:
+        endpoint_filter = "AND endpoint IN ('chat', 'embeddings')"
+    else:
+        endpoint_filter, params = "AND endpoint = ?", [*params, endpoint]
+    conn.execute(WORKLOAD_DAYS_SQL.format(name=name, day=UTC_DAY_SQL.format(col="started_at"),
+                                          endpoint_filter=endpoint_filter), params)
+    try:
+        yield name
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+
 def workload_cost_at(conn: duckdb.DuckDBPyConnection, key_id: str | None, base_model: str,
-                     endpoint: str, since, until, model: str, mode: str = "token"
+                     endpoint: str, since, until, model: str, mode: str = "token", *,
+                     days: str | None = None, tier_filter: str | None = None
                      ) -> Decimal | None:
-    """What the workload's successful calls would have cost on ``model`` (None when unpriced)."""
+    """What the workload's successful calls would have cost on ``model`` (None when unpriced).
+
+    ``days``: a :func:`workload_days` table for the same period (one is made when omitted).
+    """
+    if days is None:
+        with workload_days(conn, since, until, endpoint) as days:
+            return workload_cost_at(conn, key_id, base_model, endpoint, since, until, model,
+                                    mode, days=days, tier_filter=tier_filter)
     if mode == "request":
         sql, price_model = CANDIDATE_REQUEST_COST_SQL, model + "-c"
     else:
         sql, price_model = CANDIDATE_TOKEN_COST_SQL, model
-    unpriced, cost = conn.execute(
-        sql.format(tier_filter=_tier_filter(conn), day=UTC_DAY_SQL.format(col="started_at")),
-        [key_id, base_model, endpoint, *_period(since, until), price_model]).fetchone()
+    if tier_filter is None:
+        tier_filter = _tier_filter(conn)
+    unpriced, cost = conn.execute(sql.format(tier_filter=tier_filter, days=days),
+                                  [key_id, base_model, endpoint, price_model]).fetchone()
     return None if unpriced or cost is None else Decimal(cost)
 
 
@@ -325,40 +366,54 @@ def cheaper_models(conn: duckdb.DuckDBPyConnection, since, until,
     period = _period(since, until)
     shapes = _frame(conn, WORKLOAD_SHAPE_SQL.format(source=priced_source(conn, *period)), period)
     out = []
-    for w in shapes.to_dict("records"):
-        current = models.get(w["base_model"])
-        if current is None or w["unpriced_rows"] or w["paid"] is None or \
-                w["calls"] < thresholds.min_calls or "+" in w["modes"]:
-            continue
-        if w["p90_input"] > thresholds.simple_max_input or \
-                w["p90_output"] > thresholds.simple_max_output or w["reasoning_tokens"]:
-            continue
-        best: dict[str, tuple[Decimal, str]] = {}
-        for group, name in _candidates(models, current, w["endpoint"], w["max_input"]):
-            cost = workload_cost_at(conn, w["key_id"], w["base_model"], w["endpoint"], since,
-                                    until, name, w["modes"])
-            if cost is not None and (group not in best or cost < best[group][0]):
-                best[group] = (cost, name)
-        for group, (cost, name) in sorted(best.items()):
-            saving = w["paid"] - cost
-            if saving < thresholds.min_saving or saving < thresholds.min_saving_share * w["paid"]:
+    with ExitStack() as stack:
+        days = tier_filter = None
+        for w in shapes.to_dict("records"):
+            current = models.get(w["base_model"])
+            if current is None or w["unpriced_rows"] or w["paid"] is None or \
+                    w["calls"] < thresholds.min_calls or "+" in w["modes"]:
                 continue
-            target = _variant_name(name, w["modes"])
-            out.append(Recommendation(
-                kind="cheaper_model",
-                action=f"try {target} ({group}) instead of "
-                       f"{_variant_name(w['base_model'], w['modes'])}",
-                saving=saving,
-                evidence=(f"{w['calls']} simple calls (90% under {w['p90_input']} input and "
-                          f"{w['p90_output']} output tokens, no reasoning): paid "
-                          f"{w['paid']:.2f}, {target} at its sheet price: {cost:.2f}; tier "
-                          f"{models[name]['tier']} vs {current['tier']} "
-                          f"({models[name]['tier_source'] or 'models.csv'})"),
-                caveat="a different model: check answer quality on a sample of this "
-                       "workload's real prompts before switching.",
-                confidence="low", key_id=w["key_id"], key_hint=w["key_hint"],
-                model=w["base_model"], details={"candidate": name, "group": group,
-                                                "candidate_cost": cost, "paid": w["paid"]}))
+            if w["p90_input"] > thresholds.simple_max_input or \
+                    w["p90_output"] > thresholds.simple_max_output or w["reasoning_tokens"]:
+                continue
+            best: dict[str, tuple[Decimal, str]] = {}
+            for group, name in _candidates(models, current, w["endpoint"], w["max_input"]):
+                if days is None:
+                    days = stack.enter_context(workload_days(conn, since, until))
+                    tier_filter = _tier_filter(conn)
+                cost = workload_cost_at(conn, w["key_id"], w["base_model"], w["endpoint"],
+                                        since, until, name, w["modes"], days=days,
+                                        tier_filter=tier_filter)
+                if cost is not None and (group not in best or cost < best[group][0]):
+                    best[group] = (cost, name)
+            out.extend(_cheaper_recommendations(w, best, current, models, thresholds))
+    return out
+
+
+def _cheaper_recommendations(w: dict, best: dict[str, tuple[Decimal, str]], current: dict,
+                             models: dict[str, dict], thresholds: Thresholds
+                             ) -> list[Recommendation]:
+    out = []
+    for group, (cost, name) in sorted(best.items()):
+        saving = w["paid"] - cost
+        if saving < thresholds.min_saving or saving < thresholds.min_saving_share * w["paid"]:
+            continue
+        target = _variant_name(name, w["modes"])
+        out.append(Recommendation(
+            kind="cheaper_model",
+            action=f"try {target} ({group}) instead of "
+                   f"{_variant_name(w['base_model'], w['modes'])}",
+            saving=saving,
+            evidence=(f"{w['calls']} simple calls (90% under {w['p90_input']} input and "
+                      f"{w['p90_output']} output tokens, no reasoning): paid "
+                      f"{w['paid']:.2f}, {target} at its sheet price: {cost:.2f}; tier "
+                      f"{models[name]['tier']} vs {current['tier']} "
+                      f"({models[name]['tier_source'] or 'models.csv'})"),
+            caveat="a different model: check answer quality on a sample of this "
+                   "workload's real prompts before switching.",
+            confidence="low", key_id=w["key_id"], key_hint=w["key_hint"],
+            model=w["base_model"], details={"candidate": name, "group": group,
+                                            "candidate_cost": cost, "paid": w["paid"]}))
     return out
 
 
