@@ -24,6 +24,7 @@ from .fields import (
     text_field,
     time_field,
 )
+from .jsonio import ragged_lines
 
 NAME = "csv"
 
@@ -82,10 +83,7 @@ def _ragged_rows(conn: duckdb.DuckDBPyConnection, path: Path, width: int) -> lis
         return []
     except duckdb.Error:
         pass
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
-        reader = _csv.reader(fh)
-        next(reader, None)
-        return [n + 2 for n, row in enumerate(reader) if row and len(row) != width]
+    return ragged_lines(path)[1]  # shared with every CSV-reading format (jsonio)
 
 
 def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:

@@ -9,6 +9,7 @@ read whole by ``read_text`` and its records unnested in SQL.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -118,7 +119,9 @@ def csv_rows_sql(conn: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str
 
     A well-formed file is read by DuckDB's parallel strict reader (checked with one cheap
     counting pass); a file with a torn or ragged row falls back to the lenient reader, which pads
-    short rows with NULLs so the importer rejects them by line instead of failing the file.
+    short rows with NULLs and drops surplus fields, so the rows whose field count differs from
+    the header's are found with :func:`ragged_lines` and get a ``_broken`` reason: the importer
+    rejects them by line and imports the rest instead of failing the file.
 
     ``numbered=False`` is the fast path for a file that ends with a line end: the strict reader
     without the counting pass and without line numbers (``_line`` NULL). A ragged file makes the
@@ -132,17 +135,61 @@ def csv_rows_sql(conn: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str
     if not numbered and ends_with_newline(path):
         return (f"SELECT CAST(NULL AS BIGINT) AS _line, CAST(NULL AS VARCHAR) AS _broken, "
                 f"{cols} FROM {strict}")
+    broken = "CAST(NULL AS VARCHAR)"
     try:
         conn.execute(f"SELECT count(*) FROM {strict}").fetchone()
         reader = strict
     except duckdb.Error:
         reader = base + ", strict_mode=false, null_padding=true)"
-    rows = (f"SELECT row_number() OVER () + 1 AS _line, CAST(NULL AS VARCHAR) AS _broken, "
+        broken = ragged_sql(conn, path, delim)
+    rows = (f"SELECT row_number() OVER () + 1 AS _line, {broken} AS _broken, "
             f"{cols} FROM {reader}")
     if not ends_with_newline(path):  # an interrupted export: its last row is cut short
         return (f"WITH r AS ({rows}) SELECT * REPLACE (CASE WHEN _line = (SELECT max(_line) "
-                f"FROM r) THEN {TORN!r} END AS _broken) FROM r")
+                f"FROM r) THEN {TORN!r} ELSE _broken END AS _broken) FROM r")
     return rows
+
+
+RAGGED = "_import_ragged"
+
+
+def ragged_lines(path: Path, delim: str = ",") -> tuple[int, list[int]]:
+    """The header's field count and the ``_line`` of every row whose field count differs.
+
+    ``_line`` counts as DuckDB's reader does (header = 1, blank lines skipped). Python's csv
+    module reads the file once, streamed; called only when DuckDB's strict reader has refused
+    the file, because the lenient reader that takes over pads a short row with NULLs and drops
+    surplus fields without a word. A field the csv module cannot read (an unterminated quote
+    running past its field size limit) ends the scan: DuckDB's reader reports that file.
+    """
+    out: list[int] = []
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delim, quotechar='"', doublequote=True)
+        try:
+            header = next((row for row in reader if row), [])
+            line = 1
+            for row in reader:
+                if row:
+                    line += 1
+                    if len(row) != len(header):
+                        out.append(line)
+        except csv.Error:
+            pass
+    return len(header), out
+
+
+def ragged_sql(conn: duckdb.DuckDBPyConnection, path: Path, delim: str = ",") -> str:
+    """``_broken`` for a CSV read by the lenient reader: the rows without the header's width.
+
+    The lines go to a temp table (one bound list, however many) rather than into the SQL text.
+    """
+    width, lines = ragged_lines(path, delim)
+    if not lines:
+        return "CAST(NULL AS VARCHAR)"
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {RAGGED} AS SELECT unnest(?::BIGINT[]) AS line",
+                 [lines])
+    reason = f"the row does not have the header's {width} fields".replace("'", "''")
+    return f"CASE WHEN _line IN (SELECT line FROM {RAGGED}) THEN '{reason}' END"
 
 
 TORN = "the last line is cut short (no line end): a truncated file?"

@@ -141,3 +141,46 @@ def test_corrupted_files_never_crash_nor_invent_rows(tmp_path_factory, data):
     text = bad.read_bytes().decode("utf-8", errors="replace")
     for model, in rows(db, "SELECT DISTINCT model FROM calls"):
         assert model in text
+
+
+_NEWAPI_HEADER = ("id,created_at,type,username,token_name,token_id,model_name,quota,prompt_tokens,"
+                  "completion_tokens,use_time,is_stream,channel,group,request_id,other")
+_LITELLM_HEADER = ("request_id,call_type,api_key,spend,total_tokens,prompt_tokens,"
+                   "completion_tokens,startTime,endTime,completionStartTime,model,model_group,"
+                   "user,metadata,request_tags,status,team_id,end_user")
+_HASH = "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"
+
+
+def _newapi_row(n: int) -> str:  # 16 fields, like the header
+    return (f"{n},{1740900000 + 60 * n},2,alice,lab,12,gpt-4o-mini,180,1000,50,2,true,4,default,"
+            f"req-{n},{{}}")
+
+
+def _litellm_row(n: int) -> str:  # 18 fields (the last, end_user, empty)
+    return (f"chatcmpl-ragged-{n},acompletion,{_HASH},0.001,430,400,30,"
+            f"2025-03-02 10:0{n}:00.000,2025-03-02 10:0{n}:02.500,,gpt-4o-mini,gpt-4o-mini,alice,"
+            "{},[],success,team-1,")
+
+
+@pytest.mark.parametrize("fmt, header, row, width", [
+    ("newapi", _NEWAPI_HEADER, _newapi_row, 16),
+    ("litellm", _LITELLM_HEADER, _litellm_row, 18),
+])
+def test_csv_rows_with_a_surplus_or_missing_field_are_rejected_by_line(tmp_path, fmt, header,
+                                                                       row, width):
+    # line 3 has one field too many, line 5 one too few (its last field dropped)
+    lines = [header, row(1), row(2) + ",surplus", row(3), row(4).rsplit(",", 1)[0], row(5)]
+    path = tmp_path / f"{fmt}-ragged.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    db = tmp_path / "l.duckdb"
+    res = run_import(db, path, fmt)
+    reason = f"the row does not have the header's {width} fields"
+    assert res.rejections == [(3, reason), (5, reason)]
+    assert (res.read, res.imported, res.duplicates, res.rejected) == (5, 3, 0, 2)
+    assert rows(db, "SELECT count(*) FROM calls") == [(3,)]
+    rejected = res.rejected_file and open(res.rejected_file, encoding="utf-8").read()
+    assert f"{path},3,the row does not have the header's {width} fields" in rejected
+    assert f"{path},5," in rejected
+    # the same file again adds nothing and reports the same two rows
+    again = run_import(db, path, fmt)
+    assert (again.imported, again.duplicates, again.rejected) == (0, 3, 2)
