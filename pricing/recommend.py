@@ -91,38 +91,55 @@ _EPOCH_DAY = "(epoch_us(started_at) // 86400000000)"
 WEEK_SQL = (f"CAST(DATE '1970-01-01' + CAST({_EPOCH_DAY} - ({_EPOCH_DAY} + 3) % 7 AS INTEGER)"
             " AS TIMESTAMP)")
 
-VARIANT_SQL = """
+# One pass: the period's calls summed per workload x UTC week x billing mode x (ok, which
+# variant is cheaper) into a TEMP table (hundreds of rows); the workload figures and the weekly
+# ones are sums of its sums (exact). The median tokens per call is the one figure that needs the
+# calls themselves: a second, narrow scan.
+VARIANT_AGG_SQL = """
+CREATE TEMP TABLE {name} AS
 WITH w AS (
-  SELECT key_id, base_model, {tag_col}, billing_mode, requests, status, input_tokens,
-         output_tokens, cost, cost_as_token, cost_as_request, key_hint
+  SELECT key_id, base_model, {tag_col}, billing_mode, requests, status, cost, cost_as_token,
+         cost_as_request, key_hint, {week} AS week
   FROM {source} WHERE started_at >= ? AND started_at < ?
 )
-SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag,
-  string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
-  sum(requests) AS calls,
-  count(*) FILTER (WHERE cost IS NULL) AS unpriced_rows,
-  count(*) FILTER (WHERE cost_as_token IS NULL) AS token_unpriced_rows,
-  count(*) FILTER (WHERE cost_as_request IS NULL) AS request_unpriced_rows,
-  sum(cost) AS paid, sum(cost_as_token) AS as_token, sum(cost_as_request) AS as_request,
-  coalesce(sum(requests) FILTER (WHERE status < 400 AND cost_as_request < cost_as_token), 0)
-    AS calls_request_cheaper,
-  coalesce(sum(requests) FILTER (WHERE status < 400 AND cost_as_token < cost_as_request), 0)
-    AS calls_token_cheaper,
-  coalesce(sum(requests) FILTER (WHERE status < 400), 0) AS ok_calls,
-  quantile_disc((input_tokens + output_tokens) // greatest(requests, 1), 0.5)
-    AS median_tokens_per_call
-FROM w GROUP BY key_id, base_model, tag
+SELECT key_id, base_model, tag, week, billing_mode, status < 400 AS ok,
+  cost_as_request < cost_as_token AS request_cheaper,
+  cost_as_token < cost_as_request AS token_cheaper,
+  any_value(key_hint) AS key_hint, sum(requests) AS requests, count(*) AS n,
+  count(cost) AS n_cost, count(cost_as_token) AS n_token, count(cost_as_request) AS n_request,
+  sum(cost) AS paid, sum(cost_as_token) AS as_token, sum(cost_as_request) AS as_request
+FROM w GROUP BY ALL
+"""
+
+VARIANT_SQL = """
+WITH m AS (
+  SELECT key_id, base_model, {tag_col},
+    quantile_disc((input_tokens + output_tokens) // greatest(requests, 1), 0.5)
+      AS median_tokens_per_call
+  FROM {source} WHERE started_at >= ? AND started_at < ?
+  GROUP BY ALL
+), a AS (
+  SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag,
+    string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
+    sum(requests) AS calls,
+    sum(n) - sum(n_cost) AS unpriced_rows,
+    sum(n) - sum(n_token) AS token_unpriced_rows,
+    sum(n) - sum(n_request) AS request_unpriced_rows,
+    sum(paid) AS paid, sum(as_token) AS as_token, sum(as_request) AS as_request,
+    coalesce(sum(requests) FILTER (WHERE ok AND request_cheaper), 0) AS calls_request_cheaper,
+    coalesce(sum(requests) FILTER (WHERE ok AND token_cheaper), 0) AS calls_token_cheaper,
+    coalesce(sum(requests) FILTER (WHERE ok), 0) AS ok_calls
+  FROM {agg} GROUP BY key_id, base_model, tag
+)
+SELECT a.*, m.median_tokens_per_call FROM a LEFT JOIN m
+  ON m.key_id IS NOT DISTINCT FROM a.key_id AND m.base_model IS NOT DISTINCT FROM a.base_model
+  AND m.tag IS NOT DISTINCT FROM a.tag
 """
 
 WEEKLY_VARIANT_SQL = """
-WITH w AS (
-  SELECT key_id, base_model, {tag_col}, cost, cost_as_token, cost_as_request,
-         {week} AS week
-  FROM {source} WHERE started_at >= ? AND started_at < ?
-)
-SELECT key_id, base_model, tag, week, sum(cost) AS paid, sum(cost_as_token) AS as_token,
-       sum(cost_as_request) AS as_request
-FROM w GROUP BY ALL ORDER BY week
+SELECT key_id, base_model, tag, week, sum(paid) AS paid, sum(as_token) AS as_token,
+       sum(as_request) AS as_request
+FROM {agg} GROUP BY ALL ORDER BY week
 """
 
 
@@ -137,9 +154,14 @@ def variant_workloads(conn: duckdb.DuckDBPyConnection, since, until, *,
     tag_col, source = _WORKLOAD_SQL["key_model_tag" if by_tag else "key_model"]
     period = _period(since, until)
     source = source.format(source=priced_source(conn, *period))
-    df = _frame(conn, VARIANT_SQL.format(tag_col=tag_col, source=source), period)
-    weekly = _frame(conn, WEEKLY_VARIANT_SQL.format(tag_col=tag_col, source=source,
-                                                    week=WEEK_SQL), period)
+    agg = f"_rec_variant_{uuid.uuid4().hex[:12]}"
+    conn.execute(VARIANT_AGG_SQL.format(name=agg, tag_col=tag_col, source=source, week=WEEK_SQL),
+                 period)
+    try:
+        df = _frame(conn, VARIANT_SQL.format(tag_col=tag_col, source=source, agg=agg), period)
+        weekly = _frame(conn, WEEKLY_VARIANT_SQL.format(agg=agg), [])
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {agg}")
     if df.empty:
         return df.assign(best_mode=[], alternative=[], saving=[], saving_share=[],
                          share_request_cheaper=[], weeks=[], weeks_favourable=[],
