@@ -110,3 +110,18 @@ def rejected_dir(db: str) -> Path:
         return ledger_home(db) / "rejected"
     p = Path(db).expanduser().resolve()
     return p.with_name(p.stem + ".rejected")
+
+
+# The repository's own data/ folder (prices.csv, models.csv, samples/), for commands run from
+# another working directory.
+PROJECT_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def data_file(path: str | Path) -> Path:
+    """``path`` as given when it exists; a default like ``data/prices.csv`` otherwise falls back
+    to the copy shipped in the project's data folder."""
+    path = Path(path)
+    if path.exists() or path.is_absolute() or path.parts[:1] != ("data",):
+        return path
+    shipped = PROJECT_DATA.joinpath(*path.parts[1:])
+    return shipped if shipped.exists() else path

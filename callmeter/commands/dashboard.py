@@ -19,7 +19,7 @@ import typer
 
 from callmeter.commands.ledger import fingerprinter_for
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
-from ingest.config import is_lake_target, settings_from_env
+from ingest.config import data_file, is_lake_target, settings_from_env
 from ingest.demo import build_demo
 from ingest.errors import CallmeterError
 from ingest.ledger import open_ledger
@@ -118,9 +118,7 @@ def _load_prices(conn, db: str) -> str:
     current = latest_sheet(conn)
     if current is not None:
         return f"prices: keeping the ledger's sheet {current.sheet} (loaded {current.loaded_at:%F})"
-    sheet = Path("data/prices.csv")
-    if not sheet.is_file():
-        sheet = Path(__file__).resolve().parents[2] / "data" / "prices.csv"
+    sheet = data_file("data/prices.csv")
     if not sheet.is_file():
         return "prices not loaded: data/prices.csv not found; see `callmeter prices load`"
     try:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
-from ingest.config import is_lake_target
+from ingest.config import data_file, is_lake_target
 from ingest.errors import LedgerError
 from ingest.ledger import open_ledger
 from pricing import (
@@ -31,6 +31,7 @@ def _print_problems(sheet: PriceSheet) -> None:
 
 
 def _read(path: Path) -> PriceSheet:
+    path = data_file(path)
     if not path.is_file():
         typer.secho(f"{path}: no such file", fg="red", err=True)
         raise typer.Exit(1)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
-from ingest.config import settings_from_env
+from ingest.config import data_file, settings_from_env
 from ingest.ledger import open_ledger
 from pricing.budgets import (
     SCOPES,
@@ -133,7 +133,8 @@ def recommend_command(
     th = Thresholds(min_saving=_money(min_saving, "--min-saving"))
     conn = open_ledger(db)
     try:
-        recs = recommend(conn, start, end, th, models_path=str(models), by_tag=by_tag)
+        recs = recommend(conn, start, end, th, models_path=str(data_file(models)),
+                         by_tag=by_tag)
         recs = recs[:top] if top else recs
         found = alerts(conn, min(today, end)) if show_alerts else []
         url = webhook or settings_from_env(db).alert_webhook_url
