@@ -364,19 +364,18 @@ def free_socket(host: str = "127.0.0.1") -> socket.socket:
     return sock
 
 
-class UpstreamServer:
-    """The stand-in on a free port in a background thread; a context manager."""
+class ThreadedServer:
+    """A uvicorn server on a free loopback port in a background thread; a context manager."""
 
-    def __init__(self, behaviour: dict[str, str] | None = None, *, log_level: str = "warning",
-                 **uvicorn_options) -> None:
-        self.app = build_app(behaviour)
+    name = "server"
+    stop_timeout = 10.0
+
+    def _serve(self, config: uvicorn.Config) -> None:
         self._sock = free_socket()
         self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level=log_level, lifespan="off",
-                                **uvicorn_options)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]},
-                                        name="upstream-stand-in", daemon=True)
+                                        name=self.name, daemon=True)
 
     @property
     def origin(self) -> str:
@@ -386,6 +385,39 @@ class UpstreamServer:
     def url(self) -> str:
         """The base URL a client (or the proxy's --upstream) uses: ``http://127.0.0.1:P/v1``."""
         return self.origin + "/v1"
+
+    def start(self):
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"{self.name} did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=self.stop_timeout)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class UpstreamServer(ThreadedServer):
+    """The stand-in on a free port in a background thread; a context manager."""
+
+    name = "stand-in upstream"
+
+    def __init__(self, behaviour: dict[str, str] | None = None, *, log_level: str = "warning",
+                 **uvicorn_options) -> None:
+        self.app = build_app(behaviour)
+        self._serve(uvicorn.Config(self.app, log_level=log_level, lifespan="off",
+                                   **uvicorn_options))
 
     @property
     def state(self) -> StandIn:
@@ -402,34 +434,17 @@ class UpstreamServer:
     def set_behaviour(self, **behaviour: object) -> None:
         self.state.behaviour = {k: str(v) for k, v in behaviour.items()}
 
-    def start(self) -> UpstreamServer:
-        self._thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("stand-in upstream did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=10)
-        with contextlib.suppress(OSError):
-            self._sock.close()
-
-    def __enter__(self) -> UpstreamServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
-class ProxyServer:
+class ProxyServer(ThreadedServer):
     """The recording proxy in front of ``upstream_url`` on a free port, in a thread.
 
     ``db`` is the ledger path; the spool and the install secret go beside it, as with
     ``callmeter proxy --db``. Options are :class:`ingest.proxy.ProxyOptions` fields.
     """
+
+    name = "callmeter proxy"
+    stop_timeout = 30.0
 
     def __init__(self, upstream_url: str, db, *, log_level: str = "warning",
                  **options) -> None:
@@ -445,45 +460,11 @@ class ProxyServer:
         options.setdefault("access_log", False)
         self.options = ProxyOptions(upstream=upstream_url, **options)
         self.app = build_app(self.options, self.spool_folder, KeyFingerprinter(secret))
-        self._sock = free_socket()
-        self.port = self._sock.getsockname()[1]
-        config = uvicorn_config(self.app, self.options, log_level=log_level)
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]},
-                                        name="callmeter-proxy", daemon=True)
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return self.origin + "/v1"
-
-    def start(self) -> ProxyServer:
-        self._thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("proxy did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=30)
-        with contextlib.suppress(OSError):
-            self._sock.close()
+        self._serve(uvicorn_config(self.app, self.options, log_level=log_level))
 
     def flush(self) -> None:
         """Close the current spool segment so a load sees every call recorded so far."""
         self.app.spool.close()
-
-    def __enter__(self) -> ProxyServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main() -> None:
