@@ -97,11 +97,15 @@ def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
     return conn.execute("SELECT count(*) FROM calls").fetchone()[0] - before
 
 
-def segments_sql(paths: list[Path]) -> str:
+def raw_segments_sql(paths: list[Path]) -> str:
+    """The segments as written: every contract column, nothing derived or defaulted."""
     files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-    raw = (f"SELECT * FROM read_json({files}, format='newline_delimited', "
-           f"columns={duckdb_columns_struct()})")
-    return normalised_select(raw)
+    return (f"SELECT * FROM read_json({files}, format='newline_delimited', "
+            f"columns={duckdb_columns_struct()})")
+
+
+def segments_sql(paths: list[Path]) -> str:
+    return normalised_select(raw_segments_sql(paths))
 
 
 def load_spool(conn: duckdb.DuckDBPyConnection, folder: Path, *, keep: bool = False,
@@ -118,10 +122,13 @@ def load_spool(conn: duckdb.DuckDBPyConnection, folder: Path, *, keep: bool = Fa
         sql = segments_sql(chunk)
         conn.execute("BEGIN TRANSACTION")
         try:
-            # the per-id dedupe (a window over the batch) only when an id repeats or is missing
+            # the per-id dedupe (a window over the batch) only when an id repeats or is missing.
+            # Checked on the raw records: a record with an id keeps it through normalising, and
+            # one without gets a hash of its fields (a missing id already means "not clean").
+            # Reading only call_id skips the normalising select and its hash inputs.
             rows, clean = conn.execute(
                 f"SELECT count(*), count(*) = count(DISTINCT call_id) AND count(*) = "
-                f"count(call_id) FROM ({sql})").fetchone()
+                f"count(call_id) FROM ({raw_segments_sql(chunk)})").fetchone()
             inserted = insert_new_calls(conn, sql, dedupe_within=not clean)
             now = datetime.now(UTC)
             conn.executemany("INSERT INTO spool_loads VALUES (?, ?, ?, ?)",
