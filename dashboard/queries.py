@@ -444,6 +444,14 @@ def prices_table(_ledger: Ledger, marker: str) -> pd.DataFrame:
 
 
 @_cached
+def ledger_cost(_ledger: Ledger, marker: str) -> dict:
+    """Priced total and unpriced calls over the whole ledger (the Prices page's before/after)."""
+    row = _ledger.cursor().execute(
+        f"SELECT sum(cost), coalesce(sum(unpriced_calls), 0) FROM {DAILY}").fetchone()
+    return {"cost": row[0], "unpriced_calls": row[1]}
+
+
+@_cached
 def unpriced_models(_ledger: Ledger, marker: str) -> pd.DataFrame:
     """Models called without a price, over the whole ledger."""
     sql = (f"SELECT model, sum(unpriced_calls) AS unpriced_calls, sum(unpriced_tokens) AS "

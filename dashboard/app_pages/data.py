@@ -1,6 +1,8 @@
-"""Data: import log files by upload, the proxy's spool backlog, and the ledger's size."""
+"""Data: import log files by upload, platform sync, the proxy's spool backlog, the ledger's size."""
 
 import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +12,99 @@ from dashboard import queries
 from dashboard.context import context
 from dashboard.layout import table
 from ingest.loader import spool_backlog
+
+# what a failed run means, by the exception name ingest.sync reports
+SYNC_ERRORS = {
+    "PlatformAuthError": "The platform refused the access token or user id (401): check both.",
+    "PlatformForbidden": "The platform says this account may not read its log (403).",
+    "PlatformUnavailable": "The platform could not be reached or kept failing.",
+}
+
+
+def _when(iso: str) -> str:
+    try:
+        return f"{datetime.fromisoformat(iso).astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    except (TypeError, ValueError):
+        return iso or "—"
+
+
+def platform_sync(ctx) -> None:
+    """URL, access token (kept with ingest.platform.save_token), user id, "Sync now", last run."""
+    from ingest.errors import CallmeterError
+    from ingest.platform import load_token, save_token
+    from ingest.sync import last_sync, sync_now
+
+    db = ctx.ledger.db
+    try:
+        last = last_sync(db)
+    except (CallmeterError, OSError, TypeError) as exc:
+        st.warning(f"Cannot read the last sync's state: {exc}")
+        last = None
+    settings = ctx.ledger.settings
+    url0 = settings.platform_url or (last.platform if last else "")
+    user0 = settings.platform_user_id or (last.user_id if last else "") or ""
+    st.caption("Pulls the platform's consumption log (new-api `/api/log/self`) with the account's "
+               "console access token; later runs fetch only what is new. See docs/sync.md.")
+    if st.session_state.pop("_sync_clear_token", False):
+        st.session_state["sync_token"] = ""   # the token never stays in the page's state
+    for kind, text in st.session_state.pop("sync_outcome", []):
+        getattr(st, kind)(text)
+    if url0 and (settings.platform_token or load_token(db, url0)):
+        st.caption("An access token is stored for this platform; leave the field blank to use it.")
+    with st.form("platform_sync", clear_on_submit=True):
+        url = st.text_input("Platform URL", value=url0, key="sync_url",
+                            placeholder="https://api.example.com")
+        token = st.text_input("Access token", type="password", key="sync_token",
+                              help="Console → personal settings → access token (not an sk- key). "
+                                   "Kept in the OS keyring or a 0600 file beside the ledger, "
+                                   "never in the ledger.")
+        user = st.text_input("User id", value=user0, key="sync_user")
+        go = st.form_submit_button("Sync now", type="primary")
+    if go:
+        url, token, user = url.strip(), token.strip(), user.strip()
+        if not url:
+            st.error("Enter the platform URL.")
+        elif not (token or settings.platform_token or load_token(db, url)):
+            st.error("Enter the platform's access token.")
+        else:
+            run = replace(settings, platform_url=url, platform_user_id=user or None,
+                          platform_token=token or settings.platform_token)
+            bar = st.progress(0.0, "Syncing…")
+
+            def on_page(pages: int, rows: int, expected: int) -> None:
+                share = min(rows / expected, 1.0) if expected else 0.0
+                bar.progress(share, f"{pages} page(s), {rows:,} of {expected:,} rows")
+
+            outcome = []
+            try:
+                result = sync_now(ctx.ledger.cursor(), run, on_page=on_page)
+            except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
+                outcome.append(("error", f"Sync failed: {exc}"))
+                result = None
+            if result is not None:
+                if token and result.error != "PlatformAuthError":
+                    where = save_token(db, url, token)
+                    outcome.append(("caption", f"Access token kept in {where}."))
+                ctx.ledger.refresh(force=True)
+                if result.status == "ok":
+                    outcome.append(("success", f"Synced: {result.rows_added:,} new row(s). "
+                                               f"{result.summary()}"))
+                else:
+                    outcome.append(("error", f"Sync failed. {SYNC_ERRORS.get(result.error, '')} "
+                                             f"{result.message}".replace("  ", " ")))
+            # rerun with the token field emptied; the outcome is shown at the top of the section
+            st.session_state["sync_outcome"] = outcome
+            st.session_state["_sync_clear_token"] = True
+            st.rerun()
+    if last is not None:
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Last sync", _when(last.finished_at))
+        c2.metric("Rows added", f"{last.rows_added:,}")
+        c3.metric("Sync status", last.status)
+        st.caption(last.summary())
+    else:
+        st.caption("Never synced.")
+
 
 ctx = context()
 d = ctx.display
@@ -47,6 +142,12 @@ if files and st.button("Import", type="primary"):
     st.session_state["last_import"] = rows
 if st.session_state.get("last_import"):
     st.dataframe(pd.DataFrame(st.session_state["last_import"]), hide_index=True)
+
+st.subheader("Platform sync")
+if not ctx.user.sees_all_keys:
+    st.caption("Only finance users can sync from the platform.")
+else:
+    platform_sync(ctx)
 
 st.subheader("Proxy spool")
 backlog = spool_backlog(ctx.ledger.spool)
