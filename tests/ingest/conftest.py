@@ -9,13 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from proxy_helpers import PROXY_TEST_KEY, load_rows  # noqa: E402,F401  (re-exported)
 from upstream import ProxyServer, UpstreamServer  # noqa: E402
-
-from ingest.ledger import open_ledger  # noqa: E402
-from ingest.loader import load_spool  # noqa: E402
-
-# A key distinctive enough that finding it in any written file is certainly a leak.
-PROXY_TEST_KEY = "sk-proxytest-7Qz9XkL2mVb8NcR4-wxyz"
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +33,6 @@ def client(proxy):
                          timeout=20)
 
 
-def load_rows(proxy: ProxyServer) -> list[dict]:
-    """Close the proxy's spool segment, `callmeter load` it, and return the ledger's rows."""
-    proxy.flush()
-    conn = open_ledger(proxy.db)
-    try:
-        load_spool(conn, proxy.spool_folder)
-        cur = conn.execute("SELECT * FROM calls ORDER BY started_at, call_id")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    finally:
-        conn.close()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import httpx
-from conftest import PROXY_TEST_KEY
+from proxy_helpers import PROXY_TEST_KEY
 
 AUTH = {"Authorization": f"Bearer {PROXY_TEST_KEY}"}
 HI = [{"role": "user", "content": "Hi"}]

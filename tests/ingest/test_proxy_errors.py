@@ -11,7 +11,7 @@ import time
 import httpx
 import openai
 import pytest
-from conftest import PROXY_TEST_KEY, load_rows
+from proxy_helpers import PROXY_TEST_KEY, load_rows
 from upstream import ProxyServer
 
 AUTH = {"Authorization": f"Bearer {PROXY_TEST_KEY}"}

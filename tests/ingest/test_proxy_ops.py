@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PROXY_TEST_KEY, load_rows
+from proxy_helpers import PROXY_TEST_KEY, load_rows
 from typer.testing import CliRunner
 from upstream import free_socket
 

@@ -7,7 +7,7 @@ import logging
 import socket
 
 import httpx
-from conftest import PROXY_TEST_KEY, load_rows
+from proxy_helpers import PROXY_TEST_KEY, load_rows
 
 from ingest.proxy import ProxyOptions
 
