@@ -12,6 +12,8 @@ import os
 import secrets
 from pathlib import Path
 
+from .config import Settings, ledger_home, settings_from_env
+
 SECRET_FILE_NAME = "callmeter.secret"
 
 
@@ -39,6 +41,14 @@ class KeyFingerprinter:
     def fingerprint(self, key: str) -> str:
         digest = hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()
         return "k1:" + digest[:24]
+
+
+def fingerprinter_for(db: str, settings: Settings | None = None) -> KeyFingerprinter:
+    """The fingerprinter of the install that owns ``db``: the secret beside the ledger, or
+    ``$CALLMETER_SECRET_FILE``. Every writer (proxy, import, sync, demo) uses this one."""
+    settings = settings or settings_from_env(db)
+    path = settings.secret_file or ledger_home(db) / SECRET_FILE_NAME
+    return KeyFingerprinter(load_or_create_secret(path))
 
 
 def key_hint(key: str) -> str:

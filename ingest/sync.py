@@ -31,7 +31,7 @@ import duckdb
 from .config import Settings, ledger_home, rejected_dir, spool_dir
 from .errors import CallmeterError, LedgerLocked
 from .importers import FORMATS, ImportOptions, ImportResult, import_file
-from .keys import SECRET_FILE_NAME, KeyFingerprinter, load_or_create_secret
+from .keys import fingerprinter_for
 from .ledger import open_ledger
 from .platform import PlatformClient, PlatformError, console_base, load_token, read_json_object
 
@@ -265,9 +265,8 @@ class _Importer:
                 self.handoff = spool_handoff(spool_dir(db))
         else:
             self.conn = db
-        secret = settings.secret_file or ledger_home(self.db_path) / SECRET_FILE_NAME
         self.options = ImportOptions(quota_per_usd=settings.quota_per_usd,
-                                     fingerprinter=KeyFingerprinter(load_or_create_secret(secret)))
+                                     fingerprinter=fingerprinter_for(self.db_path, settings))
         self.batch: list[dict] = []
         self.files = 0
 

@@ -17,11 +17,11 @@ from typing import Annotated
 
 import typer
 
-from callmeter.commands.ledger import fingerprinter_for
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
 from ingest.config import data_file, is_lake_target, settings_from_env
 from ingest.demo import build_demo
 from ingest.errors import CallmeterError
+from ingest.keys import fingerprinter_for
 from ingest.ledger import open_ledger
 
 PortOption = Annotated[int, typer.Option("--port", help="Port the dashboard listens on.")]

@@ -12,24 +12,15 @@ from rich.console import Console
 
 from callmeter.options import DEFAULT_DB_VALUE, DataPathOption, DbOption
 from callmeter.progress import with_query_progress
-from ingest.config import settings_from_env, spool_dir
+from ingest.config import spool_dir
 from ingest.errors import CallmeterError, LedgerLocked
 from ingest.importers import FORMATS, ImportOptions
 from ingest.imports import import_paths
-from ingest.keys import KeyFingerprinter, load_or_create_secret
+from ingest.keys import fingerprinter_for
 from ingest.ledger import open_ledger
 from ingest.loader import load_spool
 
 console = Console(stderr=True)
-
-
-def fingerprinter_for(db: str) -> KeyFingerprinter:
-    from ingest.config import ledger_home
-    from ingest.keys import SECRET_FILE_NAME
-
-    settings = settings_from_env(db)
-    secret_path = settings.secret_file or ledger_home(db) / SECRET_FILE_NAME
-    return KeyFingerprinter(load_or_create_secret(secret_path))
 
 
 def _parse_map(pairs: list[str]) -> dict[str, str]:

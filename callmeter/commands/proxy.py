@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from callmeter.commands.ledger import fingerprinter_for
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
 from ingest.config import settings_from_env, spool_dir
+from ingest.keys import fingerprinter_for
 
 
 def proxy_command(

@@ -115,9 +115,9 @@ st.caption("new-api, OpenAI, LiteLLM exports and generic CSV are detected from t
            "Re-importing a file adds nothing.")
 files = st.file_uploader("Log files", accept_multiple_files=True, key="log_files")
 if files and st.button("Import", type="primary"):
-    from callmeter.commands.ledger import fingerprinter_for
     from ingest.importers import ImportOptions
     from ingest.imports import import_paths
+    from ingest.keys import fingerprinter_for
 
     options = ImportOptions(fingerprinter=fingerprinter_for(ctx.ledger.db))
     progress = st.progress(0.0, "Importing…")
