@@ -41,6 +41,16 @@ def spool_handoff(folder: Path) -> Callable[[duckdb.DuckDBPyConnection, str], in
     return handoff
 
 
+def open_for_import(db: str, data_path: str | None = None) -> tuple[
+        duckdb.DuckDBPyConnection, Callable | None, LedgerLocked | None]:
+    """The ledger when it is free; else an in-memory staging connection and a hand-off that
+    writes the staged rows to the spool for the ledger's owner (and who that owner is)."""
+    try:
+        return open_ledger(db, data_path=data_path), None, None
+    except LedgerLocked as exc:
+        return duckdb.connect(), spool_handoff(spool_dir(db)), exc
+
+
 def import_paths(
     db: str,
     paths: Iterable[Path],
@@ -58,14 +68,7 @@ def import_paths(
     for p in paths:
         if not p.is_file():
             raise ImportFormatError(f"{p}: no such file")
-    locked: LedgerLocked | None = None
-    try:
-        conn = open_ledger(db, data_path=data_path)
-        handoff = None
-    except LedgerLocked as exc:
-        locked = exc
-        conn = duckdb.connect()
-        handoff = spool_handoff(spool_dir(db))
+    conn, handoff, locked = open_for_import(db, data_path)
     results = []
     try:
         for path in paths:

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import duckdb
 
-from .config import Settings, ledger_home, rejected_dir, spool_dir
-from .errors import CallmeterError, LedgerLocked
+from .config import Settings, ledger_home, rejected_dir
+from .errors import CallmeterError
 from .importers import FORMATS, ImportOptions, ImportResult, import_file
+from .imports import open_for_import
 from .keys import fingerprinter_for
-from .ledger import open_ledger
 from .platform import PlatformClient, PlatformError, console_base, load_token, read_json_object
 
 __all__ = ["LOG_PATH", "SyncResult", "fetch_window", "last_sync", "read_state", "state_file",
@@ -235,34 +235,19 @@ def parse_since(value: str | date | datetime | None) -> int | None:
     return int(when.timestamp())
 
 
-def newapi_module():
-    """The ``newapi`` format module (registered in FORMATS, or imported directly)."""
-    if "newapi" in FORMATS:
-        return FORMATS["newapi"]
-    import importlib
-
-    return importlib.import_module("ingest.importers.newapi")
-
-
 class _Importer:
     """Hands batches of rows to the ``newapi`` importer: into the ledger, or via the spool."""
 
     def __init__(self, db: str | duckdb.DuckDBPyConnection, settings: Settings,
                  result: SyncResult, folder: Path) -> None:
-        self.module = newapi_module()
+        self.module = FORMATS["newapi"]
         self.db_path = _db_path(db)
         self.result = result
         self.folder = folder
         self.handoff = None
         self.owned = isinstance(db, str)
         if isinstance(db, str):
-            try:
-                self.conn = open_ledger(db)
-            except LedgerLocked:
-                from .imports import spool_handoff
-
-                self.conn = duckdb.connect()
-                self.handoff = spool_handoff(spool_dir(db))
+            self.conn, self.handoff, _ = open_for_import(db)
         else:
             self.conn = db
         self.options = ImportOptions(quota_per_usd=settings.quota_per_usd,
