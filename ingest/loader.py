@@ -75,6 +75,15 @@ def finished_segments(folder: Path) -> list[Path]:
     return sorted(folder.glob("*" + CLOSED_SUFFIX))
 
 
+def id_census(conn: duckdb.DuckDBPyConnection, source_sql: str) -> tuple[int, bool]:
+    """Rows of ``source_sql`` and whether every one carries a call_id that no other repeats:
+    when so, :func:`insert_new_calls` can skip its per-id window (``dedupe_within=False``)."""
+    rows, clean = conn.execute(
+        f"SELECT count(*), count(*) = count(call_id) AND count(*) = count(DISTINCT call_id) "
+        f"FROM ({source_sql})").fetchone()
+    return rows, bool(clean)
+
+
 def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
                      params: list | None = None, *, dedupe_within: bool = True) -> int:
     """Insert rows of ``source_sql`` (contract columns) whose call_id is not yet in the ledger.
@@ -126,9 +135,7 @@ def load_spool(conn: duckdb.DuckDBPyConnection, folder: Path, *, keep: bool = Fa
             # Checked on the raw records: a record with an id keeps it through normalising, and
             # one without gets a hash of its fields (a missing id already means "not clean").
             # Reading only call_id skips the normalising select and its hash inputs.
-            rows, clean = conn.execute(
-                f"SELECT count(*), count(*) = count(DISTINCT call_id) AND count(*) = "
-                f"count(call_id) FROM ({raw_segments_sql(chunk)})").fetchone()
+            rows, clean = id_census(conn, raw_segments_sql(chunk))
             inserted = insert_new_calls(conn, sql, dedupe_within=not clean)
             now = datetime.now(UTC)
             conn.executemany("INSERT INTO spool_loads VALUES (?, ?, ?, ?)",

@@ -25,7 +25,7 @@ from types import ModuleType
 import duckdb
 
 from ..keys import KeyFingerprinter
-from ..loader import insert_new_calls
+from ..loader import id_census, insert_new_calls
 from ..normalise import normalised_select
 from ..schema import CALL_COLUMNS, ENDPOINTS
 
@@ -284,9 +284,8 @@ def _insert(conn: duckdb.DuckDBPyConnection, tag_fields: list[str] | None) -> in
     When every row already has its own id and no id repeats within the file, the per-id
     de-duplication (a window over the whole file, the slowest step on large exports) is skipped.
     """
-    clean = conn.execute(
-        f"SELECT count(*) = count(call_id) AND count(*) = count(DISTINCT call_id) FROM {STAGE} "
-        "WHERE _reject IS NULL AND _skip IS NULL").fetchone()[0]
+    _, clean = id_census(
+        conn, f"SELECT call_id FROM {STAGE} WHERE _reject IS NULL AND _skip IS NULL")
     return insert_new_calls(conn, good_rows_sql(tag_fields), dedupe_within=not clean)
 
 
