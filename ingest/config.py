@@ -96,20 +96,24 @@ def ledger_home(db: str) -> Path:
     return Path(db).expanduser().resolve().parent
 
 
+def ledger_companion(db: str, suffix: str, lake_name: str | None = None) -> Path:
+    """A file or folder named after the ledger (``data/callmeter.duckdb`` + ``.spool`` →
+    ``data/callmeter.spool``); for a lake, ``lake_name`` (default ``callmeter`` + suffix) in
+    the home folder."""
+    if is_lake_target(db):
+        return ledger_home(db) / (lake_name or "callmeter" + suffix)
+    p = Path(db).expanduser().resolve()
+    return p.with_name(p.stem + suffix)
+
+
 def spool_dir(db: str) -> Path:
     """Spool folder beside the ledger: ``data/callmeter.duckdb`` → ``data/callmeter.spool/``."""
-    if is_lake_target(db):
-        return ledger_home(db) / "callmeter.spool"
-    p = Path(db).expanduser().resolve()
-    return p.with_name(p.stem + ".spool")
+    return ledger_companion(db, ".spool")
 
 
 def rejected_dir(db: str) -> Path:
     """Where rejected rows are written, one file per import run."""
-    if is_lake_target(db):
-        return ledger_home(db) / "rejected"
-    p = Path(db).expanduser().resolve()
-    return p.with_name(p.stem + ".rejected")
+    return ledger_companion(db, ".rejected", lake_name="rejected")
 
 
 # The repository's own data/ folder (prices.csv, models.csv, samples/), for commands run from

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from .config import Settings, ledger_home, rejected_dir
+from .config import Settings, ledger_companion, rejected_dir
 from .errors import CallmeterError
 from .importers import FORMATS, ImportOptions, ImportResult, import_file
 from .imports import open_for_import
@@ -157,10 +157,7 @@ def fetch_window(client: PlatformClient, start: int, end: int, *,
 
 def state_file(db: str) -> Path:
     """``data/callmeter.duckdb`` → ``data/callmeter.sync.json``."""
-    if db.startswith("ducklake:"):
-        return ledger_home(db) / "callmeter.sync.json"
-    p = Path(db).expanduser().resolve()
-    return p.with_name(p.stem + ".sync.json")
+    return ledger_companion(db, ".sync.json")
 
 
 def read_state(db: str) -> dict:
