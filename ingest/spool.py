@@ -19,6 +19,9 @@ from pathlib import Path
 
 OPEN_SUFFIX = ".jsonl.open"
 CLOSED_SUFFIX = ".jsonl"
+# adjustments (refunds, settlements) handed over by an import while another process owns the
+# ledger; a name the call segments' "*.jsonl" never matches
+ADJUSTMENTS_SUFFIX = ".adjustments.ndjson"
 
 
 def _default(value: object) -> object:

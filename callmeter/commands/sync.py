@@ -88,6 +88,8 @@ def sync_command(
                           "the next run asks for the same window again.")
         raise typer.Exit(2)
     typer.echo(result.summary())
+    for note in result.notes:
+        console.print(f"[yellow]note: {note}[/yellow]")
     if result.message:
         console.print(f"[yellow]{result.message}[/yellow]")
     for f in result.rejected_files:
