@@ -16,7 +16,12 @@ from pathlib import Path
 import duckdb
 
 from .normalise import normalised_select
-from .schema import ADJUSTMENT_COLUMNS, CALL_COLUMNS, adjustment_columns_struct, duckdb_columns_struct
+from .schema import (
+    ADJUSTMENT_COLUMNS,
+    CALL_COLUMNS,
+    adjustment_columns_struct,
+    duckdb_columns_struct,
+)
 from .spool import ADJUSTMENTS_SUFFIX, CLOSED_SUFFIX, OPEN_SUFFIX, segment_pid
 
 

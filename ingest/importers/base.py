@@ -4,16 +4,19 @@ A format module only knows its own file: it exposes ``NAME``, ``detect(path, hea
 ``stage_sql(conn, path, options)``, which returns a ``SELECT`` over DuckDB's own readers giving
 every contract column plus ``_line`` (1-based line or item number), ``_reject`` (why the row is
 bad, NULL when fine), ``_skip`` (why a non-call row is skipped) and ``_raw_key`` (a key or key id
-to fingerprint). A module whose log also records money that is not a call (refunds, settlements)
-adds ``_kind`` (NULL for a call, else an :data:`~ingest.schema.ADJUSTMENT_KINDS` kind), ``_task_id``
-and ``_reason``: those rows go to the ``adjustments`` table, ``charged`` signed as their amount.
-A module whose rows can repeat exactly (two identical calls in one second, no request id) adds
-``_repeat_rank`` (the row's id in its export): rows with the same ``call_id`` and a different
-rank are distinct calls and get ``#2``, ``#3``... (see :func:`_number_repeats`). It may leave ``tags`` NULL and give ``_tags`` instead, a STRUCT whose non-NULL
+to fingerprint). It may leave ``tags`` NULL and give ``_tags`` instead, a STRUCT whose non-NULL
 fields become the tags MAP: that MAP is then built once per distinct value and joined in (building
 a MAP on every row cost about 1 µs of an import's ~10 µs per row). With ``options.line_numbers``
 False a module may leave ``_line`` NULL (see :func:`_stage`). Everything else (defaults, ids,
 duplicates, the rejected-rows file, the summary) happens here, once.
+
+A module whose log also records money that is not a call (refunds, settlements) adds ``_kind``
+(NULL for a call, else an ``ingest.schema.ADJUSTMENT_KINDS`` kind), ``_task_id`` and
+``_reason``: those rows go to the ``adjustments`` table, ``charged`` signed as their amount. A
+module whose rows can repeat exactly (two identical calls in one second, no request id) adds
+``_repeat_rank`` (the row's id in its export): rows with the same ``call_id`` and another rank
+are distinct calls and get ``#2``, ``#3``... (see :func:`_number_repeats`). A module may offer
+``notes(conn, stage, options)``: lines the import summary prints (e.g. an assumed unit).
 """
 
 from __future__ import annotations
@@ -232,7 +235,8 @@ def adjustment_rows_sql(tag_fields: list[str] | None = None) -> str:
     src = _keyed_rows_sql(tag_fields, "s._kind IS NOT NULL")
     exprs = {"adjustment_id": "call_id", "occurred_at": "started_at", "kind": "_kind",
              "amount": "charged", "task_id": "_task_id", "reason": "_reason"}
-    cols = ", ".join(f"CAST({exprs.get(c, c)} AS {t}) AS {c}" for c, t in ADJUSTMENT_COLUMNS.items())
+    cols = ", ".join(f"CAST({exprs.get(c, c)} AS {t}) AS {c}"
+                     for c, t in ADJUSTMENT_COLUMNS.items())
     return f"SELECT {cols} FROM ({src})"
 
 
