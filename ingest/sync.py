@@ -28,22 +28,23 @@ from pathlib import Path
 
 import duckdb
 
-from .config import (
-    DEFAULT_QUOTA_PER_UNIT,
-    Settings,
-    ledger_companion,
-    parse_quota_per_unit,
-    rejected_dir,
-)
+from .config import Settings, ledger_companion, rejected_dir
 from .errors import CallmeterError
 from .importers import FORMATS, ImportOptions, ImportResult, import_file
 from .imports import open_for_import
 from .keys import fingerprinter_for
 from .log_pages import LOG_PATH, PAGE_SIZE, LogWalker, Progress, WalkStats
-from .platform import PlatformClient, PlatformError, console_base, load_token, read_json_object
+from .platform import (
+    PlatformClient,
+    PlatformError,
+    console_base,
+    load_token,
+    quota_unit,
+    read_json_object,
+)
 
-__all__ = ["LOG_PATH", "SyncResult", "fetch_window", "last_sync", "platform_status",
-           "read_state", "state_file", "sync_now"]
+__all__ = ["LOG_PATH", "SyncResult", "fetch_slices", "fetch_window", "last_sync", "read_state",
+           "state_file", "sync_now"]
 
 LOG_TYPES = (2, 5, 6)      # 2 consume, 5 error (one-api: channel test), 6 refund
 BATCH_ROWS = 5000          # rows per file handed to the importer (whole slices only)
@@ -125,45 +126,6 @@ def fetch_window(client: PlatformClient, start: int, end: int, **kw) -> Iterator
     """Every row of ``[start, end]`` once (see :func:`fetch_slices`)."""
     for rows in fetch_slices(client, start, end, **kw):
         yield from rows
-
-
-def platform_status(client: PlatformClient) -> dict:
-    """``GET /api/status``'s data (public on new-api and one-api)."""
-    data = client.get_json("/api/status").get("data")
-    if not isinstance(data, dict):
-        raise PlatformError(f"{client.base_url}/api/status: no data in the answer")
-    return data
-
-
-def resolve_quota_per_unit(client: PlatformClient, configured: Decimal | None
-                           ) -> tuple[Decimal, list[str]]:
-    """The quota per US$1 to price rows with, and what the user should know about it."""
-    try:
-        status = platform_status(client)
-        published = status.get("quota_per_unit")
-        platform = parse_quota_per_unit(published) if published is not None else None
-    except (PlatformError, ValueError) as exc:
-        status, platform = {}, None
-        reason = str(exc)
-    else:
-        reason = "its /api/status has no quota_per_unit"
-    notes = []
-    shown = status.get("quota_display_type")
-    if shown and shown not in ("USD", "TOKENS"):
-        notes.append(f"the platform's console shows money in {shown} (rate "
-                     f"{status.get('usd_exchange_rate') or status.get('price')}); the ledger "
-                     "keeps US dollars, as the platform bills")
-    if configured is not None:
-        if platform is not None and platform != configured:
-            notes.append(f"the platform publishes quota_per_unit {platform:,}, but "
-                         f"{configured:,} was configured and is used")
-        return configured, notes
-    if platform is not None:
-        return platform, notes
-    notes.append(f"charged = quota ÷ {DEFAULT_QUOTA_PER_UNIT:,} (new-api's default): the "
-                 f"platform did not say its quota_per_unit ({reason}); set "
-                 "CALLMETER_QUOTA_PER_UNIT if it uses another")
-    return DEFAULT_QUOTA_PER_UNIT, notes
 
 
 # --- state ---------------------------------------------------------------------------------
@@ -332,7 +294,8 @@ def sync_now(db: str | duckdb.DuckDBPyConnection, settings: Settings, *,
     client = client or PlatformClient(platform, token, user_id)
     importer = None
     try:
-        qpu, result.notes = resolve_quota_per_unit(client, settings.quota_per_unit)
+        unit = quota_unit(client, settings.quota_per_unit)
+        qpu, result.notes = unit.value, list(unit.notes)
         result.quota_per_unit = str(qpu)
         with tempfile.TemporaryDirectory(prefix="callmeter-sync-") as tmp:
             importer = _Importer(db, settings, result, Path(tmp), qpu)
