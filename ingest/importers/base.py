@@ -297,9 +297,12 @@ def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportRe
     _stage(conn, module, path, options)
     columns = _stage_columns(conn)
     kinds = "_kind" in columns
-    if "_repeat_rank" in columns and not id_census(
-            conn, f"SELECT call_id FROM {STAGE} WHERE {GOOD}")[1]:
+    # one id census for the whole file (calls and adjustments have distinct ids): when every
+    # good row has its own id, neither insert needs its per-id window
+    clean = id_census(conn, f"SELECT call_id FROM {STAGE} WHERE {GOOD}")[1]
+    if not clean and "_repeat_rank" in columns:
         _number_repeats(conn)
+        clean = id_census(conn, f"SELECT call_id FROM {STAGE} WHERE {GOOD}")[1]
     result.read = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
     for reason, n in conn.execute(
         f"SELECT _skip, count(*) FROM {STAGE} WHERE _skip IS NOT NULL GROUP BY 1 ORDER BY 1"
@@ -324,7 +327,8 @@ def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportRe
         conn.execute("BEGIN TRANSACTION")
         try:
             good = result.read - result.skipped - result.rejected
-            result.imported = _insert(conn, tag_fields, kinds)
+            result.imported = insert_new_calls(conn, good_rows_sql(tag_fields, kinds),
+                                               dedupe_within=not clean)
             if kinds:
                 result.adjustments = insert_new_adjustments(conn, adjustment_rows_sql(tag_fields))
             result.duplicates = good - result.imported - result.adjustments
@@ -342,17 +346,6 @@ def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportRe
     conn.execute("DROP TABLE IF EXISTS _import_keys")
     conn.execute("DROP TABLE IF EXISTS _import_tags")
     return result
-
-
-def _insert(conn: duckdb.DuckDBPyConnection, tag_fields: list[str] | None, kinds: bool) -> int:
-    """Insert the staged good call rows not yet in the ledger.
-
-    When every row already has its own id and no id repeats within the file, the per-id
-    de-duplication (a window over the whole file, the slowest step on large exports) is skipped.
-    """
-    where = f"{GOOD} AND _kind IS NULL" if kinds else GOOD
-    _, clean = id_census(conn, f"SELECT call_id FROM {STAGE} WHERE {where}")
-    return insert_new_calls(conn, good_rows_sql(tag_fields, kinds), dedupe_within=not clean)
 
 
 def stampid() -> str:

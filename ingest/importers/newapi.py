@@ -183,7 +183,7 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
         "input_tokens": tokens.value,
         "cached_tokens": f"CASE WHEN {tokens.placeholder} THEN 0 ELSE p_cache END",
         "output_tokens": "p_completion",
-        "images": f"CASE WHEN {image_row} THEN coalesce({IMAGES_SQL}, 1) END",
+        "images": f"CASE WHEN {image_row} THEN coalesce(images_n_, 1) END",
         "image_size": f"CASE WHEN {image_row} THEN {IMAGE_SIZE_SQL} END",
         "usage_source": tokens.usage_source,
         "usage_flag": tokens.flag,
@@ -199,9 +199,12 @@ SELECT {stage_columns(cols)},
   CAST(_skip AS VARCHAR) AS _skip, CAST({raw_key} AS VARCHAR) AS _raw_key,
   {{'user': username, 'group': grp, 'channel': channel,
     'billing_source': o_billing_source}} AS _tags,
-  CAST(_kind AS VARCHAR) AS _kind, CAST(o_task_id AS VARCHAR) AS _task_id,
-  CAST(coalesce(o_reason, content) AS VARCHAR) AS _reason, id AS _repeat_rank
-FROM (SELECT *, {call_id_sql()} AS call_id_ FROM (
+  CAST(_kind AS VARCHAR) AS _kind,
+  CAST(CASE WHEN _kind IS NOT NULL THEN o_task_id END AS VARCHAR) AS _task_id,
+  CAST(CASE WHEN _kind IS NOT NULL THEN coalesce(o_reason, content) END AS VARCHAR) AS _reason,
+  id AS _repeat_rank
+FROM (SELECT *, {call_id_sql()} AS call_id_,
+  CASE WHEN endpoint_ = 'images' THEN {IMAGES_SQL} END AS images_n_ FROM (
   SELECT *, {skip_sql()} AS _skip, {kind_sql()} AS _kind, {ENDPOINT_SQL} AS endpoint_
   FROM ({parsed})))"""
 

@@ -75,9 +75,9 @@ def call_id_sql() -> str:
     second = "CAST(CAST(epoch(p_started_at) AS BIGINT) AS VARCHAR)"
     content = (f"md5(concat_ws('|', p_type, {second}, coalesce(username, ''), "
                "coalesce(token_name, ''), p_model, p_prompt, p_completion, p_quota))")
-    return (f"CASE WHEN request_id IS NOT NULL THEN 'na2:' || p_type || ':' || request_id || "
-            f"CASE WHEN p_type = 2 THEN '' ELSE ':' || {second} END "
-            f"ELSE 'na2:h:' || {content} END")
+    return (f"CASE WHEN request_id IS NULL THEN 'na2:h:' || {content} "
+            "WHEN p_type = 2 THEN 'na2:2:' || request_id "
+            f"ELSE 'na2:' || CAST(p_type AS VARCHAR) || ':' || request_id || ':' || {second} END")
 
 
 def billing_mode_sql() -> str:
@@ -99,7 +99,8 @@ class InputTokens:
 
 
 def input_tokens_sql(image_row: str) -> InputTokens:
-    """``input_tokens`` in the OpenAI meaning (cached ⊆ input), and how sure we are of it.
+    """``input_tokens`` in the OpenAI meaning (cached ⊆ input), and how sure we are of it
+    (``images_n_``: :data:`IMAGES_SQL`, computed once, on image rows only).
 
     - Claude semantics (service/text_quota.go: ``usage_semantic == "anthropic"``; builds before
       2026-03 wrote ``claude: true`` from ``PostClaudeConsumeQuota``): ``prompt_tokens``
@@ -115,12 +116,12 @@ def input_tokens_sql(image_row: str) -> InputTokens:
     audio = ("(endpoint_ IN ('speech', 'transcriptions') AND p_prompt = p_quota "
              "AND p_quota > 0 AND coalesce(p_completion, 0) = 0)")
     placeholder = (f"({image_row} AND coalesce(p_completion, 0) = 0 AND coalesce(p_prompt, 0) "
-                   f"IN (0, 1, coalesce({IMAGES_SQL}, 1)))")
+                   "IN (0, 1, coalesce(images_n_, 1)))")
     claude = ("(o_usage_semantic = 'anthropic' OR (o_usage_semantic IS NULL "
               "AND o_claude = 'true'))")
     cache_write = "coalesce(p_cache_write, p_cache_creation, 0)"
     outside = "(p_cache > coalesce(p_prompt, 0))"
-    known = f"{IMAGES_SQL} IS NOT NULL"
+    known = "images_n_ IS NOT NULL"
     return InputTokens(
         value=(f"CASE WHEN {audio} OR {placeholder} THEN 0 "
                f"WHEN {claude} THEN coalesce(p_prompt, 0) + coalesce(p_cache, 0) + {cache_write} "
