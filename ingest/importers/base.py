@@ -16,7 +16,8 @@ A module whose log also records money that is not a call (refunds, settlements) 
 module whose rows can repeat exactly (two identical calls in one second, no request id) adds
 ``_repeat_rank`` (the row's id in its export): rows with the same ``call_id`` and another rank
 are distinct calls and get ``#2``, ``#3``... (see :func:`_number_repeats`). A module may offer
-``notes(conn, stage, options)``: lines the import summary prints (e.g. an assumed unit).
+``notes(conn, stage, options)``: lines the import summary prints (e.g. an assumed unit), and
+``adopt_earlier_ids(conn, stage)``: give staged rows the ids an older version stored them under.
 """
 
 from __future__ import annotations
@@ -303,6 +304,8 @@ def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportRe
     if not clean and "_repeat_rank" in columns:
         _number_repeats(conn)
         clean = id_census(conn, f"SELECT call_id FROM {STAGE} WHERE {GOOD}")[1]
+    if handoff is None and hasattr(module, "adopt_earlier_ids"):
+        module.adopt_earlier_ids(conn, STAGE)     # rows an older callmeter stored under other ids
     result.read = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
     for reason, n in conn.execute(
         f"SELECT _skip, count(*) FROM {STAGE} WHERE _skip IS NOT NULL GROUP BY 1 ORDER BY 1"

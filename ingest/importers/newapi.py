@@ -209,6 +209,44 @@ FROM (SELECT *, {call_id_sql()} AS call_id_,
   FROM ({parsed})))"""
 
 
+# Rows imported before this version carry ``na1:`` ids (a hash that included the row's id, which
+# current new-api builds no longer send). A staged row that is one of them — same second, key
+# label, model, output tokens, charge and status, matched one to one — takes its old id, so the
+# first sync or import after an upgrade adds nothing twice (a row read twice, one id, one rank).
+_LEGACY_KEY = ("started_at", "key_label", "model", "coalesce(output_tokens, 0)", "charged",
+               "coalesce(status, 200)")
+_GOOD_CALL = "_reject IS NULL AND _skip IS NULL AND _kind IS NULL"
+ADOPT_LEGACY_SQL = """
+CREATE OR REPLACE TEMP TABLE {stage} AS
+WITH legacy AS (
+  SELECT call_id AS old_id, {cols},
+    row_number() OVER (PARTITION BY {key} ORDER BY call_id) AS _n
+  FROM calls WHERE source = 'newapi' AND call_id LIKE 'na1:%'
+    AND started_at BETWEEN (SELECT min(started_at) FROM {stage})
+                       AND (SELECT max(started_at) FROM {stage})),
+staged AS (
+  SELECT *, {cols}, CASE WHEN {good} THEN dense_rank() OVER (PARTITION BY {key}, {good}
+    ORDER BY call_id) END AS _n
+  FROM {stage})
+SELECT s.* EXCLUDE (_n, {names}) REPLACE (coalesce(l.old_id, s.call_id) AS call_id)
+FROM staged s LEFT JOIN legacy l ON s._n = l._n AND {on}
+"""
+
+
+def adopt_earlier_ids(conn: duckdb.DuckDBPyConnection, stage: str) -> None:
+    """Staged rows that a callmeter before ``na2`` ids imported keep their ``na1:`` id."""
+    if conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'calls' "
+                    "AND NOT temporary").fetchone()[0] == 0:
+        return
+    if conn.execute("SELECT count(*) FROM (SELECT 1 FROM calls WHERE source = 'newapi' "
+                    "AND call_id LIKE 'na1:%' LIMIT 1)").fetchone()[0]:
+        names = [f"_k{i}" for i in range(len(_LEGACY_KEY))]
+        conn.execute(ADOPT_LEGACY_SQL.format(
+            stage=stage, good=_GOOD_CALL, key=", ".join(_LEGACY_KEY), names=", ".join(names),
+            cols=", ".join(f"{e} AS {n}" for e, n in zip(_LEGACY_KEY, names, strict=True)),
+            on=" AND ".join(f"s.{n} IS NOT DISTINCT FROM l.{n}" for n in names)))
+
+
 def notes(conn: duckdb.DuckDBPyConnection, stage: str, options) -> list[str]:
     """Say which quota_per_unit priced the rows when nothing told us the platform's."""
     if options.quota_per_unit is not None:
@@ -222,4 +260,4 @@ def notes(conn: duckdb.DuckDBPyConnection, stage: str, options) -> list[str]:
             "another quota_per_unit, import again into a fresh ledger with --quota-per-unit N"]
 
 
-__all__ = ["NAME", "charged_sql", "detect", "notes", "stage_sql"]
+__all__ = ["NAME", "adopt_earlier_ids", "charged_sql", "detect", "notes", "stage_sql"]

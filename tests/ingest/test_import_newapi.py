@@ -241,3 +241,16 @@ def test_benchmark_quick_runs():
 
     out = run(quick=True)
     assert out["rows"] == 200_000 and "imported" in out["summary"]
+
+
+def test_rows_an_older_callmeter_imported_are_not_added_again(tmp_path):
+    """Ledgers written before na2 ids hold newapi rows under na1 ids: importing or syncing the
+    same rows after the upgrade must find them, not add them twice."""
+    db = tmp_path / "l.duckdb"
+    path = sample("newapi-log-page-2025.json", tmp_path)
+    run_import(db, path, quota_per_unit=QPU)
+    rows(db, "UPDATE calls SET call_id = 'na1:' || md5(call_id)")       # as the old version
+    again = run_import(db, path, quota_per_unit=QPU)
+    assert (again.imported, again.duplicates) == (0, 7)
+    assert rows(db, "SELECT count(*), count(*) FILTER (WHERE call_id LIKE 'na1:%') "
+                    "FROM calls") == [(5, 5)]
