@@ -254,3 +254,53 @@ def test_rows_an_older_callmeter_imported_are_not_added_again(tmp_path):
     assert (again.imported, again.duplicates) == (0, 7)
     assert rows(db, "SELECT count(*), count(*) FILTER (WHERE call_id LIKE 'na1:%') "
                     "FROM calls") == [(5, 5)]
+
+
+def test_older_builds_claude_flag_and_image_count_in_the_content(tmp_path):
+    """Builds before 2026-03: Claude semantics said only by `claude: true` (no usage_semantic,
+    PostClaudeConsumeQuota), and an image row's prompt_tokens set to n, its count in "张数 n"."""
+    def row(i, model, prompt, completion, other, content=""):
+        return {"id": i, "created_at": 1740787200 + i, "type": 2, "content": content,
+                "username": "alice", "token_name": "lab", "token_id": 3, "model_name": model,
+                "quota": 1000, "prompt_tokens": prompt, "completion_tokens": completion,
+                "use_time": 1, "is_stream": False, "channel": 1, "group": "default",
+                "other": json.dumps(other)}
+    items = [
+        row(1, "claude-3-7-sonnet", 40, 90, {"claude": True, "cache_tokens": 3000,
+                                             "cache_creation_tokens": 500, "model_price": -1}),
+        row(2, "dall-e-3", 3, 0, {"model_price": 0.04,
+                                  "request_path": "/v1/images/generations"},
+            "大小 1792x1024, 品质 hd, 张数 3"),
+    ]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"success": True, "data": {"items": items}}))
+    db = tmp_path / "l.duckdb"
+    run_import(db, path, quota_per_unit=QPU)
+    assert calls(db, "model, input_tokens, cached_tokens, images, image_size, usage_flag") == [
+        ("claude-3-7-sonnet", 3540, 3000, 0, None, "anthropic_usage_normalised"),
+        ("dall-e-3", 0, 0, 3, "1792x1024", None),
+    ]
+
+
+def test_adjustments_reach_the_ledger_through_the_spool_when_it_is_held(tmp_path):
+    from importers_helpers import held_ledger, options
+
+    from ingest.config import spool_dir
+    from ingest.imports import import_paths
+    from ingest.ledger import open_ledger
+    from ingest.loader import load_spool
+
+    db = tmp_path / "l.duckdb"
+    open_ledger(str(db)).close()
+    with held_ledger(db):
+        results, locked = import_paths(str(db), [sample("newapi-log-page.json", tmp_path)],
+                                       "auto", options(quota_per_unit=QPU))
+    assert locked is not None and results[0].queued == 8 + 2
+    conn = open_ledger(str(db))
+    try:
+        loaded = load_spool(conn, spool_dir(str(db)))
+        assert (loaded.inserted, loaded.adjustments) == (8, 2)
+        assert conn.execute("SELECT kind, amount FROM adjustments ORDER BY kind").fetchall() == [
+            ("refund", Decimal("-0.3")), ("settlement", Decimal("0.025"))]
+    finally:
+        conn.close()

@@ -298,7 +298,7 @@ def test_settings_defaults_are_safe():
 
 
 def test_ledger_held_by_another_process_rows_go_to_the_spool(tmp_path, standin):
-    import subprocess
+    from importers_helpers import held_ledger
 
     from ingest.config import spool_dir
     from ingest.ledger import open_ledger
@@ -307,16 +307,8 @@ def test_ledger_held_by_another_process_rows_go_to_the_spool(tmp_path, standin):
     _history(standin, 20)
     db = tmp_path / "ledger.duckdb"
     open_ledger(str(db)).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); "
-         "print('held', flush=True); time.sleep(60)", str(db)],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_ledger(db):
         result = sync_now(str(db), _settings(db, standin), now=BASE_TS + 86400)
-    finally:
-        holder.terminate()
-        holder.wait(10)
     assert result.status == "ok", result.message
     assert result.queued == 21 and result.imported == 0
     conn = open_ledger(str(db))
