@@ -13,7 +13,8 @@ import time
 import httpx
 
 from . import usage as usage_mod
-from .forwarding import REQUEST_DROP, RESPONSE_DROP, Route, error_body, upstream_error_kind
+from .egress import describe_failure
+from .forwarding import REQUEST_DROP, RESPONSE_DROP, Route, error_body
 from .record import KEY_HEADERS, Call, parse_tags
 from .request import RequestInfo, read_request
 from .stream import SseRelay
@@ -160,11 +161,10 @@ class CallHandler:
         try:
             response = await app.transport.handle_async_request(request)
         except (httpx.HTTPError, OSError) as exc:
-            status, code = upstream_error_kind(exc)
-            app.metrics.errors.labels(code).inc()
-            what = "did not answer in time" if status == 504 else "cannot be reached"
-            await self.local_error(status, f"the upstream platform {what} "
-                                   f"({type(exc).__name__})", code, kind="upstream_error")
+            failure = describe_failure(exc)
+            app.upstream_failed(failure)
+            await self.local_error(failure.status, failure.message, failure.code,
+                                   kind="upstream_error")
             return None
         self.upstream_seconds = time.perf_counter() - call.t0
         call.status = response.status_code
