@@ -22,8 +22,9 @@ front of what real servers and CDNs do at the edges of the protocol:
 - TLS with a certificate from a private CA (``ssl_context``; tests build it with trustme).
 
 Each answer is registered with :meth:`RawUpstream.script` and requested at the path it returns
-(``/v1/raw/N``), or built per request by a ``responder`` (request → :class:`Answer`). Requests are read with a plain parser (request line, fields, Content-Length):
-the proxy and httpx send nothing else.
+(``/v1/raw/N``), or built per request by a ``responder`` (request → :class:`Answer`).
+Requests are read with a plain parser (request line, fields, Content-Length): the proxy and
+httpx send nothing else.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class _State:
     seen: list[Seen] = field(default_factory=list)
     connections: int = 0
     close_on_reuse: bool = False   # a keep-alive connection's second request: close, no answer
+    closed_on_reuse: int = 0       # requests so dropped
     idle_close: float | None = None
     responder: object = None       # Seen -> Answer, for paths without a scripted answer
 
@@ -188,6 +190,7 @@ class RawUpstream:
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return  # idle too long (closed without notice), or the client left
                 if served and state.close_on_reuse:
+                    state.closed_on_reuse += 1
                     return  # the request arrived as the server gave up on the connection
                 seen = _parse_request(head, conn_id)
                 length = int(seen.headers.get("content-length", "0") or 0)
