@@ -25,6 +25,12 @@ COLLECT_LIMIT = 64 * 1024 * 1024   # response bytes kept to read usage from a no
 USAGE_ENDPOINTS = frozenset({"chat", "embeddings", "images", "transcriptions", "rerank", "other"})
 
 
+def billable(status: int) -> bool:
+    """Answers a platform bills: 2xx with content. 204/205 carry none; a 3xx (304, 307) or a
+    1xx is no answer from the model; an error costs nothing."""
+    return 200 <= status < 300 and status not in (204, 205)
+
+
 class ClientGone(Exception):
     """The client went away before its request body arrived."""
 
@@ -100,6 +106,7 @@ class CallHandler:
         self.upstream_seconds: float | None = None
         self._client_gone = False
         self._owner_task: asyncio.Task | None = None
+        self._relay: SseRelay | None = None
 
     async def run(self) -> None:
         app, call = self.app, self.call
@@ -139,7 +146,10 @@ class CallHandler:
             if response is not None:
                 await _close_quietly(response)
             if not call.recorded and not skip_record:
+                # cut short (SIGTERM's shutdown timeout cancels the call): count what was sent
+                # and streamed, here and now, as there is no later
                 call.flag = call.flag or "interrupted"
+                self._count_cut_call()
                 app.record(call)
             if not skip_record:
                 app.observe(self.scope, call, self.upstream_seconds)
@@ -192,6 +202,7 @@ class CallHandler:
         ok = call.status < 400
         sse = ctype.startswith(b"text/event-stream")
         relay = SseRelay(self.info.inject_usage and ok, encoding) if sse else None
+        self._relay = relay
         if length is not None and not (relay and relay.strip):
             headers.append((b"content-length", str(length).encode()))
         if sse:
@@ -280,7 +291,7 @@ class CallHandler:
         loading, and a long text takes a while; the event loop must not wait for either.
         """
         call, info = self.call, self.info
-        if call.status < 400:
+        if billable(call.status):
             text: str | None = None
             if relay is not None:
                 out = usage_mod.Usage()
@@ -301,6 +312,20 @@ class CallHandler:
                                         text)
         if not call.recorded:
             self.app.record(call)
+
+    def _count_cut_call(self) -> None:
+        """Usage of a call whose answer had begun when it was cut: the usage it reported, else
+        its prompt and the streamed text counted locally (the tokenizer is loaded at start)."""
+        call, relay = self.call, self._relay
+        if not billable(call.status) or call.usage.usage_source != "none":
+            return
+        out = usage_mod.Usage()
+        if relay is not None and relay.usage is not None:
+            usage_mod.apply_stream_usage(out, call.endpoint, relay.usage)
+        if usage_mod.needs_estimate(out, call.endpoint):
+            usage_mod.estimate(out, call.endpoint, self.info,
+                               relay.text() if relay is not None else "")
+        call.usage = out
 
 
 def _response_headers(raw) -> tuple[list[tuple[bytes, bytes]], bytes, str | None, int | None]:

@@ -223,3 +223,19 @@ def test_credentials_in_the_upstream_url_are_refused_and_never_echoed(tmp_path):
                                           "--db", str(tmp_path / "c.duckdb")])
     assert result.exit_code != 0
     assert "s3cretpass" not in result.output and "password" in result.output
+
+
+@pytest.mark.parametrize("status", [204, 304, 307])
+def test_answers_without_content_cost_no_estimated_tokens(tmp_path, status):
+    """A 204/304/307 is no answer from the model: no tokens are invented for it."""
+    fields = [("Location", "https://elsewhere.example/")] if status == 307 else []
+    framing = "length" if status == 307 else "none"
+    with RawUpstream(responder=lambda seen: Answer(response_bytes(
+            status, fields, b"", framing=framing))) as raw, \
+            ProxyServer(raw.url, tmp_path / "callmeter.duckdb") as proxy:
+        r = httpx.post(proxy.url + "/chat/completions", json={
+            "model": "gpt-4o", "messages": [{"role": "user", "content": "a long question"}]})
+        rows = load_rows(proxy)
+    assert r.status_code == status
+    assert [(x["status"], x["input_tokens"], x["output_tokens"], x["usage_source"])
+            for x in rows] == [(status, 0, 0, "none")]
