@@ -43,6 +43,10 @@ class ProxyApp:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.options = options
         self.upstream = Upstream(options.upstream)
+        if self.upstream.credentials_dropped:
+            log.warning("the upstream URL carries a user name or password (user:pass@): "
+                        "callmeter does not send them (each client's own key is forwarded); "
+                        "forwarding to %s", self.upstream.origin)
         self.spool = spool
         self.fingerprinter = fingerprinter
         self.metrics = ProxyMetrics(spool)

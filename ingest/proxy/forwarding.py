@@ -54,14 +54,13 @@ class Upstream:
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url.strip())
-        if "@" in parts.netloc:
-            # never echo the URL: it holds a secret. Credentials would reach the Host header,
-            # /healthz and the log; and the platform gets each client's own key anyway.
-            raise ValueError("the upstream URL carries a user name or password (user:pass@): "
-                             "callmeter does not send URL credentials (each client's own key "
-                             "is forwarded); remove them from the URL")
+        # URL credentials are never sent: each client's own key is forwarded, and user:pass
+        # would otherwise reach the Host header, /healthz and the log. Dropped, and said once.
+        self.credentials_dropped = "@" in parts.netloc
+        if self.credentials_dropped:
+            parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"upstream must be an http(s) URL, got {url!r}")
+            raise ValueError(f"upstream must be an http(s) URL, got {parts.geturl()!r}")
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.host_header = parts.netloc.encode("idna" if not parts.netloc.isascii() else "ascii")
         path = parts.path.rstrip("/")

@@ -21,6 +21,7 @@ from ingest.keys import KeyFingerprinter
 from ingest.spool import SpoolWriter
 
 from .app import ProxyApp
+from .egress import redact
 from .guard import guarded_protocol
 from .options import ProxyOptions
 
@@ -85,7 +86,7 @@ def serve(options: ProxyOptions, spool_folder: Path, fingerprinter: KeyFingerpri
     configure_logging(options.access_log)
     files = raise_open_files_limit()
     log.info("forwarding http://%s:%d → %s, recording into %s (up to %d open files)",
-             options.host, options.port, options.upstream, spool_folder, files)
+             options.host, options.port, redact(options.upstream), spool_folder, files)
     if options.workers <= 1:
         uvicorn.Server(uvicorn_config(build_app(options, spool_folder, fingerprinter),
                                       options)).run()

@@ -214,15 +214,33 @@ def test_egress_proxy_settings_come_from_the_usual_variables(monkeypatch, tmp_pa
     assert settings.egress_proxies["no"] == "localhost,.internal"
 
 
-def test_credentials_in_the_upstream_url_are_refused_and_never_echoed(tmp_path):
-    with pytest.raises(ValueError) as info:
-        Upstream("https://user:s3cretpass@platform.example/v1")
-    assert "s3cretpass" not in str(info.value) and "user:pass@" in str(info.value)
-    result = CliRunner().invoke(cli_app, ["proxy", "--upstream",
-                                          "https://user:s3cretpass@platform.example/v1",
+def test_credentials_in_the_upstream_url_are_dropped_and_never_echoed(tmp_path, caplog):
+    """user:pass@ in --upstream: the proxy still serves, but the credentials reach neither
+    the upstream (Host header, Authorization), nor /healthz, nor the log."""
+    upstream = Upstream("https://user:s3cretpass@platform.example/v1")
+    assert upstream.credentials_dropped and upstream.base == "https://platform.example/v1"
+    assert b"s3cretpass" not in upstream.host_header
+
+    def answer(seen) -> Answer:
+        body = json.dumps({"object": "list", "data": []}).encode()
+        return Answer(response_bytes(200, [("Content-Type", "application/json")], body))
+
+    with RawUpstream(responder=answer) as raw:
+        url = raw.url.replace("http://", "http://user:s3cretpass@")
+        with caplog.at_level("INFO"), ProxyServer(url, tmp_path / "callmeter.duckdb") as proxy:
+            reply = httpx.get(proxy.url + "/models",
+                              headers={"Authorization": "Bearer " + KEYS["alice"]})
+            health = httpx.get(proxy.url.removesuffix("/v1") + "/healthz")
+        seen = raw.state.seen[-1]
+    assert reply.status_code == 200
+    assert "s3cretpass" not in seen.headers["host"] and "user" not in seen.headers["host"]
+    assert seen.headers["authorization"] == "Bearer " + KEYS["alice"]
+    assert "s3cretpass" not in health.text
+    logged = " ".join(rec.getMessage() for rec in caplog.records)
+    assert "s3cretpass" not in logged and "user:pass@" in logged
+    result = CliRunner().invoke(cli_app, ["proxy", "--upstream", "ftp://user:s3cretpass@x/",
                                           "--db", str(tmp_path / "c.duckdb")])
-    assert result.exit_code != 0
-    assert "s3cretpass" not in result.output and "password" in result.output
+    assert result.exit_code != 0 and "s3cretpass" not in result.output
 
 
 @pytest.mark.parametrize("status", [204, 304, 307])
