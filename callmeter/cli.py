@@ -22,6 +22,7 @@ app = typer.Typer(
 # Each module exposes register(app). Order is the order of `callmeter --help`.
 COMMAND_MODULES = (
     "callmeter.commands.proxy",
+    "callmeter.commands.otel",
     "callmeter.commands.ledger",
     "callmeter.commands.dashboard",
     "callmeter.commands.reports",
