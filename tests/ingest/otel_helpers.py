@@ -24,13 +24,11 @@ class OtelServer(ThreadedServer):
 
     name = "callmeter otel"
 
-    def __init__(self, db, **settings) -> None:
-        import uvicorn  # noqa: F401  (ThreadedServer serves a uvicorn.Config)
-
+    def __init__(self, db, spool_folder: Path | None = None, **settings) -> None:
         from ingest.otel import build_receiver, receiver_config
 
         self.db = str(db)
-        self.spool_folder = spool_dir(self.db)
+        self.spool_folder = spool_folder or spool_dir(self.db)
         secret = load_or_create_secret(ledger_home(self.db) / SECRET_FILE_NAME)
         self.app = build_receiver(self.spool_folder, KeyFingerprinter(secret),
                                   Settings(db=self.db, **settings))
@@ -42,6 +40,11 @@ class OtelServer(ThreadedServer):
 
     def flush(self) -> None:
         self.app.spool.close()
+
+    def rows(self, sql: str = "SELECT * FROM calls ORDER BY started_at") -> list[dict]:
+        """Close the current segment, load the spool, return the ledger's rows."""
+        self.flush()
+        return ledger(self.db, sql)
 
 
 def send(instrumentation: str, endpoint: str, base_url: str, *, exporter: str = "proto",

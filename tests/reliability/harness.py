@@ -22,14 +22,15 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_MARKER = "cmleak-"          # in every key the reliability tests send
-OTHER_TEST_KEYS = ("sk-proxytest-7Qz9XkL2mVb8NcR4-wxyz",)   # tests/ingest's proxy key
+OTHER_TEST_KEYS = ("sk-proxytest-7Qz9XkL2mVb8NcR4-wxyz",   # tests/ingest's proxy key
+                   "sk-oteltest-Zr81PqLm4VbX2cW9-kq7t")   # tests/otel_sender.py's key
 FORBIDDEN = (KEY_MARKER.encode(), b"Authorization", b"authorization:", b"Bearer ",
              *(k.encode() for k in OTHER_TEST_KEYS))
 # What callmeter writes: ledgers (and their WAL), spool segments and torn tails, rejected rows,
 # reports, the install secret, and the proxy logs these tests capture (callmeter itself logs
 # to stderr only). Test inputs (samples, hand-written logs) are not callmeter's and not scanned.
 CALLMETER_FILES = re.compile(
-    r"(\.duckdb(\.wal)?$|\.spool/|\.rejected/|\.tail$|(^|/)proxy-\d+\.log$|"
+    r"(\.duckdb(\.wal)?$|\.spool/|\.rejected/|\.tail$|(^|/)(proxy|otel)-\d+\.log$|"
     r"callmeter\.secret$|(^|/)report[^/]*$)")
 
 
@@ -155,6 +156,46 @@ class CliProxy:
         raise RuntimeError("no VmRSS")
 
     def __enter__(self) -> CliProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.stop()
+
+
+class CliOtel:
+    """``callmeter otel`` as a real subprocess; its stderr goes to ``log_path``."""
+
+    def __init__(self, db: Path, port: int | None = None) -> None:
+        self.db = Path(db)
+        self.port = port or free_port()
+        self.log_path = self.db.parent / f"otel-{self.port}.log"
+        args = [sys.executable, "-m", "callmeter.cli", "otel", "--port", str(self.port),
+                "--db", str(self.db)]
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env(), stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        try:
+            wait_http(self.origin + "/healthz", proc=self.proc)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError("otel did not start:\n" + self.log_path.read_text()) from None
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self._log.close()
+
+    def stop(self) -> int:
+        code = stop_process(self.proc)
+        self._log.close()
+        return code
+
+    def __enter__(self) -> CliOtel:
         return self
 
     def __exit__(self, *exc: object) -> None:
