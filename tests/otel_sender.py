@@ -2,10 +2,11 @@
 
 The real OpenAI Python SDK, wrapped by a real OpenTelemetry instrumentation, calls the base URL
 it is given (the stand-in upstream, or the recording proxy in front of it) and the real OTLP/HTTP
-exporter sends its spans to ``--endpoint``. Each instrumentation runs in a process of its own:
+exporter sends its spans to ``--endpoint`` (with ``--exporter file``, the SDK's OTLP/JSON file
+exporter appends them to that path). Each instrumentation runs in a process of its own:
 the official one and OpenLLMetry's patch the same SDK methods.
 
-    python tests/otel_sender.py --instrumentation v2|openllmetry --exporter proto|json \\
+    python tests/otel_sender.py --instrumentation v2|openllmetry --exporter proto|json|file \\
         --endpoint http://127.0.0.1:4318/v1/traces --base-url http://127.0.0.1:P/v1 \\
         [--compression gzip] [--calls scenario|many:N]
 
@@ -46,6 +47,10 @@ def instrument(name: str, provider) -> None:
 
 
 def exporter(kind: str, endpoint: str, compression: str | None):
+    if kind == "file":  # OTLP/JSON lines, as the Collector's file exporter writes them
+        from opentelemetry.exporter.otlp.json.file.trace_exporter import FileSpanExporter
+
+        return FileSpanExporter(endpoint)
     if kind == "json":
         from opentelemetry.exporter.otlp.common.http import Compression
         from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter
@@ -93,7 +98,7 @@ def calls(spec: str) -> list[tuple[str, dict, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--instrumentation", choices=("v2", "openllmetry"), required=True)
-    parser.add_argument("--exporter", choices=("proto", "json"), default="proto")
+    parser.add_argument("--exporter", choices=("proto", "json", "file"), default="proto")
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--compression", choices=("gzip", "deflate"))

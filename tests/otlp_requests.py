@@ -3,8 +3,10 @@ exact control over the spans (the instrumented-app tests use the real SDK instea
 
 from __future__ import annotations
 
+import base64
 import os
 
+from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
@@ -52,3 +54,15 @@ def chat(model: str = "gpt-4o", inp: int = 100, out: int = 20, **more: object) -
     return {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
             "gen_ai.request.model": model, "gen_ai.response.model": model,
             "gen_ai.usage.input_tokens": inp, "gen_ai.usage.output_tokens": out, **more}
+
+
+def otlp_json(req: ExportTraceServiceRequest) -> dict:
+    """OTLP/JSON as the specification writes it: camelCase, trace and span ids as hex."""
+    doc = json_format.MessageToDict(req)
+    for rs in doc.get("resourceSpans", []):
+        for ss in rs.get("scopeSpans", []):
+            for sp in ss.get("spans", []):
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if key in sp:
+                        sp[key] = base64.b64decode(sp[key]).hex()
+    return doc
