@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "callmeter.commands.ledger",
     "callmeter.commands.dashboard",
     "callmeter.commands.reports",
+    "callmeter.commands.quote",
     "callmeter.commands.prices",
     "callmeter.commands.sync",
     "callmeter.commands.lake",
