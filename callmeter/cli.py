@@ -22,9 +22,11 @@ app = typer.Typer(
 # Each module exposes register(app). Order is the order of `callmeter --help`.
 COMMAND_MODULES = (
     "callmeter.commands.proxy",
+    "callmeter.commands.otel",
     "callmeter.commands.ledger",
     "callmeter.commands.dashboard",
     "callmeter.commands.reports",
+    "callmeter.commands.quote",
     "callmeter.commands.prices",
     "callmeter.commands.sync",
     "callmeter.commands.lake",

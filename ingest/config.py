@@ -7,6 +7,7 @@ Nothing else in the code base reads ``os.environ``: other modules take a :class:
 from __future__ import annotations
 
 import os
+import urllib.request
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -62,6 +63,14 @@ class Settings:
     proxy_workers: int = 1
     proxy_access_log: bool = True
     proxy_shutdown_timeout: float = 30.0
+    upstream_keepalive: float = 4.0
+    header_timeout: float = 30.0
+    max_header_bytes: int = 64 * 1024
+    # HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY as urllib reads them ("http", "https",
+    # "all", "no"), and the CA bundle for TLS (SSL_CERT_FILE / SSL_CERT_DIR, as httpx reads them)
+    egress_proxies: dict[str, str] = field(default_factory=dict)
+    ca_file: str | None = None
+    ca_dir: str | None = None
     dashboard_password: str | None = None
     dashboard_users_file: Path | None = None
     platform_url: str | None = None
@@ -96,6 +105,12 @@ def settings_from_env(db: str | None = None) -> Settings:
         proxy_access_log=env.get("CALLMETER_PROXY_ACCESS_LOG", "1").lower() not in
         ("0", "false", "no", "off"),
         proxy_shutdown_timeout=_float("CALLMETER_PROXY_SHUTDOWN_TIMEOUT", 30.0),
+        upstream_keepalive=_float("CALLMETER_UPSTREAM_KEEPALIVE", 4.0),
+        header_timeout=_float("CALLMETER_HEADER_TIMEOUT", 30.0),
+        max_header_bytes=_int("CALLMETER_MAX_HEADER_BYTES", 64 * 1024),
+        egress_proxies=urllib.request.getproxies_environment(),
+        ca_file=env.get("SSL_CERT_FILE") or None,
+        ca_dir=env.get("SSL_CERT_DIR") or None,
         dashboard_password=env.get("CALLMETER_DASHBOARD_PASSWORD") or None,
         dashboard_users_file=Path(users) if users else None,
         platform_url=env.get("CALLMETER_PLATFORM_URL") or None,

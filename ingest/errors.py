@@ -20,14 +20,20 @@ class LedgerError(CallmeterError):
 
 
 class LedgerLocked(LedgerError):
-    def __init__(self, path: str, holder: str | None, pid: int | None) -> None:
+    """Another process holds the ledger; ``read_only`` says how (a notebook or BI tool
+    reading it holds it read-only, and then no process can write it either)."""
+
+    def __init__(self, path: str, holder: str | None, pid: int | None,
+                 read_only: bool = False) -> None:
         self.path = path
         self.holder = holder
         self.pid = pid
+        self.read_only = read_only
         who = f"process {pid} ({holder})" if pid else "another process"
+        how = "read-only" if read_only else "read-write"
         super().__init__(
-            f"the ledger {path} is open read-write in {who}; DuckDB lets one process "
-            "hold a ledger file at a time"
+            f"the ledger {path} is open {how} in {who}; DuckDB lets no other process write "
+            "a ledger file while it is open"
         )
 
 

@@ -4,13 +4,17 @@ Ownership (DuckDB lets one process hold a file read-write, and then no other pro
 at all): whichever process opens the ledger first owns it. The proxy never opens it; it appends
 to the spool. ``callmeter dashboard`` owns it while it runs and loads the spool on every refresh.
 ``callmeter load`` and ``import`` try to open it; when another process holds it, ``load`` says who
-does (that process loads the spool itself) and ``import`` writes its normalised rows to the spool
-for the owner to load. Read-only commands (``report``, ``recommend``) say who holds it.
+does and ``import`` writes its normalised rows to the spool; both then say what will happen to
+the spool (:func:`spool_fate`): only a running ``callmeter dashboard`` loads it by itself.
+Read-only commands (``report``, ``recommend``) say who holds it.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import struct
 import time
 from pathlib import Path
 
@@ -35,13 +39,50 @@ def _process_name(pid: int, fallback: str) -> str:
     return " ".join(parts[:3]) or fallback
 
 
+_FLOCK = "hhqqi"  # struct flock on Linux: l_type, l_whence, l_start, l_len, l_pid
+
+
+def _held_read_only(path: str, message: str) -> bool:
+    """Whether the holder has the file read-only: DuckDB takes a shared (read) fcntl lock for
+    read-only connections and an exclusive one otherwise; F_GETLK says which conflicts. DuckDB
+    itself adds "you would be able to open this database in read-only mode" then."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return "read-only mode" in message
+    try:
+        query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        kind = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))[0]
+    except OSError:
+        return "read-only mode" in message
+    finally:
+        os.close(fd)
+    return kind == fcntl.F_RDLCK
+
+
 def locked_error(path: str, exc: Exception) -> LedgerLocked | None:
-    """Translate DuckDB's lock error into :class:`LedgerLocked` naming the holder."""
+    """Translate DuckDB's lock error into :class:`LedgerLocked` naming the holder and how."""
     m = _LOCK_RE.search(str(exc))
     if not m:
         return None
     pid = int(m.group("pid"))
-    return LedgerLocked(path, _process_name(pid, m.group("prog")), pid)
+    return LedgerLocked(path, _process_name(pid, m.group("prog")), pid,
+                        read_only=_held_read_only(path, str(exc)))
+
+
+def spool_fate(locked: LedgerLocked, spool: Path) -> str:
+    """What will happen to the spool's segments while ``locked.holder`` holds the ledger."""
+    if not locked.read_only and locked.holder == "callmeter dashboard":
+        return ("callmeter dashboard loads the spool by itself, at most a second after one of "
+                "its pages is next opened or refreshed")
+    later = (f"the segments wait in {spool} (nothing is lost) until `callmeter load` runs "
+             "while the ledger is free, or a `callmeter dashboard` owns it")
+    if locked.read_only:
+        return f"a read-only holder never loads the spool: {later}"
+    if (locked.holder or "").startswith("callmeter "):
+        return (f"{locked.holder} does not load segments written after it started: {later}; "
+                "run `callmeter load` again once it has finished")
+    return f"that process does not load the spool: {later}"
 
 
 def connect_file(path: str, *, read_only: bool = False, wait_seconds: float = 0.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from .schema import (
     adjustment_columns_struct,
     duckdb_columns_struct,
 )
-from .spool import ADJUSTMENTS_SUFFIX, CLOSED_SUFFIX, OPEN_SUFFIX, segment_pid
+from .spool import ADJUSTMENTS_SUFFIX, CLOSED_SUFFIX, OPEN_SUFFIX, lock_segment, segment_pid
 
 
 @dataclass
@@ -44,9 +45,7 @@ class LoadResult:
         return text
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
+def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -56,27 +55,56 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+EMPTY_GRACE_SECONDS = 10.0  # a writer locks its new segment microseconds after creating it
+
+
+def _writer_gone(path: Path, fd: int) -> bool:
+    """True when nothing writes ``path`` any more: its writer's lock is free (we hold it now)
+    and the name still is that file; for an older writer's segment, also its PID is gone."""
+    try:
+        if not lock_segment(fd):
+            return False
+        if os.stat(path).st_ino != os.fstat(fd).st_ino:
+            return False  # closed and replaced meanwhile
+    except OSError:  # gone meanwhile, or a file system without locks: never take it
+        return False
+    pid = segment_pid(path)  # older writers held no lock: their PID is all there is
+    if pid is not None and (pid == os.getpid() or _pid_alive(pid)):
+        return False
+    size = os.fstat(fd).st_size
+    return size > 0 or time.time() - os.fstat(fd).st_mtime > EMPTY_GRACE_SECONDS
+
+
 def recover_abandoned(folder: Path, result: LoadResult) -> None:
     """Close segments whose writer died; keep every complete line, set aside a torn tail."""
     for path in sorted(folder.glob("*" + OPEN_SUFFIX)):
-        if path.name.split("-")[1:2] == [str(os.getpid())] or _pid_alive(segment_pid(path)):
-            continue
-        data = path.read_bytes()
-        cut = data.rfind(b"\n") + 1
-        if cut < len(data):
-            torn = folder / "torn"
-            torn.mkdir(exist_ok=True)
-            (torn / (path.name + ".tail")).write_bytes(data[cut:])
-            with open(path, "r+b") as fh:
-                fh.truncate(cut)
-            result.set_aside.append(
-                f"{path.name}: half a last line ({len(data) - cut} bytes) left by a crash, "
-                f"kept in {torn.name}/{path.name}.tail"
-            )
-        if cut:
-            path.rename(path.with_name(path.name[: -len(".open")]))
-        else:
-            path.unlink()
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue  # closed by its writer since the listing
+        try:
+            if _writer_gone(path, fd):
+                _close_abandoned(folder, path, fd, result)
+        finally:
+            os.close(fd)  # releases the lock, after the rename
+
+
+def _close_abandoned(folder: Path, path: Path, fd: int, result: LoadResult) -> None:
+    data = path.read_bytes()
+    cut = data.rfind(b"\n") + 1
+    if cut < len(data):
+        torn = folder / "torn"
+        torn.mkdir(exist_ok=True)
+        (torn / (path.name + ".tail")).write_bytes(data[cut:])
+        os.ftruncate(fd, cut)
+        result.set_aside.append(
+            f"{path.name}: half a last line ({len(data) - cut} bytes) left by a crash, "
+            f"kept in {torn.name}/{path.name}.tail"
+        )
+    if cut:
+        path.rename(path.with_name(path.name[: -len(".open")]))
+    else:
+        path.unlink()
 
 
 def finished_segments(folder: Path) -> list[Path]:

@@ -39,7 +39,7 @@ CALL_COLUMNS: dict[str, str] = {
 }
 
 ENDPOINTS = ("chat", "embeddings", "images", "speech", "transcriptions", "rerank", "other")
-SOURCES = ("proxy", "newapi", "openai", "openai-usage", "litellm", "csv", "demo")
+SOURCES = ("proxy", "otel", "newapi", "openai", "openai-usage", "litellm", "csv", "demo")
 USAGE_SOURCES = ("reported", "estimated", "none")
 BILLING_MODES = ("token", "request")
 

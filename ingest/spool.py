@@ -1,15 +1,25 @@
 """Append-only spool segments: how a writer that must never wait hands calls to the ledger.
 
-A segment is a file of JSON lines named ``<utc time>-<pid>-<seq>.jsonl.open`` while its writer
-has it, renamed to ``.jsonl`` when closed (size or age limit, or process exit). Each record is
-one ``write()`` of a whole line to an ``O_APPEND`` descriptor, so a ``kill -9`` loses only calls
-still in flight, and at worst leaves half a last line that the loader sets aside.
+A segment is a file of JSON lines named ``<utc time>-w<writer id>-<seq>.jsonl.open`` while its
+writer has it, renamed to ``.jsonl`` when closed (size or age limit, or process exit). Each
+record is one ``write()`` of a whole line to an ``O_APPEND`` descriptor, so a ``kill -9`` loses
+only calls still in flight, and at worst leaves half a last line that the loader sets aside.
+
+Liveness is a lock the kernel keeps: the writer holds ``flock(LOCK_EX)`` on its open segment
+for as long as it writes there, and renames or removes the segment before letting go. The
+kernel releases the lock when the writer dies however it dies, in whatever PID namespace
+(container) it ran; a loader takes an open segment only once it holds that lock itself
+(:func:`ingest.loader.recover_abandoned`). PIDs are not used: in containers they repeat and
+lie. Segments of the older writer (``<time>-<pid>-<seq>``, no lock) are still recognised.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +32,8 @@ CLOSED_SUFFIX = ".jsonl"
 # adjustments (refunds, settlements) handed over by an import while another process owns the
 # ledger; a name the call segments' "*.jsonl" never matches
 ADJUSTMENTS_SUFFIX = ".adjustments.ndjson"
+RETRY_SECONDS = 0.5     # after a write error, how soon a call tries the disk again
+MAX_ERROR_TEXT = 300    # /healthz shows the last error, bounded
 
 
 def _default(value: object) -> object:
@@ -36,16 +48,27 @@ def encode_record(record: dict) -> bytes:
     return (json.dumps(record, default=_default, separators=(",", ":")) + "\n").encode()
 
 
-def segment_name(seq: int, pid: int | None = None) -> str:
+def segment_name(seq: int, writer: str | None = None) -> str:
+    """``<utc time>-w<writer id>-<seq>``: unique across processes and containers."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    return f"{stamp}-{pid or os.getpid()}-{seq:06d}"
+    return f"{stamp}-w{writer or secrets.token_hex(4)}-{seq:06d}"
 
 
 def segment_pid(path: Path) -> int | None:
+    """The PID in an older writer's segment name (``<time>-<pid>-<seq>``), else None."""
     try:
         return int(path.name.split("-")[1])
     except (IndexError, ValueError):
         return None
+
+
+def lock_segment(fd: int) -> bool:
+    """Take the segment's writer lock without waiting; False when another holder has it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 @dataclass
@@ -57,7 +80,7 @@ class SpoolHealth:
     records_dropped: int = 0
     last_error: str | None = None
     last_record_at: float | None = None
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # unused; kept for the public shape
 
 
 class SpoolWriter:
@@ -76,38 +99,65 @@ class SpoolWriter:
         self._size = 0
         self._seq = 0
         self._retry_at = 0.0
+        self._writer = secrets.token_hex(4)
+        # one descriptor kept in reserve: when the process runs out (a flood of client
+        # connections), it is given up to open the next segment, so a served call is recorded
+        self._reserve: int | None = _reserve_fd()
 
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._seq += 1
-        self._path = self.folder / (segment_name(self._seq) + OPEN_SUFFIX)
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        path = self.folder / (segment_name(self._seq, self._writer) + OPEN_SUFFIX)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
+        try:
+            fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE) or self._reserve is None:
+                raise
+            os.close(self._reserve)
+            self._reserve = None
+            fd = os.open(path, flags, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until the segment is closed
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                os.close(fd)
+                raise
+            # a file system without locks: loaders there never take an open segment
+        self._fd, self._path = fd, path
         self._opened_at = time.monotonic()
         self._size = 0
 
     def _close_locked(self) -> None:
-        if self._fd is None or self._path is None:
+        """Rename (or remove, when empty) the segment *while still holding its lock*, then
+        close it: a loader never sees an unlocked ``.open`` file of a live writer."""
+        fd, path = self._fd, self._path
+        if fd is None or path is None:
             return
-        os.close(self._fd)
-        self._fd = None
-        if self._size:
-            self._path.rename(self._path.with_name(self._path.name[: -len(".open")]))
-        else:
-            self._path.unlink(missing_ok=True)
-        self._path = None
+        self._fd = self._path = None
+        try:
+            if self._size:
+                path.rename(path.with_name(path.name[: -len(".open")]))
+            else:
+                path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+            if self._reserve is None:
+                self._reserve = _reserve_fd()
 
     def append(self, record: dict) -> bool:
         """Write one record; return False (and mark the spool unhealthy) if it could not be."""
         line = encode_record(record)
         with self._lock:
             now = time.monotonic()
+            if self._fd is None and not self.health.recording and now < self._retry_at:
+                self.health.records_dropped += 1  # the disk was tried moments ago
+                return False
             try:
                 if self._fd is not None and (self._size >= self.max_bytes
                                              or now - self._opened_at >= self.max_seconds):
                     self._close_locked()
                 if self._fd is None:
-                    if not self.health.recording and now < self._retry_at:
-                        raise OSError(self.health.last_error or "spool unavailable")
                     self._open()
                 written = os.write(self._fd, line)  # type: ignore[arg-type]
                 if written != len(line):  # disk full mid-line: take the half line back
@@ -122,17 +172,16 @@ class SpoolWriter:
             self.health.last_record_at = time.time()
             return True
 
-    def _fail(self, message: str, now: float) -> None:
+    def _fail(self, message: str, now: float, dropped: int = 1) -> None:
         self.health.recording = False
-        self.health.records_dropped += 1
-        self.health.last_error = message
-        self._retry_at = now + 1.0
+        self.health.records_dropped += dropped
+        self.health.last_error = message[:MAX_ERROR_TEXT]
+        self._retry_at = now + RETRY_SECONDS
         if self._fd is not None:
             try:  # close (rename) the segment so its records get loaded while we keep running
                 self._close_locked()
             except OSError:
-                self._fd = None
-                self._path = None
+                pass  # the descriptor is closed; the loader recovers the file (lock released)
 
     def rotate_if_due(self) -> None:
         """Close the segment when it is old enough, so an idle writer's calls get loaded."""
@@ -141,11 +190,22 @@ class SpoolWriter:
                 try:
                     self._close_locked()
                 except OSError as exc:
-                    self._fail(str(exc), time.monotonic())
+                    self._fail(str(exc), time.monotonic(), dropped=0)
 
     def close(self) -> None:
         with self._lock:
             try:
                 self._close_locked()
             except OSError as exc:
-                self._fail(str(exc), time.monotonic())
+                self._fail(str(exc), time.monotonic(), dropped=0)
+
+    def __del__(self) -> None:
+        if getattr(self, "_reserve", None) is not None:
+            os.close(self._reserve)
+
+
+def _reserve_fd() -> int | None:
+    try:
+        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None

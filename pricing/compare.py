@@ -68,7 +68,11 @@ def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
     return None if not den else num / den
 
 
-def _break_even_row(row: dict) -> dict:
+def break_even_row(row: dict) -> dict:
+    """Break-even and the cheaper mode from totals: ``calls``, ``input_tokens``,
+    ``cached_tokens``, ``output_tokens``, ``token_cost`` and ``request_cost`` (both priced);
+    BREAK_EVEN_COLUMNS out. Observed workloads (:func:`break_even_tokens`) and planned ones
+    (``pricing.quote``) both go through here."""
     calls = Decimal(int(row["calls"]))
     inp, cached, out = (Decimal(int(row[c] or 0)) for c in
                         ("input_tokens", "cached_tokens", "output_tokens"))
@@ -117,4 +121,4 @@ def break_even_tokens(conn: duckdb.DuckDBPyConnection, base_model: str | None = 
     sql = BREAK_EVEN_TOTALS_SQL.replace("{group}", _GROUPS[by_key])
     params = {**_period(since, until), "base_model": base_model}
     rows = decimal_frame(conn, sql, params).to_dict("records")
-    return pd.DataFrame([_break_even_row(r) for r in rows], columns=list(BREAK_EVEN_COLUMNS))
+    return pd.DataFrame([break_even_row(r) for r in rows], columns=list(BREAK_EVEN_COLUMNS))

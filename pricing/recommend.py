@@ -380,6 +380,14 @@ def _candidates(models: dict[str, dict], current: dict, endpoint: str, max_input
     return out
 
 
+def candidate_models(models: dict[str, dict], model: str, endpoint: str = "chat",
+                     max_input: int = 0) -> list[tuple[str, str]]:
+    """(group, model) cheaper-model candidates for ``model`` (a base model of models.csv);
+    empty when models.csv does not know it. Recommendations and quotes use the same rule."""
+    current = models.get(model)
+    return [] if current is None else _candidates(models, current, endpoint, max_input)
+
+
 def cheaper_models(conn: duckdb.DuckDBPyConnection, since, until,
                    thresholds: Thresholds = Thresholds(), models_path: str = MODELS_CSV
                    ) -> list[Recommendation]:

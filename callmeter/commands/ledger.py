@@ -17,7 +17,7 @@ from ingest.errors import CallmeterError, LedgerLocked
 from ingest.importers import FORMATS, ImportOptions
 from ingest.imports import import_paths
 from ingest.keys import fingerprinter_for
-from ingest.ledger import open_ledger
+from ingest.ledger import open_ledger, spool_fate
 from ingest.loader import load_spool
 
 console = Console(stderr=True)
@@ -79,8 +79,8 @@ def import_command(
             continue
         results.extend(res)
         if locked:
-            console.print(f"[yellow]{locked}. Rows were handed to the spool "
-                          f"({spool_dir(db)}); the owner loads them on its next refresh.[/yellow]")
+            console.print(f"[yellow]{locked}. Rows were handed to the spool; "
+                          f"{spool_fate(locked, spool_dir(db))}.[/yellow]")
     for r in results:
         typer.echo(r.summary())
         if r.skipped_by:
@@ -112,7 +112,7 @@ def load_command(
     try:
         conn = open_ledger(db, data_path=data_path)
     except LedgerLocked as exc:
-        typer.echo(f"{exc}. That process loads the spool itself; nothing to do here.")
+        typer.echo(f"{exc}. {spool_fate(exc, spool_dir(db))}.")
         return
     try:
         result = load_spool(conn, spool_dir(db), keep=keep)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import csv, litellm, newapi, openai, openai_usage
+from . import csv, litellm, newapi, openai, openai_usage, otlp
 from .base import ImportOptions, ImportResult, detect_format, import_file
 
 FORMATS: dict[str, ModuleType] = {
+    "otlp": otlp,
     "newapi": newapi,
     "openai-usage": openai_usage,
     "litellm": litellm,

@@ -20,7 +20,8 @@ import httpx
 from ingest.keys import KeyFingerprinter
 from ingest.spool import SpoolWriter
 
-from .forwarding import Upstream, make_transport
+from .egress import UpstreamFailure, egress_proxy_for, make_transport, tls_context
+from .forwarding import Upstream
 from .handler import CallHandler, cors_headers
 from .metrics import ProxyMetrics
 from .options import ProxyOptions
@@ -31,6 +32,7 @@ access_log = logging.getLogger("callmeter.proxy.access")
 
 PREFLIGHT_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
 ROTATE_EVERY = 5.0
+FAILURE_LOG_EVERY = 10.0  # seconds between two log lines about the same kind of upstream failure
 
 
 class ProxyApp:
@@ -41,6 +43,10 @@ class ProxyApp:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.options = options
         self.upstream = Upstream(options.upstream)
+        if self.upstream.credentials_dropped:
+            log.warning("the upstream URL carries a user name or password (user:pass@): "
+                        "callmeter does not send them (each client's own key is forwarded); "
+                        "forwarding to %s", self.upstream.origin)
         self.spool = spool
         self.fingerprinter = fingerprinter
         self.metrics = ProxyMetrics(spool)
@@ -50,13 +56,28 @@ class ProxyApp:
         self.url = functools.lru_cache(maxsize=4096)(httpx.URL)
         self._tasks: set[asyncio.Task] = set()
         self._was_recording = True
+        self._failure_logged: dict[str, float] = {}
 
     @property
     def transport(self) -> httpx.AsyncBaseTransport:
         if self._transport is None:
-            self._transport = make_transport(self.options.transport,
-                                             max_connections=self.options.max_connections)
+            o = self.options
+            self._transport, note = make_transport(
+                o.transport, max_connections=o.max_connections,
+                keepalive_seconds=o.keepalive_seconds,
+                ssl_context=tls_context(o.ca_file, o.ca_dir),
+                proxy_url=egress_proxy_for(self.upstream.base, o.egress_proxies))
+            if note:
+                log.warning(note)
         return self._transport
+
+    def upstream_failed(self, failure: UpstreamFailure) -> None:
+        """Count a failure to reach the upstream; log it (each kind at most every 10 s)."""
+        self.metrics.errors.labels(failure.code).inc()
+        now = time.monotonic()
+        if now - self._failure_logged.get(failure.code, -FAILURE_LOG_EVERY) >= FAILURE_LOG_EVERY:
+            self._failure_logged[failure.code] = now
+            log.warning("%s: %s", failure.code, failure.message)
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]

@@ -7,14 +7,11 @@ request's absolute URL or ``Host`` header.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import posixpath
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
-
-import httpx
 
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus ones the proxy sets.
 HOP_BY_HOP = frozenset({
@@ -57,8 +54,13 @@ class Upstream:
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url.strip())
+        # URL credentials are never sent: each client's own key is forwarded, and user:pass
+        # would otherwise reach the Host header, /healthz and the log. Dropped, and said once.
+        self.credentials_dropped = "@" in parts.netloc
+        if self.credentials_dropped:
+            parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"upstream must be an http(s) URL, got {url!r}")
+            raise ValueError(f"upstream must be an http(s) URL, got {parts.geturl()!r}")
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.host_header = parts.netloc.encode("idna" if not parts.netloc.isascii() else "ascii")
         path = parts.path.rstrip("/")
@@ -80,50 +82,6 @@ class Upstream:
         endpoint = ENDPOINT_BY_PATH.get(api_path, "other")
         return Route(endpoint, api_path, target + quote("/" + api_path, safe=_SAFE_PATH)
                      if api_path else target)
-
-
-def upstream_error_kind(exc: Exception) -> tuple[int, str]:
-    """Status and error code for a failure to get an upstream response: 504 timeout, else 502."""
-    cause = exc.__cause__
-    if isinstance(cause, asyncio.TimeoutError | TimeoutError):
-        return 504, "upstream_timeout"
-    if cause is None and isinstance(exc, httpx.TimeoutException):
-        return 504, "upstream_timeout"
-    return 502, "upstream_unreachable"
-
-
-def make_transport(kind: str, *, max_connections: int,
-                   keepalive_seconds: float = 30.0) -> httpx.AsyncBaseTransport:
-    """httpx transport for the upstream: the lean ``http1`` (default, fastest: see
-    docs/performance.md), httpx-aiohttp's ``aiohttp``, or httpx's own.
-
-    The aiohttp session keeps no cookies (one client's cookies must never reach another's
-    requests), never decompresses (bodies pass through byte for byte) and adds no headers.
-    """
-    if kind == "http1":
-        from .http1 import Http1Transport
-
-        return Http1Transport(max_connections=max_connections,
-                              keepalive_seconds=keepalive_seconds)
-    if kind == "httpx":
-        limits = httpx.Limits(max_connections=max_connections,
-                              max_keepalive_connections=max_connections,
-                              keepalive_expiry=keepalive_seconds)
-        return httpx.AsyncHTTPTransport(limits=limits, retries=0)
-    if kind != "aiohttp":
-        raise ValueError(f"unknown transport {kind!r}: choose http1, aiohttp or httpx")
-    import aiohttp
-    from httpx_aiohttp import AiohttpTransport
-
-    def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0,
-                                         keepalive_timeout=keepalive_seconds,
-                                         ttl_dns_cache=60)
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                     auto_decompress=False,
-                                     skip_auto_headers=("User-Agent", "Accept"))
-
-    return AiohttpTransport(client=session)
 
 
 def error_body(message: str, code: str, kind: str = "proxy_error") -> bytes:

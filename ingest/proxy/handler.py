@@ -13,7 +13,8 @@ import time
 import httpx
 
 from . import usage as usage_mod
-from .forwarding import REQUEST_DROP, RESPONSE_DROP, Route, error_body, upstream_error_kind
+from .egress import describe_failure
+from .forwarding import REQUEST_DROP, RESPONSE_DROP, Route, error_body
 from .record import KEY_HEADERS, Call, parse_tags
 from .request import RequestInfo, read_request
 from .stream import SseRelay
@@ -22,6 +23,12 @@ DONE = b"data: [DONE]"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 COLLECT_LIMIT = 64 * 1024 * 1024   # response bytes kept to read usage from a non-streamed body
 USAGE_ENDPOINTS = frozenset({"chat", "embeddings", "images", "transcriptions", "rerank", "other"})
+
+
+def billable(status: int) -> bool:
+    """Answers a platform bills: 2xx with content. 204/205 carry none; a 3xx (304, 307) or a
+    1xx is no answer from the model; an error costs nothing."""
+    return 200 <= status < 300 and status not in (204, 205)
 
 
 class ClientGone(Exception):
@@ -99,6 +106,7 @@ class CallHandler:
         self.upstream_seconds: float | None = None
         self._client_gone = False
         self._owner_task: asyncio.Task | None = None
+        self._relay: SseRelay | None = None
 
     async def run(self) -> None:
         app, call = self.app, self.call
@@ -138,7 +146,10 @@ class CallHandler:
             if response is not None:
                 await _close_quietly(response)
             if not call.recorded and not skip_record:
+                # cut short (SIGTERM's shutdown timeout cancels the call): count what was sent
+                # and streamed, here and now, as there is no later
                 call.flag = call.flag or "interrupted"
+                self._count_cut_call()
                 app.record(call)
             if not skip_record:
                 app.observe(self.scope, call, self.upstream_seconds)
@@ -160,11 +171,10 @@ class CallHandler:
         try:
             response = await app.transport.handle_async_request(request)
         except (httpx.HTTPError, OSError) as exc:
-            status, code = upstream_error_kind(exc)
-            app.metrics.errors.labels(code).inc()
-            what = "did not answer in time" if status == 504 else "cannot be reached"
-            await self.local_error(status, f"the upstream platform {what} "
-                                   f"({type(exc).__name__})", code, kind="upstream_error")
+            failure = describe_failure(exc)
+            app.upstream_failed(failure)
+            await self.local_error(failure.status, failure.message, failure.code,
+                                   kind="upstream_error")
             return None
         self.upstream_seconds = time.perf_counter() - call.t0
         call.status = response.status_code
@@ -192,6 +202,7 @@ class CallHandler:
         ok = call.status < 400
         sse = ctype.startswith(b"text/event-stream")
         relay = SseRelay(self.info.inject_usage and ok, encoding) if sse else None
+        self._relay = relay
         if length is not None and not (relay and relay.strip):
             headers.append((b"content-length", str(length).encode()))
         if sse:
@@ -280,7 +291,7 @@ class CallHandler:
         loading, and a long text takes a while; the event loop must not wait for either.
         """
         call, info = self.call, self.info
-        if call.status < 400:
+        if billable(call.status):
             text: str | None = None
             if relay is not None:
                 out = usage_mod.Usage()
@@ -301,6 +312,20 @@ class CallHandler:
                                         text)
         if not call.recorded:
             self.app.record(call)
+
+    def _count_cut_call(self) -> None:
+        """Usage of a call whose answer had begun when it was cut: the usage it reported, else
+        its prompt and the streamed text counted locally (the tokenizer is loaded at start)."""
+        call, relay = self.call, self._relay
+        if not billable(call.status) or call.usage.usage_source != "none":
+            return
+        out = usage_mod.Usage()
+        if relay is not None and relay.usage is not None:
+            usage_mod.apply_stream_usage(out, call.endpoint, relay.usage)
+        if usage_mod.needs_estimate(out, call.endpoint):
+            usage_mod.estimate(out, call.endpoint, self.info,
+                               relay.text() if relay is not None else "")
+        call.usage = out
 
 
 def _response_headers(raw) -> tuple[list[tuple[bytes, bytes]], bytes, str | None, int | None]:

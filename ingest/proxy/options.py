@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ingest.config import Settings
 
@@ -22,6 +22,12 @@ class ProxyOptions:
     shutdown_timeout: float = 30.0      # SIGTERM: how long in-flight calls may still run
     spool_max_bytes: int = 64 * 1024 * 1024
     spool_max_seconds: float = 60.0
+    keepalive_seconds: float = 4.0      # idle upstream connections kept (below uvicorn/Node 5 s)
+    header_timeout: float = 30.0        # a client must send its request headers within this
+    max_header_bytes: int = 64 * 1024   # larger request header sections get 431
+    egress_proxies: dict[str, str] = field(default_factory=dict)  # HTTP(S)_PROXY, NO_PROXY
+    ca_file: str | None = None          # SSL_CERT_FILE: the CAs to trust instead of the system's
+    ca_dir: str | None = None           # SSL_CERT_DIR
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ProxyOptions:
@@ -34,6 +40,12 @@ class ProxyOptions:
             "max_body_bytes": settings.max_body_bytes,
             "spool_max_bytes": settings.spool_max_bytes,
             "spool_max_seconds": settings.spool_max_seconds,
+            "keepalive_seconds": settings.upstream_keepalive,
+            "header_timeout": settings.header_timeout,
+            "max_header_bytes": settings.max_header_bytes,
+            "egress_proxies": dict(settings.egress_proxies),
+            "ca_file": settings.ca_file,
+            "ca_dir": settings.ca_dir,
         }
         for name in ("transport", "workers", "access_log", "shutdown_timeout"):
             value = getattr(settings, "proxy_" + name, None)

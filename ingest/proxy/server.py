@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -20,6 +21,8 @@ from ingest.keys import KeyFingerprinter
 from ingest.spool import SpoolWriter
 
 from .app import ProxyApp
+from .egress import redact
+from .guard import guarded_protocol
 from .options import ProxyOptions
 
 log = logging.getLogger("callmeter.proxy")
@@ -40,7 +43,8 @@ def uvicorn_config(app: ProxyApp, options: ProxyOptions, **overrides) -> uvicorn
         loop = "uvloop"
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it
         loop = "asyncio"
-    values = dict(host=options.host, port=options.port, loop=loop, http="httptools",
+    http = guarded_protocol(options.header_timeout, options.max_header_bytes)
+    values = dict(host=options.host, port=options.port, loop=loop, http=http,
                   lifespan="on", access_log=False, server_header=False, date_header=False,
                   timeout_graceful_shutdown=options.shutdown_timeout, backlog=4096,
                   timeout_keep_alive=75, log_level="info", proxy_headers=False)
@@ -63,11 +67,26 @@ def configure_logging(access_log: bool) -> None:
         main.setLevel(logging.INFO)
 
 
+def raise_open_files_limit() -> int:
+    """Raise the soft limit of open descriptors to the hard one: each client connection holds
+    one, and running out (a flood of connections) must not be what stops recording."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 def serve(options: ProxyOptions, spool_folder: Path, fingerprinter: KeyFingerprinter) -> None:
     """Serve until SIGTERM/SIGINT; blocks."""
     configure_logging(options.access_log)
-    log.info("forwarding http://%s:%d → %s, recording into %s", options.host, options.port,
-             options.upstream, spool_folder)
+    files = raise_open_files_limit()
+    log.info("forwarding http://%s:%d → %s, recording into %s (up to %d open files)",
+             options.host, options.port, redact(options.upstream), spool_folder, files)
     if options.workers <= 1:
         uvicorn.Server(uvicorn_config(build_app(options, spool_folder, fingerprinter),
                                       options)).run()

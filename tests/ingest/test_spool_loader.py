@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from ingest.config import spool_dir
 from ingest.ledger import open_ledger
@@ -172,3 +173,43 @@ def test_a_held_ledger_is_named_and_imports_reach_it_through_the_spool_exactly_o
     assert conn.execute("SELECT list(model ORDER BY started_at), count(DISTINCT call_id) "
                         "FROM calls").fetchone() == (["gpt-4o", "gpt-4o-c"], 2)
     conn.close()
+
+
+HOLD_AS = """
+import duckdb, sys, time
+conn = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "ro")
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("mode, argv, says, never", [
+    ("ro", [], ["open read-only", "a read-only holder never loads the spool",
+                "until `callmeter load` runs"], ["read-write", "loads the spool by itself"]),
+    ("rw", ["callmeter.cli", "import"], ["open read-write", "(callmeter import)",
+                                         "does not load segments written after it started",
+                                         "run `callmeter load` again"],
+     ["read-only", "loads the spool by itself"]),
+    ("rw", ["callmeter.cli", "dashboard"], ["open read-write", "(callmeter dashboard)",
+                                            "loads the spool by itself"], ["read-only"]),
+], ids=["notebook-read-only", "another-import", "dashboard"])
+def test_the_owner_message_says_what_will_happen_to_the_spool(tmp_path, mode, argv, says,
+                                                              never):
+    """A notebook reading the ledger holds it read-only and never loads the spool; another
+    `import` exits without loading it; only a dashboard loads it by itself."""
+    db = tmp_path / "l.duckdb"
+    open_ledger(str(db)).close()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_AS, str(db), mode, *argv],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        done = run_cli("load", "--db", str(db), cwd=tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    for phrase in says:
+        assert phrase in text, text
+    for phrase in never:
+        assert phrase not in text, text

@@ -22,14 +22,15 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_MARKER = "cmleak-"          # in every key the reliability tests send
-OTHER_TEST_KEYS = ("sk-proxytest-7Qz9XkL2mVb8NcR4-wxyz",)   # tests/ingest's proxy key
+OTHER_TEST_KEYS = ("sk-proxytest-7Qz9XkL2mVb8NcR4-wxyz",   # tests/ingest's proxy key
+                   "sk-oteltest-Zr81PqLm4VbX2cW9-kq7t")   # tests/otel_sender.py's key
 FORBIDDEN = (KEY_MARKER.encode(), b"Authorization", b"authorization:", b"Bearer ",
              *(k.encode() for k in OTHER_TEST_KEYS))
 # What callmeter writes: ledgers (and their WAL), spool segments and torn tails, rejected rows,
 # reports, the install secret, and the proxy logs these tests capture (callmeter itself logs
 # to stderr only). Test inputs (samples, hand-written logs) are not callmeter's and not scanned.
 CALLMETER_FILES = re.compile(
-    r"(\.duckdb(\.wal)?$|\.spool/|\.rejected/|\.tail$|(^|/)proxy-\d+\.log$|"
+    r"(\.duckdb(\.wal)?$|\.spool/|\.rejected/|\.tail$|(^|/)(proxy|otel)-\d+\.log$|"
     r"callmeter\.secret$|(^|/)report[^/]*$)")
 
 
@@ -105,34 +106,30 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: flo
     return proc.returncode
 
 
-class CliProxy:
-    """``callmeter proxy`` as a real subprocess; its stderr (log) goes to ``log_path``."""
+class CliServer:
+    """A ``callmeter`` server command as a real subprocess on a free port, started once its
+    /healthz answers; its output (log) goes to ``<log_dir>/<command>-<port>.log``."""
 
-    def __init__(self, upstream_url: str, db: Path, *extra: str, access_log: bool = True,
-                 port: int | None = None, log_dir: Path | None = None,
-                 **env_extra: str) -> None:
+    def __init__(self, command: str, db: Path, *args: str, port: int | None = None,
+                 log_dir: Path | None = None, **env_extra: str) -> None:
         self.db = Path(db)
         self.port = port or free_port()
-        self.log_path = (log_dir or self.db.parent) / f"proxy-{self.port}.log"
-        args = [sys.executable, "-m", "callmeter.cli", "proxy", "--upstream", upstream_url,
-                "--port", str(self.port), "--db", str(self.db),
-                "--access-log" if access_log else "--no-access-log", *extra]
+        self.log_path = (log_dir or self.db.parent) / f"{command}-{self.port}.log"
+        argv = [sys.executable, "-m", "callmeter.cli", command, "--port", str(self.port),
+                "--db", str(self.db), *args]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env(**env_extra),
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env(**env_extra),
                                      stdout=self._log, stderr=subprocess.STDOUT)
         try:
             wait_http(self.origin + "/healthz", proc=self.proc)
         except RuntimeError:
             self.stop()
-            raise RuntimeError("proxy did not start:\n" + self.log_path.read_text()) from None
+            raise RuntimeError(f"{command} did not start:\n" + self.log_path.read_text()
+                               ) from None
 
     @property
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return self.origin + "/v1"
 
     @property
     def spool(self) -> Path:
@@ -154,12 +151,34 @@ class CliProxy:
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS")
 
-    def __enter__(self) -> CliProxy:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.proc.poll() is None:
             self.stop()
+
+
+class CliProxy(CliServer):
+    """``callmeter proxy --upstream URL``."""
+
+    def __init__(self, upstream_url: str, db: Path, *extra: str, access_log: bool = True,
+                 port: int | None = None, log_dir: Path | None = None,
+                 **env_extra: str) -> None:
+        super().__init__("proxy", db, "--upstream", upstream_url,
+                         "--access-log" if access_log else "--no-access-log", *extra,
+                         port=port, log_dir=log_dir, **env_extra)
+
+    @property
+    def url(self) -> str:
+        return self.origin + "/v1"
+
+
+class CliOtel(CliServer):
+    """``callmeter otel``: the OTLP/HTTP receiver."""
+
+    def __init__(self, db: Path, port: int | None = None) -> None:
+        super().__init__("otel", db, port=port)
 
 
 def callmeter(*args: str, check: bool = True, timeout: float = 120,

@@ -1,0 +1,126 @@
+"""``callmeter quote``: what a planned workload would cost, per token, per request, on cheaper
+models, with the break-even."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from callmeter.options import DEFAULT_DB_VALUE, DbOption
+from ingest.config import data_file, is_lake_target
+from ingest.errors import LedgerError
+from ingest.ledger import open_ledger
+from pricing import DEFAULT_SHEET, PricingError, latest_sheet, load_prices
+from pricing.quote import Quote, Workload, quote
+from pricing.recommend import MODELS_CSV, load_models
+
+console = Console()
+
+
+@contextmanager
+def _prices(db: str, sheet: Path | None):
+    """A connection whose ``prices`` table prices the quote, and where those prices came from:
+    ``--prices`` FILE, else the ledger's loaded sheet, else the shipped data/prices.csv."""
+    if sheet is None and (is_lake_target(db) or Path(db).exists()):
+        try:
+            conn = open_ledger(db, read_only=True)
+        except LedgerError:
+            conn = None  # held by the dashboard, or not a ledger: the sheet file will do
+        if conn is not None:
+            loaded = latest_sheet(conn)
+            if loaded is not None:
+                try:
+                    yield conn, f"prices loaded in {db} ({loaded.sheet})"
+                finally:
+                    conn.close()
+                return
+            conn.close()
+    path = data_file(sheet or DEFAULT_SHEET)
+    conn = open_ledger(":memory:")
+    try:
+        load_prices(conn, path)
+        yield conn, f"price sheet {path}"
+    finally:
+        conn.close()
+
+
+def _money(value: Decimal | None, places: str = "0.000001") -> str:
+    return "unpriced" if value is None else f"{value.quantize(Decimal(places)):,}"
+
+
+def _print(q: Quote, source: str) -> None:
+    w = q.workload
+    table = Table(title=f"{w.calls:,} calls of {w.model}: {w.input_tokens:,} in "
+                  f"({w.cached_share:.0%} cached) / {w.output_tokens:,} out each "
+                  f"[{q.currency or '?'}]")
+    for col in ("option", "model", "billing", "total", "per call"):
+        table.add_column(col, justify="right" if col in ("total", "per call") else "left")
+    for o in q.options:
+        table.add_row(o.group, o.model, f"per {o.billing_mode}", _money(o.cost, "0.01"),
+                      _money(o.per_call))
+    console.print(table)
+    be = q.break_even
+    if be is not None:
+        console.print(f"Break-even for {be['base_model']}: {be['break_even_tokens']:,} tokens "
+                      f"per call at this input/output mix (per request is cheaper above it); "
+                      f"for this workload {be['cheaper_mode']} billing saves "
+                      f"{_money(be['saving'], '0.01')}.")
+    for note in q.notes:
+        console.print(f"[yellow]{note}[/yellow]")
+    console.print(f"Prices: {source}.")
+
+
+def quote_command(
+    model: Annotated[str, typer.Option(help="Model as you would call it (-c: per request).")],
+    calls: Annotated[int, typer.Option(help="Number of calls planned.")],
+    input_tokens: Annotated[int, typer.Option("--input", help="Input tokens per call.")],
+    output_tokens: Annotated[int, typer.Option("--output", help="Output tokens per call.")],
+    cached_share: Annotated[str, typer.Option(help="Share of input tokens served from the "
+                                              "prompt cache, 0 to 1.")] = "0",
+    on: Annotated[str | None, typer.Option(help="Price as of this date (YYYY-MM-DD); "
+                                           "default today (UTC).")] = None,
+    prices: Annotated[Path | None, typer.Option(help="Price sheet to use; default the "
+                                                "ledger's loaded prices, else "
+                                                "data/prices.csv.")] = None,
+    models: Annotated[Path, typer.Option(help="Model families and tiers.")] = Path(MODELS_CSV),
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    db: DbOption = DEFAULT_DB_VALUE,
+) -> None:
+    """Price a planned workload per token, per request and on cheaper-model candidates, with
+    the break-even tokens per call, from the same pricing as the ledger's calls."""
+    try:
+        share = Decimal(cached_share)
+        day = date.fromisoformat(on) if on else None
+    except (InvalidOperation, ValueError) as exc:
+        raise typer.BadParameter(f"--cached-share wants 0..1 and --on YYYY-MM-DD ({exc})"
+                                 ) from None
+    work = Workload(model, calls, input_tokens, output_tokens, share, day)
+    try:
+        with _prices(db, prices) as (conn, source):
+            q = quote(conn, work, load_models(str(data_file(models))))
+    except (ValueError, PricingError, duckdb.Error) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(_as_dict(q, source), indent=2, default=str))
+    else:
+        _print(q, source)
+
+
+def _as_dict(q: Quote, source: str) -> dict:
+    return {"workload": {**q.workload.__dict__, "cached_tokens": q.workload.cached_tokens},
+            "currency": q.currency, "prices": source,
+            "options": [o.__dict__ for o in q.options], "break_even": q.break_even,
+            "notes": q.notes}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("quote")(quote_command)
