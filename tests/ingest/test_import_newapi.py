@@ -1,6 +1,6 @@
 """new-api / one-api console logs: current and older builds, calls vs adjustments, money, quirks.
 
-The samples are built from the platforms' code (data/samples/README.md names the files and
+The samples are built from the platforms' code (docs/samples.md names the files and
 functions read); the identity of a row across routes and builds is tested against the
 stand-in console in test_newapi_identity.py.
 """
