@@ -46,5 +46,8 @@ bench: setup
 bench-quick: setup
 	$(BIN)/python -m benchmarks --quick
 
+# ruff, the layer contracts (import-linter, pyproject.toml) and mypy --strict over every package
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy

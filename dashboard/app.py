@@ -15,12 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
+import pricing  # noqa: E402
 from dashboard import auth, queries  # noqa: E402
 from dashboard.connection import get_ledger  # noqa: E402
 from dashboard.context import Context, set_context  # noqa: E402
 from dashboard.filters import sidebar_filters  # noqa: E402
-from ingest.config import settings_from_env  # noqa: E402
-from ingest.errors import CallmeterError  # noqa: E402
+from ledger import CallmeterError, settings_from_env  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PAGES = HERE / "app_pages"
@@ -63,6 +63,7 @@ def _page(name: str, title: str, icon: str, **kw) -> st.Page:
 
 
 def main() -> None:
+    pricing.install()  # the dashboard is an entry point: pricing's steps before any ledger opens
     st.set_page_config(page_title="callmeter", page_icon="💸", layout="wide")
     settings = settings_from_env()
     user = _user(settings)

@@ -50,6 +50,12 @@ class Filters:
     def with_keys(self, keys: tuple[str, ...]) -> Filters:
         return replace(self, keys=keys)
 
+    def keys_in_view(self) -> tuple[str, ...] | None:
+        """The keys the chosen keys and the user's scope leave (None: every key)."""
+        if not self.keys:
+            return self.scope_keys
+        return tuple(k for k in self.keys if self.scope_keys is None or k in self.scope_keys)
+
 
 @dataclass(frozen=True)
 class Display:

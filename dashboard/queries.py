@@ -15,7 +15,10 @@ from datetime import UTC, date, timedelta
 import pandas as pd
 import streamlit as st
 
-from . import rollup
+from pricing import break_even_tokens, rollup, variants
+from pricing.spikes import spikes
+from pricing.variants import variant_choice_sql, variant_totals_sql
+
 from .connection import Ledger
 from .filters import Filters
 
@@ -237,32 +240,12 @@ def keys_table(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
 
 
 @_cached
-def key_spikes(_ledger: Ledger, marker: str, f: Filters, baseline_days: int = 28,
-               threshold: float = 5.0) -> pd.DataFrame:
-    """Keys whose spend on the period's last day exceeds median + ``threshold`` × MAD of the
-    ``baseline_days`` before it (robust to the key's own usual level)."""
-    last = f.end
-    base = Filters(start=last - timedelta(days=baseline_days), end=last, tz=f.tz,
-                   keys=f.keys, models=f.models, endpoints=f.endpoints, modes=f.modes,
-                   tags=f.tags, scope_keys=f.scope_keys)
-    src, p = source_for(base), {"tz": f.tz, "last": last}
-    sql = f"""
-        WITH per_day AS (SELECT key_id, CAST({bucket_expr('day', src)} AS DATE) AS day,
-                         CAST({measure('cost', src)} AS DOUBLE) AS cost
-                         FROM {src} WHERE {where(base, src, p)} GROUP BY ALL),
-        stats AS (SELECT key_id, median(cost) AS med,
-                  median(abs(cost - (SELECT median(cost) FROM per_day x
-                                     WHERE x.key_id = b.key_id AND x.day < $last))) AS mad,
-                  count(*) AS days_seen
-                  FROM per_day b WHERE day < $last GROUP BY key_id),
-        final AS (SELECT t.key_id, t.cost AS last_day_cost, s.med AS baseline, s.mad,
-                  s.days_seen FROM per_day t JOIN stats s USING (key_id) WHERE t.day = $last)
-        SELECT * FROM final
-        WHERE days_seen >= 7 AND last_day_cost > baseline + {float(threshold)} * greatest(mad,
-              0.05 * baseline, 0.01)
-        ORDER BY last_day_cost - baseline DESC
-    """
-    return _df(_ledger, sql, p)
+def key_spikes(_ledger: Ledger, marker: str, f: Filters, baseline_days: int = 28
+               ) -> pd.DataFrame:
+    """``pricing.spikes`` on the period's last day (UTC), for the keys in view, from the daily
+    rollup: the statistic ``callmeter recommend --alerts`` uses."""
+    return spikes(_ledger.cursor(), f.end, baseline_days=baseline_days, key_ids=f.keys_in_view(),
+                  rollup_table=DAILY)
 
 
 @_cached
@@ -333,65 +316,36 @@ def latency_percentiles(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFram
 
 # --- billing modes -----------------------------------------------------------------------
 
-def _alternative(src: str) -> str:
-    """Actual spend, what the other variant would have cost, and calls it could not price."""
-    calls = "requests" if src == RAW else "calls"
-    if src == RAW:
-        no_req = "sum(requests) FILTER (WHERE cost_as_request IS NULL AND billing_mode='token')"
-        no_tok = "sum(requests) FILTER (WHERE cost_as_token IS NULL AND billing_mode='request')"
-    else:
-        no_req = "sum(no_request_price_calls) FILTER (WHERE billing_mode = 'token')"
-        no_tok = "sum(no_token_price_calls) FILTER (WHERE billing_mode = 'request')"
-    return f"""
-        coalesce(sum({calls}) FILTER (WHERE billing_mode = 'token'), 0) AS token_calls,
-        coalesce(sum({calls}) FILTER (WHERE billing_mode = 'request'), 0) AS request_calls,
-        sum(cost) AS actual,
-        coalesce(sum(cost_as_request) FILTER (WHERE billing_mode = 'token'), 0)
-          + coalesce(sum(cost_as_token) FILTER (WHERE billing_mode = 'request'), 0)
-          AS other_variant,
-        coalesce({no_req}, 0) + coalesce({no_tok}, 0) AS other_unpriced_calls,
-        sum(cost_as_token) AS all_as_token, sum(cost_as_request) AS all_as_request,
-        {measure('no_token_price_calls', src)} AS no_token_price_calls,
-        {measure('no_request_price_calls', src)} AS no_request_price_calls"""
-
-
 @_cached
 def billing_comparison(_ledger: Ledger, marker: str, f: Filters,
                        by: tuple[str, ...] = ("base_model",)) -> pd.DataFrame:
-    """Per group (base model, key, ...): actual spend against the other variant's cost.
-
-    ``saving`` (actual − other) is only given when every call has a price in the other
-    variant; otherwise it stays NULL and ``other_unpriced_calls`` says why.
-    """
+    """Per group (base model, key, ...): what was paid, what every call would cost per token and
+    per request, the cheaper variant and the saving: ``pricing.variants``, the rule
+    ``callmeter recommend`` uses, summed over the fastest source for ``f``."""
     src, p = source_for(f), {}
     cols = [f"{group_expr(b, p)} AS {b.replace(':', '_')}" for b in by]
     if "key" in by:
         cols += ["max(key_label) AS key_label", "max(key_hint) AS key_hint"]
     groups = ", ".join(str(i + 1) for i in range(len(by)))
+    totals = variant_totals_sql(variants.raw if src == RAW else variants.summed)
     sql = f"""
-        WITH final AS (SELECT {', '.join(cols)}, {_alternative(src)}
-                       FROM {src} WHERE {where(f, src, p)} GROUP BY {groups})
-        SELECT *, CASE WHEN other_unpriced_calls = 0 AND actual IS NOT NULL
-                       THEN actual - other_variant END AS saving
-        FROM final ORDER BY actual DESC NULLS LAST
+        WITH totals AS (SELECT {', '.join(cols)}, {totals}
+                        FROM {src} WHERE {where(f, src, p)} GROUP BY {groups})
+        SELECT *, {variant_choice_sql()} FROM totals
+        ORDER BY actual_cost DESC NULLS LAST, calls DESC
     """
     return _df(_ledger, sql, p)
 
 
 @_cached
-def model_prices(_ledger: Ledger, marker: str, base_model: str, on: date) -> dict:
-    """The base price rows in force on ``on`` for ``base_model`` and its ``-c`` variant."""
-    df = _df(_ledger, "SELECT * FROM prices WHERE model IN ($m, $m || '-c') "
-             "AND effective_from <= $on ORDER BY effective_from DESC", {"m": base_model, "on": on})
-    if "above_input_tokens" in df.columns:  # tiered rows: the first tier is the base price
-        df = df[df["above_input_tokens"].fillna(0) == 0]
-    out: dict = {"token": None, "request": None}
-    for row in df.drop_duplicates("model").to_dict("records"):
-        if row["model"] == base_model:
-            out["token"] = {k: row[k] for k in ("input", "cached_input", "output")}
-        else:
-            out["request"] = row["request"]
-    return out
+def break_even(_ledger: Ledger, marker: str, f: Filters, base_model: str) -> dict | None:
+    """``pricing.break_even_tokens`` for ``base_model`` over the period and the keys in view
+    (cached-input prices, tiers and price history counted as in the costs), or None when no
+    successful call of it has both prices."""
+    start, end = f.bounds()
+    df = break_even_tokens(_ledger.cursor(), base_model, since=start, until=end,
+                           key_ids=f.keys_in_view())
+    return df.iloc[0].to_dict() if len(df) else None
 
 
 @_cached

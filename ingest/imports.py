@@ -1,6 +1,6 @@
 """``callmeter import``: run files through their importers into the ledger, or via the spool.
 
-When another process owns the ledger (see :mod:`ingest.ledger`), rows are staged in memory and
+When another process owns the ledger (see :mod:`ledger.connect`), rows are staged in memory and
 written as a finished spool segment, which the owner loads on its next refresh; nothing waits.
 """
 
@@ -12,12 +12,20 @@ from pathlib import Path
 
 import duckdb
 
-from .config import rejected_dir, spool_dir
-from .errors import ImportFormatError, LedgerLocked
+from ledger import (
+    ADJUSTMENT_COLUMNS,
+    ADJUSTMENTS_SUFFIX,
+    CALL_COLUMNS,
+    CLOSED_SUFFIX,
+    ImportFormatError,
+    LedgerLocked,
+    open_ledger,
+    rejected_dir,
+    segment_name,
+    spool_dir,
+)
+
 from .importers import FORMATS, ImportOptions, ImportResult, detect_format, import_file
-from .ledger import open_ledger
-from .schema import ADJUSTMENT_COLUMNS, CALL_COLUMNS
-from .spool import ADJUSTMENTS_SUFFIX, CLOSED_SUFFIX, segment_name
 
 
 def spool_handoff(folder: Path) -> Callable[..., int]:

@@ -31,8 +31,7 @@ from typing import Any
 
 import httpx
 
-from .config import DEFAULT_QUOTA_PER_UNIT, ledger_home, parse_quota_per_unit
-from .errors import CallmeterError
+from ledger import DEFAULT_QUOTA_PER_UNIT, CallmeterError, ledger_home, parse_quota_per_unit
 
 __all__ = [
     "PlatformAuthError", "PlatformClient", "PlatformError", "PlatformForbidden",

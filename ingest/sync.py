@@ -28,11 +28,10 @@ from pathlib import Path
 
 import duckdb
 
-from .config import Settings, ledger_companion, rejected_dir
-from .errors import CallmeterError
+from ledger import CallmeterError, Settings, fingerprinter_for, ledger_companion, rejected_dir
+
 from .importers import FORMATS, ImportOptions, ImportResult, import_file
 from .imports import open_for_import
-from .keys import fingerprinter_for
 from .log_pages import LOG_PATH, PAGE_SIZE, LogWalker, Progress, WalkStats
 from .platform import (
     PlatformClient,

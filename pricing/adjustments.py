@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import duckdb
 
-from ingest.schema import ADJUSTMENT_KINDS
+from ledger import ADJUSTMENT_KINDS
 
 __all__ = ["MONTH_ADJUSTMENTS_SQL", "ADJUSTMENTS_BY_KEY_MODEL_SQL", "month_money"]
 

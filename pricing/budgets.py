@@ -13,33 +13,25 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from statistics import median
 
 import duckdb
 import pandas as pd
 
-from ingest.errors import CallmeterError
+from ledger import CallmeterError
 
-from .forecast import UTC_DAY_SQL, month_bounds, priced_source, utc_start
+from .frames import decimal_frame
+from .memo import priced_source
+from .periods import month_bounds, utc_start
+from .spikes import spikes
 
-__all__ = ["m004_budgets", "Budget", "Alert", "set_budget", "delete_budget", "list_budgets",
+__all__ = ["Budget", "Alert", "set_budget", "delete_budget", "list_budgets",
            "load_budgets_file", "budget_status", "spikes", "new_keys", "auth_failures",
            "alerts", "send_alerts", "WebhookFailed", "SCOPES"]
 
 SCOPES = ("key", "tag", "total")
 
 
-def m004_budgets(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS budgets (scope VARCHAR NOT NULL, target VARCHAR NOT NULL, "
-        "monthly DECIMAL(18,6) NOT NULL, note VARCHAR, updated_at TIMESTAMPTZ, "
-        "PRIMARY KEY (scope, target))")
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS alerts_sent (alert_id VARCHAR, kind VARCHAR, url_hash "
-        "VARCHAR, sent_at TIMESTAMPTZ, PRIMARY KEY (alert_id, url_hash))")
-
-
-# MERGE rather than ON CONFLICT: a DuckLake ledger has no PRIMARY KEY (ingest/dialect.py).
+# MERGE rather than ON CONFLICT: a DuckLake ledger has no PRIMARY KEY (ledger/dialect.py).
 UPSERT_BUDGET_SQL = """
 MERGE INTO budgets USING (
   SELECT ? AS scope, ? AS target, CAST(? AS DECIMAL(18,6)) AS monthly, ? AS note,
@@ -62,12 +54,6 @@ WHERE started_at >= ? AND started_at < ?
   AND CASE ? WHEN 'key' THEN (key_id = ? OR key_label = ? OR key_hint = ?)
              WHEN 'tag' THEN map_extract_value(tags, ?) = ?
              ELSE true END
-"""
-KEY_DAILY_SQL = """
-SELECT key_id, any_value(key_hint) AS key_hint,
-  {day} AS day, coalesce(sum(cost), 0) AS spend
-FROM {source} WHERE started_at >= ? AND started_at < ?
-GROUP BY key_id, day
 """
 FIRST_SEEN_SQL = """
 SELECT key_id, any_value(key_hint) AS key_hint, any_value(key_label) AS key_label,
@@ -222,60 +208,16 @@ def _json_value(v):
     return v.isoformat() if isinstance(v, date) else v
 
 
-def _mad_threshold(values: list[Decimal]) -> tuple[Decimal, Decimal]:
-    """Median and robust spread: 1.4826 × MAD, floored at 10% of the median."""
-    med = median(values)
-    mad = median([abs(v - med) for v in values])
-    return med, max(Decimal("1.4826") * mad, med / 10)
-
-
-def spikes(conn: duckdb.DuckDBPyConnection, day: date | None = None, *,
-           baseline_days: int = 28, k: Decimal = Decimal(5),
-           min_increase: Decimal = Decimal(1)) -> pd.DataFrame:
-    """Keys whose spend on ``day`` (default yesterday, UTC) is far above their own baseline.
-
-    Baseline: the key's daily spend over the previous ``baseline_days`` days since its first
-    call (at least 7 days). Spike when spend > median + k × spread and at least
-    ``min_increase`` above the median, where spread is 1.4826 × MAD (floored at 10% of median).
-    """
-    day = day or (datetime.now(UTC).date() - timedelta(days=1))
-    start = day - timedelta(days=baseline_days)
-    bounds = [utc_start(start), utc_start(day + timedelta(days=1))]
-    sql = KEY_DAILY_SQL.format(day=UTC_DAY_SQL.format(col="started_at"),
-                               source=priced_source(conn, *bounds))
-    cur = conn.execute(sql, bounds)
-    by_key: dict[str, dict] = {}
-    for key_id, hint, d, spend in cur.fetchall():
-        entry = by_key.setdefault(key_id, {"hint": hint, "days": {}})
-        entry["days"][d] = Decimal(spend)
-    rows = []
-    for key_id, entry in by_key.items():
-        active = sorted(d for d in entry["days"] if d < day)
-        if not active or (day - active[0]).days < 7:
-            continue
-        base = [entry["days"].get(active[0] + timedelta(days=i), Decimal(0))
-                for i in range((day - active[0]).days)]
-        value = entry["days"].get(day, Decimal(0))
-        med, spread = _mad_threshold(base)
-        if value - med >= min_increase and value > med + k * spread:
-            rows.append({"key_id": key_id, "key_hint": entry["hint"], "day": day,
-                         "spend": value, "baseline_median": med, "spread": spread,
-                         "robust_z": ((value - med) / spread) if spread else None})
-    return pd.DataFrame(rows, columns=["key_id", "key_hint", "day", "spend", "baseline_median",
-                                       "spread", "robust_z"])
-
-
 def new_keys(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
     """Keys whose first call ever falls in [since, until)."""
-    cur = conn.execute(FIRST_SEEN_SQL, [utc_start(since), utc_start(until)])
-    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+    return decimal_frame(conn, FIRST_SEEN_SQL, [utc_start(since), utc_start(until)])
 
 
 def auth_failures(conn: duckdb.DuckDBPyConnection, since, until, *, min_failures: int = 5,
                   min_share: float = 0.5) -> pd.DataFrame:
     """Keys with at least ``min_failures`` 401/403 answers making up ``min_share`` of calls."""
-    cur = conn.execute(AUTH_SQL, [utc_start(since), utc_start(until), min_failures, min_share])
-    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+    return decimal_frame(conn, AUTH_SQL, [utc_start(since), utc_start(until), min_failures,
+                                          min_share])
 
 
 def _budget_alerts(conn, today: date) -> list[Alert]:

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import duckdb
 
-from .forecast import month_bounds, priced_source, utc_start
+from .memo import priced_source
+from .periods import month_bounds, utc_start
 
 __all__ = ["FOCUS_COLUMNS", "FocusExport", "FocusOptions", "GRAINS", "focus_export",
            "write_focus"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from .frames import decimal_frame
 from .memo import refresh_cost_memo
 from .queries import (
     CALL_DAYS_SQL,
@@ -83,7 +84,7 @@ def latest_sheet(conn: duckdb.DuckDBPyConnection) -> LoadedSheet | None:
 def unpriced_models(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Models whose calls the loaded prices leave unpriced: model, billing_mode, calls, rows,
     first_call, last_call, reason; most calls first."""
-    from .compare import decimal_frame
+
 
     return decimal_frame(conn, UNPRICED_MODELS_SQL)
 

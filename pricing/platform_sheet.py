@@ -28,9 +28,8 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.errors import LedgerLocked
-from ingest.ledger import open_ledger
 from ingest.platform import PlatformClient, quota_unit
+from ledger import LedgerLocked, open_ledger
 
 from .errors import PricingError
 from .platform_group import GroupRatio, account_group, derive_group_ratio, recent_log_rows

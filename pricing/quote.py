@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import duckdb
 
-from ingest.schema import CALL_COLUMNS
+from ledger import CALL_COLUMNS
 
 from .compare import break_even_row
 from .queries import priced_select

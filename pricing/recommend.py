@@ -18,11 +18,17 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from .forecast import UTC_DAY_SQL, priced_source, utc_start
+from ledger import variant_name
+
+from .frames import decimal_frame
+from .memo import priced_source
+from .periods import UTC_DAY_SQL, utc_start, utc_week_sql
+from .variants import RAW_MEASURES, summed, variant_choice_sql, variant_totals_sql
 
 __all__ = ["Thresholds", "Recommendation", "variant_workloads", "variant_switches",
            "cache_economics", "failed_call_waste", "estimated_usage_share", "recommend"]
@@ -69,11 +75,6 @@ def _period(since: date | datetime, until: date | datetime) -> list:
     return [utc_start(since), utc_start(until)]
 
 
-def _frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
-    cur = conn.execute(sql, params)
-    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
-
-
 # ---- 1. billing-variant switch -------------------------------------------------------------
 
 # Workload definitions (allowlist): extra SELECT/GROUP columns and the FROM clause.
@@ -85,11 +86,8 @@ _WORKLOAD_SQL = {
         "FROM (SELECT unnest(map_entries(tags)) AS e)) t ON true"),
 }
 
-# Monday 00:00 of the call's UTC week (as ``date_trunc('week', started_at AT TIME ZONE
-# 'UTC')`` gives), by epoch arithmetic: 1970-01-01 was a Thursday.
-_EPOCH_DAY = "(epoch_us(started_at) // 86400000000)"
-WEEK_SQL = (f"CAST(DATE '1970-01-01' + CAST({_EPOCH_DAY} - ({_EPOCH_DAY} + 3) % 7 AS INTEGER)"
-            " AS TIMESTAMP)")
+# Monday 00:00 of the call's UTC week
+WEEK_SQL = utc_week_sql("started_at")
 
 # One pass: the period's calls summed per workload x UTC week x billing mode x (ok, which
 # variant is cheaper) into a TEMP table (hundreds of rows); the workload figures and the weekly
@@ -105,12 +103,14 @@ WITH w AS (
 SELECT key_id, base_model, tag, week, billing_mode, status < 400 AS ok,
   cost_as_request < cost_as_token AS request_cheaper,
   cost_as_token < cost_as_request AS token_cheaper,
-  any_value(key_hint) AS key_hint, sum(requests) AS requests, count(*) AS n,
-  count(cost) AS n_cost, count(cost_as_token) AS n_token, count(cost_as_request) AS n_request,
-  sum(cost) AS paid, sum(cost_as_token) AS as_token, sum(cost_as_request) AS as_request
+  any_value(key_hint) AS key_hint, """ + ", ".join(
+    f"{expr} AS {name}" for name, expr in RAW_MEASURES.items()
+    if name not in ("token_calls", "request_calls")) + """
 FROM w GROUP BY ALL
 """
 
+# Per workload: the variant totals and choice (pricing.variants, the rule the Billing page and
+# switch_savings use) from the TEMP sums, and the median tokens per call from the calls.
 VARIANT_SQL = """
 WITH m AS (
   SELECT key_id, base_model, {tag_col},
@@ -121,24 +121,20 @@ WITH m AS (
 ), a AS (
   SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag,
     string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
-    sum(requests) AS calls,
-    sum(n) - sum(n_cost) AS unpriced_rows,
-    sum(n) - sum(n_token) AS token_unpriced_rows,
-    sum(n) - sum(n_request) AS request_unpriced_rows,
-    sum(paid) AS paid, sum(as_token) AS as_token, sum(as_request) AS as_request,
-    coalesce(sum(requests) FILTER (WHERE ok AND request_cheaper), 0) AS calls_request_cheaper,
-    coalesce(sum(requests) FILTER (WHERE ok AND token_cheaper), 0) AS calls_token_cheaper,
-    coalesce(sum(requests) FILTER (WHERE ok), 0) AS ok_calls
+    """ + variant_totals_sql(summed) + """,
+    coalesce(sum(calls) FILTER (WHERE ok AND request_cheaper), 0) AS calls_request_cheaper,
+    coalesce(sum(calls) FILTER (WHERE ok AND token_cheaper), 0) AS calls_token_cheaper,
+    coalesce(sum(calls) FILTER (WHERE ok), 0) AS ok_calls
   FROM {agg} GROUP BY key_id, base_model, tag
 )
-SELECT a.*, m.median_tokens_per_call FROM a LEFT JOIN m
+SELECT a.*, """ + variant_choice_sql("a.") + """, m.median_tokens_per_call FROM a LEFT JOIN m
   ON m.key_id IS NOT DISTINCT FROM a.key_id AND m.base_model IS NOT DISTINCT FROM a.base_model
   AND m.tag IS NOT DISTINCT FROM a.tag
 """
 
 WEEKLY_VARIANT_SQL = """
-SELECT key_id, base_model, tag, week, sum(paid) AS paid, sum(as_token) AS as_token,
-       sum(as_request) AS as_request
+SELECT key_id, base_model, tag, week, sum(cost) AS paid, sum(cost_as_token) AS as_token,
+       sum(cost_as_request) AS as_request
 FROM {agg} GROUP BY ALL ORDER BY week
 """
 
@@ -158,8 +154,9 @@ def variant_workloads(conn: duckdb.DuckDBPyConnection, since, until, *,
     conn.execute(VARIANT_AGG_SQL.format(name=agg, tag_col=tag_col, source=source, week=WEEK_SQL),
                  period)
     try:
-        df = _frame(conn, VARIANT_SQL.format(tag_col=tag_col, source=source, agg=agg), period)
-        weekly = _frame(conn, WEEKLY_VARIANT_SQL.format(agg=agg), [])
+        df = decimal_frame(conn, VARIANT_SQL.format(tag_col=tag_col, source=source, agg=agg),
+                           period)
+        weekly = decimal_frame(conn, WEEKLY_VARIANT_SQL.format(agg=agg), [])
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {agg}")
     if df.empty:
@@ -174,14 +171,11 @@ def _nulls_last(s: pd.Series) -> pd.Series:
     return s.map(lambda v: Decimal("-1e30") if v is None else v)
 
 
-def _judge(r: dict, weekly: pd.DataFrame) -> dict:
-    """Pick the cheaper variant for one workload and measure how steady that choice was."""
-    as_token = r["as_token"] if r["token_unpriced_rows"] == 0 else None
-    as_request = r["as_request"] if r["request_unpriced_rows"] == 0 else None
-    paid = r["paid"] if r["unpriced_rows"] == 0 else None
-    options = [(v, m) for v, m in ((as_token, "token"), (as_request, "request")) if v is not None]
-    best_value, best_mode = min(options) if options else (None, None)
-    saving = paid - best_value if paid is not None and best_value is not None else None
+def _judge(r: dict[str, Any], weekly: pd.DataFrame) -> dict[str, Any]:
+    """One workload's cheaper variant (decided in SQL by pricing.variants) and how steady that
+    choice was week by week."""
+    paid, as_token, as_request = r["actual_cost"], r["cost_all_token"], r["cost_all_request"]
+    best_mode, best_value, saving = r["cheaper_mode"], r["cheaper_cost"], r["saving"]
     ok = r["ok_calls"] or 0
     same = weekly[(weekly.key_id == r["key_id"]) & (weekly.base_model == r["base_model"])]
     if r["tag"] is not None:
@@ -202,12 +196,8 @@ def _judge(r: dict, weekly: pd.DataFrame) -> dict:
             "priced": paid is not None and as_token is not None and as_request is not None}
 
 
-def _variant_name(base_model: str, mode: str) -> str:
-    return base_model + "-c" if mode == "request" else base_model
-
-
 def _current(base_model: str, modes: str) -> str:
-    names = [_variant_name(base_model, m) for m in modes.split("+")]
+    names = [variant_name(base_model, m) for m in modes.split("+")]
     return names[0] if len(names) == 1 else "a mix of " + " and ".join(names)
 
 
@@ -223,7 +213,7 @@ def variant_switches(conn: duckdb.DuckDBPyConnection, since, until,
             continue  # already on the cheaper variant
         if r["saving"] < thresholds.min_saving or r["saving_share"] < thresholds.min_saving_share:
             continue
-        target = _variant_name(r["base_model"], r["best_mode"])
+        target = variant_name(r["base_model"], r["best_mode"])
         side = r["share_request_cheaper"] if r["best_mode"] == "request" else (
             1 - r["share_request_cheaper"] if r["share_request_cheaper"] is not None else None)
         share_txt = f"{side:.0%} of calls" if side is not None else "the calls"
@@ -394,7 +384,8 @@ def cheaper_models(conn: duckdb.DuckDBPyConnection, since, until,
     """Simple workloads on an expensive model, with the cheapest priced alternative per group."""
     models = load_models(models_path)
     period = _period(since, until)
-    shapes = _frame(conn, WORKLOAD_SHAPE_SQL.format(source=priced_source(conn, *period)), period)
+    shapes = decimal_frame(conn, WORKLOAD_SHAPE_SQL.format(source=priced_source(conn, *period)),
+                           period)
     out = []
     with ExitStack() as stack:
         days = tier_filter = None
@@ -428,11 +419,11 @@ def _cheaper_recommendations(w: dict, best: dict[str, tuple[Decimal, str]], curr
         saving = w["paid"] - cost
         if saving < thresholds.min_saving or saving < thresholds.min_saving_share * w["paid"]:
             continue
-        target = _variant_name(name, w["modes"])
+        target = variant_name(name, w["modes"])
         out.append(Recommendation(
             kind="cheaper_model",
             action=f"try {target} ({group}) instead of "
-                   f"{_variant_name(w['base_model'], w['modes'])}",
+                   f"{variant_name(w['base_model'], w['modes'])}",
             saving=saving,
             evidence=(f"{w['calls']} simple calls (90% under {w['p90_input']} input and "
                       f"{w['p90_output']} output tokens, no reasoning): paid "
@@ -504,18 +495,18 @@ GROUP BY key_id ORDER BY estimated_spend DESC, key_id
 def cache_economics(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
     """Per key and model (per-token billing): cached share and the money caching saved."""
     sql = CACHE_SQL.format(tier_filter=_tier_filter(conn), day=UTC_DAY_SQL.format(col="started_at"))
-    return _frame(conn, sql, _period(since, until))
+    return decimal_frame(conn, sql, _period(since, until))
 
 
 def failed_call_waste(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
     """Per key: calls, 429s, all failures, seconds spent waiting on failures, peak 429/minute."""
-    return _frame(conn, FAILED_SQL, _period(since, until) * 2)
+    return decimal_frame(conn, FAILED_SQL, _period(since, until) * 2)
 
 
 def estimated_usage_share(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
     """Per key: spend, and the part of it resting on locally counted (estimated) tokens."""
     period = _period(since, until)
-    df = _frame(conn, ESTIMATED_SQL.format(source=priced_source(conn, *period)), period)
+    df = decimal_frame(conn, ESTIMATED_SQL.format(source=priced_source(conn, *period)), period)
     df["estimated_share"] = [e / s if s else None
                              for e, s in zip(df["estimated_spend"], df["spend"], strict=True)]
     return df

@@ -23,7 +23,9 @@ import duckdb
 import pandas as pd
 
 from .adjustments import ADJUSTMENTS_BY_KEY_MODEL_SQL, month_money
-from .forecast import UTC_DAY_SQL, month_bounds, priced_source, utc_start
+from .frames import decimal_frame
+from .memo import priced_source
+from .periods import UTC_DAY_SQL, month_bounds, utc_start
 
 __all__ = ["DIMENSIONS", "FinanceReport", "finance_report", "breakdown", "reconciliation",
            "unpriced_models", "ROUNDING_TOLERANCE"]
@@ -168,12 +170,6 @@ def _bounds(month: str | date) -> list:
     return [utc_start(first), utc_start(nxt)]
 
 
-def _frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
-    cur = conn.execute(sql, params)
-    cols = [d[0] for d in cur.description]
-    return pd.DataFrame(cur.fetchall(), columns=cols)
-
-
 @contextmanager
 def month_aggregate(conn: duckdb.DuckDBPyConnection, month: str | date,
                     tolerance: Decimal = ROUNDING_TOLERANCE) -> Iterator[str]:
@@ -191,13 +187,13 @@ def month_aggregate(conn: duckdb.DuckDBPyConnection, month: str | date,
 
 def _breakdown(conn: duckdb.DuckDBPyConnection, agg: str, by: str) -> pd.DataFrame:
     if by.startswith("tag:") and len(by) > 4:
-        return _frame(conn, TAG_VALUE_SQL.format(measures=MEASURES_SQL, agg=agg), [by[4:]])
+        return decimal_frame(conn, TAG_VALUE_SQL.format(measures=MEASURES_SQL, agg=agg), [by[4:]])
     if by not in _BY_SQL:
         raise ValueError(f"--by must be one of {', '.join(DIMENSIONS)} or tag:NAME, got {by!r}")
     select, source, group, order = _BY_SQL[by]
     sql = BREAKDOWN_SQL.format(select=select, measures=MEASURES_SQL,
                                source=source.format(agg=agg), group=group, order=order)
-    return _frame(conn, sql, [])
+    return decimal_frame(conn, sql, [])
 
 
 def _check_by(by: str) -> None:
@@ -214,7 +210,8 @@ def breakdown(conn: duckdb.DuckDBPyConnection, month: str | date, by: str = "key
 
 
 def _totals(conn: duckdb.DuckDBPyConnection, agg: str) -> dict:
-    return _frame(conn, TOTALS_SQL.format(measures=MEASURES_SQL, agg=agg), []).iloc[0].to_dict()
+    totals = decimal_frame(conn, TOTALS_SQL.format(measures=MEASURES_SQL, agg=agg), [])
+    return totals.iloc[0].to_dict()
 
 
 def totals(conn: duckdb.DuckDBPyConnection, month: str | date) -> dict:
@@ -232,7 +229,7 @@ def explain(row: dict) -> str:
 
 
 def _reconciliation(conn: duckdb.DuckDBPyConnection, agg: str, bounds: list) -> pd.DataFrame:
-    df = _frame(conn, RECONCILIATION_SQL.format(agg=agg), bounds)
+    df = decimal_frame(conn, RECONCILIATION_SQL.format(agg=agg), bounds)
     df["explanation"] = [explain(r) for r in df.to_dict("records")]
     return df
 
@@ -246,7 +243,7 @@ def reconciliation(conn: duckdb.DuckDBPyConnection, month: str | date,
 
 def unpriced_models(conn: duckdb.DuckDBPyConnection, month: str | date) -> pd.DataFrame:
     with month_aggregate(conn, month) as agg:
-        return _frame(conn, UNPRICED_SQL.format(agg=agg), [])
+        return decimal_frame(conn, UNPRICED_SQL.format(agg=agg), [])
 
 
 @dataclass
@@ -278,7 +275,7 @@ def finance_report(conn: duckdb.DuckDBPyConnection, month: str | date, by: str =
         tables = {d: _breakdown(conn, agg, d) for d in dims}
         tot = _totals(conn, agg)
         recon = _reconciliation(conn, agg, bounds)
-        unpriced = _frame(conn, UNPRICED_SQL.format(agg=agg), [])
+        unpriced = decimal_frame(conn, UNPRICED_SQL.format(agg=agg), [])
         money = month_money(conn, agg, bounds)
     notes = []
     if tot["unpriced_calls"]:

@@ -25,6 +25,7 @@ USAGE_PRICE_COLUMNS = tuple(c for c in PRICE_COLUMNS if c != "request")
 SHEET_COLUMNS = ("model", "effective_from", *PRICE_COLUMNS, "above_input_tokens", "currency")
 REQUIRED_COLUMNS = ("model", "effective_from")
 DEFAULT_CURRENCY = "USD"
+DEFAULT_SHEET = "data/prices.csv"  # the shipped sheet (ledger.data_file finds it anywhere)
 MAX_SCALE = 9            # prices are stored as DECIMAL(18,9)
 MAX_PRICE = Decimal(10) ** 9
 

@@ -4,32 +4,34 @@ models, with the break-even."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import duckdb
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
-from ingest.config import data_file, is_lake_target
-from ingest.errors import LedgerError
-from ingest.ledger import open_ledger
-from pricing import DEFAULT_SHEET, PricingError, latest_sheet, load_prices
-from pricing.quote import Quote, Workload, quote
-from pricing.recommend import MODELS_CSV, load_models
+from ledger import LedgerError, data_file, is_lake_target, open_ledger
+from pricing.sheet import DEFAULT_SHEET
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pricing.quote import Quote
 
 console = Console()
 
 
 @contextmanager
-def _prices(db: str, sheet: Path | None):
+def _prices(db: str, sheet: Path | None) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
     """A connection whose ``prices`` table prices the quote, and where those prices came from:
     ``--prices`` FILE, else the ledger's loaded sheet, else the shipped data/prices.csv."""
+    from pricing import latest_sheet, load_prices
+
     if sheet is None and (is_lake_target(db) or Path(db).exists()):
         try:
             conn = open_ledger(db, read_only=True)
@@ -58,6 +60,8 @@ def _money(value: Decimal | None, places: str = "0.000001") -> str:
 
 
 def _print(q: Quote, source: str) -> None:
+    from rich.table import Table
+
     w = q.workload
     table = Table(title=f"{w.calls:,} calls of {w.model}: {w.input_tokens:,} in "
                   f"({w.cached_share:.0%} cached) / {w.output_tokens:,} out each "
@@ -91,12 +95,20 @@ def quote_command(
     prices: Annotated[Path | None, typer.Option(help="Price sheet to use; default the "
                                                 "ledger's loaded prices, else "
                                                 "data/prices.csv.")] = None,
-    models: Annotated[Path, typer.Option(help="Model families and tiers.")] = Path(MODELS_CSV),
+    models: Annotated[Path | None, typer.Option(
+        help="Model families and tiers. Default: the shipped data/models.csv.",
+        show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
     db: DbOption = DEFAULT_DB_VALUE,
 ) -> None:
     """Price a planned workload per token, per request and on cheaper-model candidates, with
     the break-even tokens per call, from the same pricing as the ledger's calls."""
+    import duckdb
+
+    from pricing import PricingError
+    from pricing.quote import Workload, quote
+    from pricing.recommend import MODELS_CSV, load_models
+
     try:
         share = Decimal(cached_share)
         day = date.fromisoformat(on) if on else None
@@ -106,7 +118,7 @@ def quote_command(
     work = Workload(model, calls, input_tokens, output_tokens, share, day)
     try:
         with _prices(db, prices) as (conn, source):
-            q = quote(conn, work, load_models(str(data_file(models))))
+            q = quote(conn, work, load_models(str(data_file(models or MODELS_CSV))))
     except (ValueError, PricingError, duckdb.Error) as exc:
         raise typer.BadParameter(str(exc)) from exc
     if as_json:

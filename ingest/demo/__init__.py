@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
-from ..keys import KeyFingerprinter, key_hint
-from ..loader import insert_new_calls
+from ledger import KeyFingerprinter, insert_new_calls, key_hint
+
 from ..normalise import normalised_select
 from .generate import MODEL_NAMES, generate
 from .habits import HABITS, IMAGE_SIZES, MODELS, model_base

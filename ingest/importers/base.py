@@ -11,7 +11,7 @@ False a module may leave ``_line`` NULL (see :func:`_stage`). Everything else (d
 duplicates, the rejected-rows file, the summary) happens here, once.
 
 A module whose log also records money that is not a call (refunds, settlements) adds ``_kind``
-(NULL for a call, else an ``ingest.schema.ADJUSTMENT_KINDS`` kind), ``_task_id`` and
+(NULL for a call, else an ``ledger.schema.ADJUSTMENT_KINDS`` kind), ``_task_id`` and
 ``_reason``: those rows go to the ``adjustments`` table, ``charged`` signed as their amount. A
 module whose rows can repeat exactly (two identical calls in one second, no request id) adds
 ``_repeat_rank`` (the row's id in its export): rows with the same ``call_id`` and another rank
@@ -34,10 +34,17 @@ from types import ModuleType
 
 import duckdb
 
-from ..keys import KeyFingerprinter
-from ..loader import id_census, insert_new_adjustments, insert_new_calls
+from ledger import (
+    ADJUSTMENT_COLUMNS,
+    CALL_COLUMNS,
+    ENDPOINTS,
+    KeyFingerprinter,
+    id_census,
+    insert_new_adjustments,
+    insert_new_calls,
+)
+
 from ..normalise import normalised_select
-from ..schema import ADJUSTMENT_COLUMNS, CALL_COLUMNS, ENDPOINTS
 
 STAGE = "_import_stage"
 
@@ -94,7 +101,7 @@ def head_text(path: Path, size: int = 65536) -> str:
 
 
 def detect_format(path: Path, formats: dict[str, ModuleType]) -> ModuleType:
-    from ..errors import ImportFormatError
+    from ledger import ImportFormatError
 
     head = head_text(path)
     for module in formats.values():

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import duckdb
 
-from ..schema import CALL_COLUMNS
+from ledger import CALL_COLUMNS
+
 from .fields import (
     Field,
     bool_field,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import ImportFormatError
+from ledger import ImportFormatError
 
 
 def sql_path(path: Path) -> str:

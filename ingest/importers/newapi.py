@@ -36,7 +36,8 @@ from pathlib import Path
 
 import duckdb
 
-from ..config import DEFAULT_QUOTA_PER_UNIT
+from ledger import DEFAULT_QUOTA_PER_UNIT
+
 from .fields import count_field, first_reason, number_field, q, text_field, time_field
 from .jsonio import csv_delimiter, csv_rows_sql, first_line, json_columns_sql, reader_sql
 from .newapi_rules import (

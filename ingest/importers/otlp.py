@@ -18,10 +18,10 @@ from pathlib import Path
 
 import duckdb
 
+from ledger import CALL_COLUMNS, duckdb_columns_struct, encode_record
+
 from ..otel import OtlpDecodeError, convert, request_from_json
 from ..otel.decode import read_gzip_file
-from ..schema import CALL_COLUMNS, duckdb_columns_struct
-from ..spool import encode_record
 
 NAME = "otlp"
 TABLE = "_otlp_records"

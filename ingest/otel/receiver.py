@@ -19,8 +19,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..keys import KeyFingerprinter
-from ..spool import SpoolWriter
+from ledger import KeyFingerprinter, SpoolWriter
+
 from .decode import ENCODINGS, decode_request, encode_response, inflate, media_type
 from .errors import OtlpDecodeError, OtlpTooLarge
 from .spans import convert

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import uvicorn
 
-from ..config import Settings
-from ..keys import KeyFingerprinter
-from ..spool import SpoolWriter
+from ledger import KeyFingerprinter, Settings, SpoolWriter
+
 from .receiver import OtlpReceiver
 
 log = logging.getLogger("callmeter.otel")

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from ..keys import KeyFingerprinter, key_hint
+from ledger import KeyFingerprinter, key_hint
+
 from ..normalise import split_model
 from . import attributes as a
 from .usage import has_usage, span_usage

@@ -17,8 +17,7 @@ import time
 
 import httpx
 
-from ingest.keys import KeyFingerprinter
-from ingest.spool import SpoolWriter
+from ledger import KeyFingerprinter, SpoolWriter
 
 from .egress import UpstreamFailure, egress_proxy_for, make_transport, tls_context
 from .forwarding import Upstream

@@ -1,10 +1,10 @@
-"""The proxy's options: flags of ``callmeter proxy``, defaults from :mod:`ingest.config`."""
+"""The proxy's options: flags of ``callmeter proxy``, defaults from :mod:`ledger.config`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ingest.config import Settings
+from ledger import Settings
 
 
 @dataclass(frozen=True)

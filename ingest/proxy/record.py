@@ -10,8 +10,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from ingest.keys import KeyFingerprinter, bearer_key, key_hint
 from ingest.normalise import split_model
+from ledger import KeyFingerprinter, bearer_key, key_hint
 
 from .usage import Usage
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import uvicorn
 
-from ingest.keys import KeyFingerprinter
-from ingest.spool import SpoolWriter
+from ledger import KeyFingerprinter, SpoolWriter
 
 from .app import ProxyApp
 from .egress import redact

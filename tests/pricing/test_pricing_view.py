@@ -137,7 +137,7 @@ def test_priced_calls_keeps_every_calls_column_first(ledger):
 def test_two_tiers_pick_the_highest_threshold_passed(tmp_path):
     from pricing_helpers import write
 
-    from ingest.ledger import open_ledger
+    from ledger.connect import open_ledger
     from pricing import load_prices
 
     conn = open_ledger(str(tmp_path / "t.duckdb"))

@@ -22,7 +22,7 @@ import duckdb
 
 from .config import is_lake_target
 from .errors import LedgerError, LedgerLocked
-from .migrations import migrate
+from .migrations import check_complete, migrate
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 
@@ -106,7 +106,12 @@ def connect_file(path: str, *, read_only: bool = False, wait_seconds: float = 0.
 
 def open_ledger(db: str, *, read_only: bool = False, wait_seconds: float = 0.0,
                 data_path: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Open (and migrate) the ledger named by ``--db``: a DuckDB file or a DuckLake target."""
+    """Open (and migrate) the ledger named by ``--db``: a DuckDB file or a DuckLake target.
+
+    Refused (nothing opened or created) when a layer above the core never registered its
+    migrations: see :func:`ledger.migrations.check_complete`.
+    """
+    check_complete()
     if is_lake_target(db):
         from .lake import connect_lake  # optional dependency: the `lake` extra
 

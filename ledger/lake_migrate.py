@@ -14,10 +14,12 @@ from pathlib import Path
 
 import duckdb
 
+from .connect import connect_file, open_ledger
 from .errors import LedgerError
-from .ledger import connect_file, open_ledger
-from .loader import insert_new_calls
+from .hooks import derived_tables
+from .insert import insert_new_calls
 from .schema import CALL_COLUMNS
+from .sql import sql_literal
 
 SOURCE = "_migrate_src"
 PRICE_TABLES = ("prices", "price_sheets")
@@ -81,8 +83,8 @@ def _copy(conn, result: MigrateResult) -> None:
     lake_tables = _tables(conn, "lake")
     lake_has_prices = conn.execute("SELECT count(*) FROM price_sheets").fetchone()[0] > 0
     for table in _tables(conn, SOURCE):
-        if table in SKIP_TABLES:
-            continue
+        if table in SKIP_TABLES or table in derived_tables():
+            continue  # derived tables (rollups) are the lake's own, kept current by its hooks
         if table in PRICE_TABLES and lake_has_prices:
             continue
         result.tables[table] = _copy_table(conn, table, lake_tables)
@@ -115,8 +117,7 @@ def migrate_to_lake(source: str | Path, lake_db: str, data_path: str | None = No
     conn = open_ledger(lake_db, data_path=data_path)
     result = MigrateResult()
     try:
-        path = str(source.resolve()).replace("'", "''")
-        conn.execute(f"ATTACH '{path}' AS {SOURCE} (READ_ONLY)")
+        conn.execute(f"ATTACH {sql_literal(source.resolve())} AS {SOURCE} (READ_ONLY)")
         result.calls_in_file = conn.execute(f"SELECT count(*) FROM {SOURCE}.calls").fetchone()[0]
         result.file_totals = _totals(conn, f"{SOURCE}.priced_calls")
         conn.execute("BEGIN TRANSACTION")

@@ -4,8 +4,8 @@
 DuckDB connection with the lake attached as ``lake`` and made the default (``USE lake``), so
 migrations, the loader's anti-join, ``priced_calls`` and the dashboard's queries run as they
 are. The connection comes wrapped in :class:`LakeConnection`, which takes the lake's writer
-lock around every write transaction (see :mod:`ingest.lake_lock` for the guarantee) and passes
-statements through :func:`ingest.dialect.for_lake`.
+lock around every write transaction (see :mod:`ledger.lake_lock` for the guarantee) and passes
+statements through :func:`ledger.dialect.for_lake`.
 
 Extensions load offline from the PyPI packages ``duckdb-extension-postgres`` and
 ``duckdb-extension-ducklake`` (``-httpfs`` for an ``s3://`` data path) when installed; the

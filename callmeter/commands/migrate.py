@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from callmeter.options import DataPathOption
-from ingest.config import DEFAULT_DB, is_lake_target
-from ingest.lake_migrate import migrate_to_lake
+from ledger import DEFAULT_DB, is_lake_target, migrate_to_lake
 
 
 def migrate_command(
