@@ -5,7 +5,7 @@ UTC), on the hourly rollup when they fall on whole UTC hours (every whole-hour t
 on ``priced_calls``; all give the same numbers (tested). Per-call shapes (tokens per call,
 break-even bins, latency percentiles) read the distribution rollup on whole UTC days, else the
 same bins computed from ``priced_calls``. Values are always bound, never formatted in; group-by
-columns come from :data:`GROUPS`.
+columns come from ``pricing.groups``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import pandas as pd
 import streamlit as st
 
 from pricing import break_even_tokens, rollup, variants
+from pricing.frames import decimal_frame
+from pricing.groups import group_column, tag_value_sql
 from pricing.spikes import spikes
 from pricing.variants import variant_choice_sql, variant_totals_sql
 
@@ -26,12 +28,6 @@ RAW, ROLLUP, DAILY, DIST = "priced_calls", rollup.TABLE, rollup.DAILY, rollup.DI
 TIME_COL = {RAW: "started_at", ROLLUP: "hour", DAILY: "day", DIST: "day"}
 _cached = st.cache_data(ttl=3600, max_entries=1024, show_spinner=False)
 
-# name -> (SQL over the source, label). Tag groups are ``tag:<name>``, the name bound.
-GROUPS: dict[str, str] = {
-    "key": "key_id", "model": "model", "base_model": "base_model", "endpoint": "endpoint",
-    "billing_mode": "billing_mode", "status": "status", "source": "source",
-    "usage_source": "usage_source",
-}
 MAIN_MEASURES = ("cost", "calls", "input_tokens", "cached_tokens", "output_tokens",
                  "reasoning_tokens", "unpriced_calls", "errors")
 STATUS_MIX = {"e401": "status = 401", "e403": "status = 403", "e429": "status = 429",
@@ -97,19 +93,17 @@ def _in(col: str, values, p: dict) -> str:
     return f"{col} IN ({', '.join(names)})"
 
 
-def group_expr(by: str, p: dict) -> str:
+def group_expr(by: str, p: dict[str, object]) -> str:
+    """SQL for an allow-listed group (pricing.groups) or ``tag:NAME`` (the name bound)."""
     if by.startswith("tag:"):
         p["tag"] = by[4:]
-        return "coalesce(tags[$tag], '(untagged)')"
-    if by not in GROUPS:
-        raise ValueError(f"cannot group by {by!r}")
-    return GROUPS[by]
+        return f"coalesce({tag_value_sql('$tag')}, '(untagged)')"
+    return group_column(by)
 
 
-def _df(ledger: Ledger, sql: str, p: dict) -> pd.DataFrame:
-    """Rows as a DataFrame with money kept as Decimal (DuckDB's ``.df()`` makes it float)."""
-    cur = ledger.cursor().execute(sql, p)
-    return pd.DataFrame(cur.fetchall(), columns=[c[0] for c in cur.description])
+def _df(ledger: Ledger, sql: str, p: dict[str, object]) -> pd.DataFrame:
+    """Rows as a DataFrame with money kept as Decimal (pricing.frames), on a fresh cursor."""
+    return decimal_frame(ledger.cursor(), sql, p)
 
 
 def bucket_expr(grain: str, src: str) -> str:

@@ -23,6 +23,7 @@ from ledger import (
     rejected_dir,
     segment_name,
     spool_dir,
+    sql_literal,
 )
 
 from .importers import FORMATS, ImportOptions, ImportResult, detect_format, import_file
@@ -48,7 +49,8 @@ def spool_handoff(folder: Path) -> Callable[..., int]:
         )
         n = conn.execute(f"SELECT count(*) FROM ({rows_sql})").fetchone()[0]
         if n:
-            conn.execute(f"COPY (SELECT {cols} FROM ({rows_sql})) TO '{tmp}' (FORMAT json)")
+            conn.execute(f"COPY (SELECT {cols} FROM ({rows_sql})) TO {sql_literal(tmp)} "
+                         "(FORMAT json)")
             os.replace(tmp, final)
         return n
 

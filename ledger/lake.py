@@ -27,6 +27,7 @@ import duckdb
 from .dialect import explain_refusal, for_lake
 from .errors import LedgerError
 from .lake_lock import WriterLock, redact
+from .sql import sql_literal
 
 __all__ = ["LAKE_ALIAS", "LakeConnection", "connect_lake", "parse_target", "load_extensions"]
 
@@ -105,7 +106,7 @@ def load_extensions(conn: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> 
         packaged = _packaged_extension(name)
         try:
             if packaged is not None:
-                conn.execute(f"LOAD '{_load_name(name, packaged)}'")
+                conn.execute(f"LOAD {sql_literal(_load_name(name, packaged))}")
             else:
                 conn.execute(f"INSTALL {name}")
                 conn.execute(f"LOAD {name}")
@@ -127,20 +128,16 @@ def _data_path(data_path: str | None) -> str | None:
     return str(local) + "/"
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _attach(conn: duckdb.DuckDBPyConnection, db: str, data_path: str | None,
             read_only: bool) -> None:
     options = []
     if data_path:
-        options.append(f"DATA_PATH {_literal(data_path)}")
+        options.append(f"DATA_PATH {sql_literal(data_path)}")
     if read_only:
         options.append("READ_ONLY")
     opts = f" ({', '.join(options)})" if options else ""
     try:
-        conn.execute(f"ATTACH {_literal(db)} AS {LAKE_ALIAS}{opts}")
+        conn.execute(f"ATTACH {sql_literal(db)} AS {LAKE_ALIAS}{opts}")
     except duckdb.Error as exc:
         hint = ""
         if "DATA_PATH" in str(exc) and not data_path:

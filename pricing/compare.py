@@ -15,10 +15,11 @@ import duckdb
 import pandas as pd
 
 from .frames import decimal_frame
+from .groups import GROUPS
 from .periods import Period, utc_bound
 from .queries import BREAK_EVEN_TOTALS_SQL, SWITCH_SAVINGS_SQL
 
-_GROUPS = {False: "base_model", True: "key_id, base_model"}
+_GROUPS = {False: GROUPS["base_model"], True: f"{GROUPS['key']}, {GROUPS['base_model']}"}
 MONEY_PLACES = Decimal("0.000000000001")  # averages are shown to 1e-12 of the currency
 
 BREAK_EVEN_COLUMNS = (

@@ -26,6 +26,7 @@ import pandas as pd
 from ledger import variant_name
 
 from .frames import decimal_frame
+from .groups import TAG_PAIRS_JOIN
 from .memo import priced_source
 from .periods import UTC_DAY_SQL, utc_start, utc_week_sql
 from .variants import RAW_MEASURES, summed, variant_choice_sql, variant_totals_sql
@@ -82,8 +83,7 @@ _WORKLOAD_SQL = {
     "key_model": ("NULL::VARCHAR AS tag", "{source}"),
     "key_model_tag": (
         "t.tag AS tag",
-        "{source} JOIN LATERAL (SELECT e.key || '=' || e.value AS tag "
-        "FROM (SELECT unnest(map_entries(tags)) AS e)) t ON true"),
+        "{source} " + TAG_PAIRS_JOIN),
 }
 
 # Monday 00:00 of the call's UTC week

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .adjustments import ADJUSTMENTS_BY_KEY_MODEL_SQL, month_money
 from .frames import decimal_frame
+from .groups import TAG_PAIRS_JOIN, tag_value_sql
 from .memo import priced_source
 from .periods import UTC_DAY_SQL, month_bounds, utc_start
 
@@ -97,13 +98,12 @@ _BY_SQL = {
     "day": ("day", "{agg}", "day", "day"),
     # One row per tag name=value; a call with several tags is counted under each of them.
     "tag": ("coalesce(t.tag, '(untagged)') AS tag",
-            "{agg} LEFT JOIN LATERAL (SELECT e.key || '=' || e.value AS tag "
-            "FROM (SELECT unnest(map_entries(tags)) AS e)) t ON true",
+            "{agg} LEFT " + TAG_PAIRS_JOIN,
             "1", "cost DESC, tag"),
 }
 # --by tag:NAME groups by one tag's value, so every call is counted once.
 TAG_VALUE_SQL = (
-    "SELECT coalesce(map_extract_value(tags, ?), '(none)') AS tag_value, {measures} "
+    f"SELECT coalesce({tag_value_sql('?')}, '(none)') AS tag_value, {{measures}} "
     "FROM {agg} GROUP BY 1 ORDER BY cost DESC, tag_value"
 )
 BREAKDOWN_SQL = "SELECT {select}, {measures} FROM {source} GROUP BY {group} ORDER BY {order}"

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
-from ledger import KeyFingerprinter, insert_new_calls, key_hint
+from ledger import USAGE_SOURCES, KeyFingerprinter, insert_new_calls, key_hint
 
 from ..normalise import normalised_select
 from .generate import MODEL_NAMES, generate
@@ -29,7 +29,7 @@ from .habits import HABITS, IMAGE_SIZES, MODELS, model_base
 
 __all__ = ["DemoResult", "build_demo", "demo_end", "demo_keys", "demo_models"]
 
-_USAGE = "['reported', 'estimated', 'none'][g.usage + 1]"
+_USAGE = f"{list(USAGE_SOURCES)}[g.usage + 1]"  # the generator's codes: 0, 1, 2
 
 DEMO_ROWS_SQL = f"""
 SELECT printf('demo:%d:%09d', CAST($seed AS BIGINT), g.idx) AS call_id,

@@ -42,6 +42,8 @@ from ledger import (
     id_census,
     insert_new_adjustments,
     insert_new_calls,
+    sql_identifier,
+    sql_literal,
 )
 
 from ..normalise import normalised_select
@@ -125,7 +127,7 @@ _COMMON_CHECKS = f"""
   CASE
     WHEN model IS NULL OR trim(model) = '' THEN 'field model: missing'
     WHEN started_at IS NULL THEN 'field started_at: missing or not a time'
-    WHEN endpoint IS NOT NULL AND endpoint NOT IN ({", ".join("'" + e + "'" for e in ENDPOINTS)})
+    WHEN endpoint IS NOT NULL AND endpoint NOT IN ({", ".join(map(sql_literal, ENDPOINTS))})
       THEN 'field endpoint: ''' || endpoint || ''' is not one of {"/".join(ENDPOINTS)}'
     WHEN cached_tokens > input_tokens THEN 'field cached_tokens: more than input_tokens'
     WHEN reasoning_tokens > output_tokens THEN 'field reasoning_tokens: more than output_tokens'
@@ -229,7 +231,7 @@ def _keyed_rows_sql(tag_fields: list[str] | None, where: str | None) -> str:
     tags, join = "", ""
     if tag_fields:
         tags = ", CASE WHEN s._tags IS NOT NULL THEN coalesce(s.tags, t.tags) END AS tags"
-        on = " AND ".join(f"t.f{i} IS NOT DISTINCT FROM s._tags.{_ident(f)}"
+        on = " AND ".join(f"t.f{i} IS NOT DISTINCT FROM s._tags.{sql_identifier(f)}"
                           for i, f in enumerate(tag_fields))
         join = f" LEFT JOIN _import_tags t ON {on}"
     extra = f" AND {where}" if where else ""
@@ -248,10 +250,6 @@ def adjustment_rows_sql(tag_fields: list[str] | None = None) -> str:
     return f"SELECT {cols} FROM ({src})"
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _build_tags(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
     """``_import_tags``: one tags MAP per distinct ``_tags`` of the good staged rows.
 
@@ -261,8 +259,8 @@ def _build_tags(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
     if "_tags" not in rel.columns:
         return None
     fields = [name for name, _ in rel.types[rel.columns.index("_tags")].children]
-    cols = ", ".join(f"_tags.{_ident(f)} AS f{i}" for i, f in enumerate(fields))
-    entries = ", ".join("{'key': '" + f.replace("'", "''") + f"', 'value': CAST(f{i} AS VARCHAR)}}"
+    cols = ", ".join(f"_tags.{sql_identifier(f)} AS f{i}" for i, f in enumerate(fields))
+    entries = ", ".join(f"{{'key': {sql_literal(f)}, 'value': CAST(f{i} AS VARCHAR)}}"
                         for i, f in enumerate(fields))
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _import_tags AS SELECT *, map_from_entries(list_filter("
@@ -291,13 +289,13 @@ def _memory_limit(conn: duckdb.DuckDBPyConnection, limit: str | None) -> Iterato
         yield
         return
     before = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    conn.execute(f"SET memory_limit = '{limit}'")
+    conn.execute(f"SET memory_limit = {sql_literal(limit)}")
     try:
         yield
     finally:  # RESET when it was the default: re-setting the rounded text would drift
         conn.execute("RESET memory_limit")
         if conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] != before:
-            conn.execute(f"SET memory_limit = '{before}'")
+            conn.execute(f"SET memory_limit = {sql_literal(before)}")
 
 
 def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportResult:

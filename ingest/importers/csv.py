@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from ledger import CALL_COLUMNS
+from ledger import CALL_COLUMNS, ENDPOINTS, USAGE_SOURCES, sql_literal
 
 from .fields import (
     Field,
@@ -56,11 +56,9 @@ def _fields(present: set[str], timezone: str) -> list[Field]:
         number_field("charged", col("charged"), "DECIMAL(38,12)"),
         bool_field("stream", col("stream")),
         status_field("status", col("status")),
-        choice_field("endpoint", col("endpoint"),
-                     ("chat", "embeddings", "images", "speech", "transcriptions", "rerank",
-                      "other")),
+        choice_field("endpoint", col("endpoint"), ENDPOINTS),
         choice_field("billing_mode", col("billing_mode"), ("token", "request")),
-        choice_field("usage_source", col("usage_source"), ("reported", "estimated", "none")),
+        choice_field("usage_source", col("usage_source"), USAGE_SOURCES),
     ]
     return fields
 
@@ -77,9 +75,9 @@ def _tags_sql(present: set[str]) -> str:
 def _ragged_rows(conn: duckdb.DuckDBPyConnection, path: Path, width: int) -> list[int]:
     """Row numbers (as ``_line``) whose field count differs from the header's; the lenient
     reader would pad or cut them silently. Checked only when DuckDB's strict reader refuses."""
-    file = str(path).replace("'", "''")
+    file = sql_literal(path)
     try:
-        conn.execute(f"SELECT count(*) FROM read_csv('{file}', header=true, "
+        conn.execute(f"SELECT count(*) FROM read_csv({file}, header=true, "
                      "all_varchar=true, delim=',', quote='\"', escape='\"')").fetchone()
         return []
     except duckdb.Error:
@@ -100,9 +98,9 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
     select_cols["source"] = "coalesce(" + select_cols["source"] + ", 'csv')"
     aliases = ", ".join(f'"{src}" AS "{dst}"' for src, dst in renamed.items()
                         if dst in CALL_COLUMNS)
-    file = str(path).replace("'", "''")
+    file = sql_literal(path)
     raw = (f"SELECT row_number() OVER () + 1 AS _line, {aliases or 'NULL AS _none'} "
-           f"FROM read_csv('{file}', header=true, all_varchar=true, "
+           f"FROM read_csv({file}, header=true, all_varchar=true, "
            f"strict_mode=false, null_padding=true, ignore_errors=false)")
     reason = first_reason(fields)
     ragged = _ragged_rows(conn, path, len(header))

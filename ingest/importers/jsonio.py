@@ -15,11 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from ledger import ImportFormatError
-
-
-def sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+from ledger import ImportFormatError, sql_literal
 
 
 def first_line(head: str) -> str:
@@ -53,7 +49,7 @@ def lines_sql(path: Path, numbered: bool = True) -> str:
     line = "row_number() OVER ()" if numbered else "CAST(NULL AS BIGINT)"
     return (
         f"SELECT {line} AS _line, _json FROM read_csv("
-        f"{sql_path(path)}, columns={{'_json': 'VARCHAR'}}, header=false, delim='\\x01', "
+        f"{sql_literal(path)}, columns={{'_json': 'VARCHAR'}}, header=false, delim='\\x01', "
         "quote='', escape='', auto_detect=false, strict_mode=false, null_padding=true)"
     )
 
@@ -66,7 +62,7 @@ def document_items_sql(conn: duckdb.DuckDBPyConnection, path: Path,
     ``$.data``, ``$``); the first one that is an array wins. Raise ImportFormatError when the
     document is not valid JSON or holds no list of records.
     """
-    src = f"read_text({sql_path(path)})"
+    src = f"read_text({sql_literal(path)})"
     valid, = conn.execute(f"SELECT json_valid(content) FROM {src}").fetchone()
     if not valid:
         raise ImportFormatError(f"{path}: not a valid JSON document (truncated or corrupted?)")
@@ -127,7 +123,7 @@ def csv_rows_sql(conn: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str
     without the counting pass and without line numbers (``_line`` NULL). A ragged file makes the
     statement reading it fail; the caller then stages the file again numbered (base._stage).
     """
-    base = (f"read_csv({sql_path(path)}, header=true, all_varchar=true, "
+    base = (f"read_csv({sql_literal(path)}, header=true, all_varchar=true, "
             f"delim={delim!r}, quote='\"', escape='\"'")
     strict = base + ")"
     cols = ", ".join(f'"{c}"' if c in header else f'CAST(NULL AS VARCHAR) AS "{c}"'
@@ -188,8 +184,8 @@ def ragged_sql(conn: duckdb.DuckDBPyConnection, path: Path, delim: str = ",") ->
         return "CAST(NULL AS VARCHAR)"
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {RAGGED} AS SELECT unnest(?::BIGINT[]) AS line",
                  [lines])
-    reason = f"the row does not have the header's {width} fields".replace("'", "''")
-    return f"CASE WHEN _line IN (SELECT line FROM {RAGGED}) THEN '{reason}' END"
+    reason = sql_literal(f"the row does not have the header's {width} fields")
+    return f"CASE WHEN _line IN (SELECT line FROM {RAGGED}) THEN {reason} END"
 
 
 TORN = "the last line is cut short (no line end): a truncated file?"

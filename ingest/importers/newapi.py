@@ -36,9 +36,9 @@ from pathlib import Path
 
 import duckdb
 
-from ledger import DEFAULT_QUOTA_PER_UNIT
+from ledger import DEFAULT_QUOTA_PER_UNIT, sql_literal
 
-from .fields import count_field, first_reason, number_field, q, text_field, time_field
+from .fields import count_field, first_reason, number_field, text_field, time_field
 from .jsonio import csv_delimiter, csv_rows_sql, first_line, json_columns_sql, reader_sql
 from .newapi_rules import (
     ENDPOINT_SQL,
@@ -252,7 +252,7 @@ def notes(conn: duckdb.DuckDBPyConnection, stage: str, options) -> list[str]:
     """Say which quota_per_unit priced the rows when nothing told us the platform's."""
     if options.quota_per_unit is not None:
         return []
-    charged, = conn.execute(f"SELECT count(*) FROM {stage} WHERE source = {q(NAME)} "
+    charged, = conn.execute(f"SELECT count(*) FROM {stage} WHERE source = {sql_literal(NAME)} "
                             "AND _reject IS NULL AND _skip IS NULL AND charged <> 0").fetchone()
     if not charged:
         return []
