@@ -182,7 +182,9 @@ def settings_table() -> str:
     rows = ["| variable | setting | type | default | what it does |", "|---|---|---|---|---|"]
     for s in SETTINGS:
         default = "—" if s.default in (None, {}) else f"`{s.default}`"
-        rows.append(f"| `{s.env}` | {s.name} | {s.type} | {default} | {s.help} |")
+        env = ", ".join(f"`{name.strip()}`" for name in (*s.env.split(","), *s.aliases))
+        kind = s.type.replace("|", "\\|")
+        rows.append(f"| {env} | {s.name} | {kind} | {default} | {s.help} |")
     return "\n".join(rows) + "\n"
 
 
