@@ -18,12 +18,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from ledger import variant_name
+from ledger import data_file, variant_name
 
 from .frames import decimal_frame
 from .groups import TAG_PAIRS_JOIN
@@ -292,11 +293,14 @@ FROM w ASOF LEFT JOIN p ON w.day >= p.effective_from
 PRICE_COLUMNS_SQL = "SELECT column_name FROM information_schema.columns WHERE table_name = 'prices'"
 
 
-def load_models(path: str = MODELS_CSV) -> dict[str, dict]:
-    """``data/models.csv`` by model name: provider, family, tier (1 = strongest), modalities..."""
+def load_models(path: str | Path = MODELS_CSV) -> dict[str, dict[str, Any]]:
+    """``data/models.csv`` by model name: provider, family, tier (1 = strongest), modalities...
+
+    The default (or any ``data/…`` path that does not exist here) is the shipped copy, found
+    wherever callmeter is installed."""
     import csv
 
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(data_file(path), newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     for r in rows:
         r["tier"] = int(r["tier"])
