@@ -2,9 +2,10 @@
 under ``commands/``, each imported here by name, so a module that fails to import fails the
 command line loudly instead of dropping its commands.
 
-``main`` installs pricing's migrations and hooks into the ledger core before any command runs
-(``pricing.install``); commands import what they need (pandas, Streamlit, httpx, the pricing
-engines) inside their functions, so ``callmeter --help`` and ``callmeter load`` start fast.
+The app's callback installs pricing's migrations and hooks into the ledger core before any
+command runs (``pricing.install``); commands import what they need (pandas, Streamlit, httpx,
+the pricing engines) inside their functions, so ``callmeter --help`` and ``callmeter load``
+start fast.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import sys
 
 import typer
 
-import pricing
 from callmeter.commands import (
     budgets,
     dashboard,
@@ -41,6 +41,15 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+@app.callback()
+def compose() -> None:
+    """Runs before every command (not for --help): registers pricing's migrations and hooks
+    with the ledger core, so no command can open a ledger without them."""
+    import pricing
+
+    pricing.install()
+
+
 # Order is the order of `callmeter --help`.
 COMMANDS = (proxy, otel, import_, load, dashboard, demo, report, recommend, budgets, quote,
             prices, sync, migrate)
@@ -49,7 +58,6 @@ for _module in COMMANDS:
 
 
 def main() -> None:
-    pricing.install()
     try:
         app()
     except CallmeterError as exc:

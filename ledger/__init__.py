@@ -9,64 +9,138 @@ nothing of callmeter's above it: layers above register their steps (:mod:`ledger
 :func:`ledger.migrations.register`). Other packages import the names below, from here.
 """
 
-from .config import (
-    DEFAULT_DB,
-    DEFAULT_QUOTA_PER_UNIT,
-    SETTINGS,
-    Setting,
-    Settings,
-    data_file,
-    is_lake_target,
-    ledger_companion,
-    ledger_home,
-    parse_quota_per_unit,
-    rejected_dir,
-    settings_from_env,
-    shipped_file,
-    spool_dir,
-)
-from .connect import connect_file, open_ledger, spool_fate
-from .errors import (
-    CallmeterError,
-    ImportFormatError,
-    LedgerError,
-    LedgerLocked,
-    LedgerTooNew,
-    SpoolError,
-)
-from .hooks import calls_added, derive_tables, on_calls_added, set_insert_builder
-from .insert import id_census, insert_new_adjustments, insert_new_calls
-from .keys import KeyFingerprinter, bearer_key, fingerprinter_for, key_hint
-from .lake_migrate import MigrateResult, migrate_to_lake
-from .migrations import migration
-from .migrations import register as register_migration
-from .schema import (
-    ADJUSTMENT_COLUMNS,
-    ADJUSTMENT_KINDS,
-    BILLING_MODES,
-    CALL_COLUMNS,
-    CALL_DEFAULTS,
-    ENDPOINTS,
-    SOURCES,
-    USAGE_SOURCES,
-    adjustment_columns_struct,
-    base_model_sql,
-    billing_mode_sql,
-    duckdb_columns_struct,
-    split_model,
-    variant_name,
-)
-from .spool import (
-    ADJUSTMENTS_SUFFIX,
-    CLOSED_SUFFIX,
-    OPEN_SUFFIX,
-    SpoolWriter,
-    encode_record,
-    lock_segment,
-    segment_name,
-    segment_pid,
-)
-from .sql import sql_identifier, sql_list, sql_literal
+from __future__ import annotations
+
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import (
+        DEFAULT_DB,
+        DEFAULT_QUOTA_PER_UNIT,
+        SETTINGS,
+        Setting,
+        Settings,
+        data_file,
+        is_lake_target,
+        ledger_companion,
+        ledger_home,
+        parse_quota_per_unit,
+        rejected_dir,
+        settings_from_env,
+        shipped_file,
+        spool_dir,
+    )
+    from .connect import connect_file, open_ledger, spool_fate
+    from .errors import (
+        CallmeterError,
+        ImportFormatError,
+        LedgerError,
+        LedgerLocked,
+        LedgerTooNew,
+        SpoolError,
+    )
+    from .hooks import calls_added, derive_tables, on_calls_added, set_insert_builder
+    from .insert import id_census, insert_new_adjustments, insert_new_calls
+    from .keys import KeyFingerprinter, bearer_key, fingerprinter_for, key_hint
+    from .lake_migrate import MigrateResult, migrate_to_lake
+    from .migrations import migration
+    from .migrations import register as register_migration
+    from .schema import (
+        ADJUSTMENT_COLUMNS,
+        ADJUSTMENT_KINDS,
+        BILLING_MODES,
+        CALL_COLUMNS,
+        CALL_DEFAULTS,
+        ENDPOINTS,
+        SOURCES,
+        USAGE_SOURCES,
+        adjustment_columns_struct,
+        base_model_sql,
+        billing_mode_sql,
+        duckdb_columns_struct,
+        split_model,
+        variant_name,
+    )
+    from .spool import (
+        ADJUSTMENTS_SUFFIX,
+        CLOSED_SUFFIX,
+        OPEN_SUFFIX,
+        SpoolWriter,
+        encode_record,
+        lock_segment,
+        segment_name,
+        segment_pid,
+    )
+    from .sql import sql_identifier, sql_list, sql_literal
+
+# Names are imported on first use (PEP 562): ``callmeter --help`` reads the settings without
+# importing DuckDB. public name -> (submodule, name there)
+_LAZY: dict[str, tuple[str, str]] = {
+    "ADJUSTMENTS_SUFFIX": ("spool", "ADJUSTMENTS_SUFFIX"),
+    "ADJUSTMENT_COLUMNS": ("schema", "ADJUSTMENT_COLUMNS"),
+    "ADJUSTMENT_KINDS": ("schema", "ADJUSTMENT_KINDS"),
+    "BILLING_MODES": ("schema", "BILLING_MODES"),
+    "CALL_COLUMNS": ("schema", "CALL_COLUMNS"),
+    "CALL_DEFAULTS": ("schema", "CALL_DEFAULTS"),
+    "CLOSED_SUFFIX": ("spool", "CLOSED_SUFFIX"),
+    "CallmeterError": ("errors", "CallmeterError"),
+    "DEFAULT_DB": ("config", "DEFAULT_DB"),
+    "DEFAULT_QUOTA_PER_UNIT": ("config", "DEFAULT_QUOTA_PER_UNIT"),
+    "ENDPOINTS": ("schema", "ENDPOINTS"),
+    "ImportFormatError": ("errors", "ImportFormatError"),
+    "KeyFingerprinter": ("keys", "KeyFingerprinter"),
+    "LedgerError": ("errors", "LedgerError"),
+    "LedgerLocked": ("errors", "LedgerLocked"),
+    "LedgerTooNew": ("errors", "LedgerTooNew"),
+    "MigrateResult": ("lake_migrate", "MigrateResult"),
+    "OPEN_SUFFIX": ("spool", "OPEN_SUFFIX"),
+    "SETTINGS": ("config", "SETTINGS"),
+    "SOURCES": ("schema", "SOURCES"),
+    "Setting": ("config", "Setting"),
+    "Settings": ("config", "Settings"),
+    "SpoolError": ("errors", "SpoolError"),
+    "SpoolWriter": ("spool", "SpoolWriter"),
+    "USAGE_SOURCES": ("schema", "USAGE_SOURCES"),
+    "adjustment_columns_struct": ("schema", "adjustment_columns_struct"),
+    "base_model_sql": ("schema", "base_model_sql"),
+    "bearer_key": ("keys", "bearer_key"),
+    "billing_mode_sql": ("schema", "billing_mode_sql"),
+    "calls_added": ("hooks", "calls_added"),
+    "connect_file": ("connect", "connect_file"),
+    "data_file": ("config", "data_file"),
+    "derive_tables": ("hooks", "derive_tables"),
+    "duckdb_columns_struct": ("schema", "duckdb_columns_struct"),
+    "encode_record": ("spool", "encode_record"),
+    "fingerprinter_for": ("keys", "fingerprinter_for"),
+    "id_census": ("insert", "id_census"),
+    "insert_new_adjustments": ("insert", "insert_new_adjustments"),
+    "insert_new_calls": ("insert", "insert_new_calls"),
+    "is_lake_target": ("config", "is_lake_target"),
+    "key_hint": ("keys", "key_hint"),
+    "ledger_companion": ("config", "ledger_companion"),
+    "ledger_home": ("config", "ledger_home"),
+    "lock_segment": ("spool", "lock_segment"),
+    "migrate_to_lake": ("lake_migrate", "migrate_to_lake"),
+    "migration": ("migrations", "migration"),
+    "on_calls_added": ("hooks", "on_calls_added"),
+    "open_ledger": ("connect", "open_ledger"),
+    "parse_quota_per_unit": ("config", "parse_quota_per_unit"),
+    "register_migration": ("migrations", "register"),
+    "rejected_dir": ("config", "rejected_dir"),
+    "segment_name": ("spool", "segment_name"),
+    "segment_pid": ("spool", "segment_pid"),
+    "set_insert_builder": ("hooks", "set_insert_builder"),
+    "settings_from_env": ("config", "settings_from_env"),
+    "shipped_file": ("config", "shipped_file"),
+    "split_model": ("schema", "split_model"),
+    "spool_dir": ("config", "spool_dir"),
+    "spool_fate": ("connect", "spool_fate"),
+    "sql_identifier": ("sql", "sql_identifier"),
+    "sql_list": ("sql", "sql_list"),
+    "sql_literal": ("sql", "sql_literal"),
+    "variant_name": ("schema", "variant_name"),
+}
 
 __all__ = [
     "ADJUSTMENTS_SUFFIX",
@@ -133,3 +207,39 @@ __all__ = [
     "sql_literal",
     "variant_name",
 ]
+
+
+def _submodule(name: str) -> ModuleType:
+    """The submodule ``name``, by a plain import statement (visible to the linters)."""
+    if name == "config":
+        from . import config as module
+    elif name == "connect":
+        from . import connect as module
+    elif name == "errors":
+        from . import errors as module
+    elif name == "hooks":
+        from . import hooks as module
+    elif name == "insert":
+        from . import insert as module
+    elif name == "keys":
+        from . import keys as module
+    elif name == "lake_migrate":
+        from . import lake_migrate as module
+    elif name == "migrations":
+        from . import migrations as module
+    elif name == "schema":
+        from . import schema as module
+    elif name == "spool":
+        from . import spool as module
+    else:
+        from . import sql as module
+    return module
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'ledger' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    value = getattr(_submodule(module), attr)
+    globals()[name] = value
+    return value

@@ -17,16 +17,14 @@ Public API (others import only these names, or a submodule named in docs/archite
 - ``switch_savings(conn, since, until)`` and ``break_even_tokens(conn, base_model, by_key=…,
   since=…, until=…)``: pandas DataFrames with ``Decimal`` money.
 
-Names other than ``install`` are imported on first use (PEP 562), so a command that only
-loads calls never imports pandas.
+Names are imported on first use (PEP 562), so a command that only loads calls never imports
+pandas, and ``callmeter --help`` never imports DuckDB.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-
-from .install import install
 
 if TYPE_CHECKING:
     from .compare import BREAK_EVEN_COLUMNS, break_even_tokens, switch_savings
@@ -41,10 +39,12 @@ if TYPE_CHECKING:
     )
     from .periods import utc_bound
     from .queries import PRICED_COLUMNS
+    from .registration import install
     from .sheet import DEFAULT_SHEET, SHEET_COLUMNS, PriceRow, PriceSheet, read_sheet, require_valid
 
 # public name -> the submodule that defines it
 _LAZY = {
+    "install": "registration",
     "BREAK_EVEN_COLUMNS": "compare", "break_even_tokens": "compare", "switch_savings": "compare",
     "PricingError": "errors", "SheetInvalid": "errors", "SheetProblem": "errors",
     "LoadedSheet": "loader", "UnpricedModel": "loader", "latest_sheet": "loader",
@@ -85,6 +85,8 @@ def _submodule(name: str) -> ModuleType:
         from . import compare as module
     elif name == "errors":
         from . import errors as module
+    elif name == "registration":
+        from . import registration as module
     elif name == "loader":
         from . import loader as module
     elif name == "periods":

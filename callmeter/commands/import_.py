@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from callmeter.options import DEFAULT_DB_VALUE, DataPathOption, DbOption, QuotaPerUnitOption
 
-console = Console(stderr=True)
+
+def console() -> Console:
+    """rich's console, made when a command prints (rich is not imported at start-up)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _parse_map(pairs: list[str]) -> dict[str, str]:
@@ -65,11 +72,11 @@ def import_command(
                                        data_path=data_path)
         except (CallmeterError, duckdb.Error, OSError, UnicodeError) as exc:
             # one unreadable file must not stop the others
-            console.print(f"[red]{path}: cannot be read: {exc}[/red]")
+            console().print(f"[red]{path}: cannot be read: {exc}[/red]")
             continue
         results.extend(res)
         if locked:
-            console.print(f"[yellow]{locked}. Rows were handed to the spool; "
+            console().print(f"[yellow]{locked}. Rows were handed to the spool; "
                           f"{spool_fate(locked, spool_dir(db))}.[/yellow]")
     for r in results:
         typer.echo(r.summary())

@@ -8,20 +8,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from callmeter.commands.sync import PlatformOption, TokenOption, UserOption, platform_settings
 from callmeter.options import DEFAULT_DB_VALUE, DbOption, QuotaPerUnitOption
-from ledger import LedgerError, LedgerLocked, data_file, is_lake_target, open_ledger
+from ledger import LedgerError, LedgerLocked, data_file, is_lake_target
 from pricing.sheet import DEFAULT_SHEET
 
 if TYPE_CHECKING:
+    import duckdb
+    from rich.console import Console
+
     from pricing import PriceSheet
 
-console = Console(stderr=True)
+
+
+def console() -> Console:
+    """rich's console, made when a command prints (rich is not imported at start-up)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 SheetArgument = Annotated[Path, typer.Argument(
     help="Price sheet (CSV).", show_default=True)]
+
+
+def _open_ledger(db: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    from ledger import open_ledger
+
+    return open_ledger(db, read_only=read_only)
 
 
 def _print_problems(sheet: PriceSheet) -> None:
@@ -53,7 +67,7 @@ def _report_unpriced(sheet: PriceSheet, db: str) -> None:
         typer.echo(f"no ledger at {db}: nothing to compare with")
         return
     try:
-        conn = open_ledger(db, read_only=True)
+        conn = _open_ledger(db, read_only=True)
     except LedgerError as exc:
         typer.echo(f"models without a price not listed: {exc}")
         return
@@ -102,7 +116,7 @@ def load_command(sheet: SheetArgument = Path(DEFAULT_SHEET),
         raise typer.Exit(1)
     from pricing import load_prices, unpriced_models
 
-    conn = open_ledger(db)
+    conn = _open_ledger(db)
     try:
         loaded = load_prices(conn, parsed)
         missing = unpriced_models(conn)
@@ -162,7 +176,7 @@ def pull_command(
                f"{basis}; {_fmt(result.quota_per_unit)} quota per US$1), prices per 1M tokens "
                "/ per call in USD")
     if ledger_note:
-        console.print(f"[yellow]{ledger_note}[/yellow]")
+        console().print(f"[yellow]{ledger_note}[/yellow]")
     for c in result.changes:
         if c.kind == "same":
             continue
@@ -173,15 +187,15 @@ def pull_command(
     counts = {k: len(result.of_kind(k)) for k in ("new", "changed", "same", "not-on-platform")}
     typer.echo("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for w in result.warnings:
-        console.print(f"[yellow]  {w}[/yellow]")
+        console().print(f"[yellow]  {w}[/yellow]")
     if not apply:
         if result.refusal:
-            console.print(f"[yellow]These prices are not derived: {result.refusal}.[/yellow]")
+            console().print(f"[yellow]These prices are not derived: {result.refusal}.[/yellow]")
         elif counts["new"] or counts["changed"]:
             typer.echo("Run again with --apply to add these prices to the sheet.")
         return
     if result.refusal:
-        console.print(f"[red]callmeter: nothing written: {result.refusal}.[/red]")
+        console().print(f"[red]callmeter: nothing written: {result.refusal}.[/red]")
         raise typer.Exit(2)
     source = f"platform pricing page {result.platform}{ps.PRICING_PATH}, group {result.group}"
     written = ps.apply_changes(sheet, result.changes, current, today, source)
@@ -196,7 +210,7 @@ def _current(db: str, sheet: Path, today: date
     from pricing import platform_sheet as ps
 
     try:
-        conn = open_ledger(db)
+        conn = _open_ledger(db)
     except LedgerLocked as exc:
         return ps.current_prices_from_sheet(sheet, today), (
             f"{exc}; compared with {sheet} instead of the loaded prices")

@@ -12,24 +12,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
-from ledger import LedgerError, data_file, is_lake_target, open_ledger
+from ledger import LedgerError, data_file, is_lake_target
 from pricing.sheet import DEFAULT_SHEET
 
 if TYPE_CHECKING:
     import duckdb
+    from rich.console import Console
 
     from pricing.quote import Quote
 
-console = Console()
+
+
+def console() -> Console:
+    """rich's console, made when a command prints (rich is not imported at start-up)."""
+    from rich.console import Console
+
+    return Console()
 
 
 @contextmanager
 def _prices(db: str, sheet: Path | None) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
     """A connection whose ``prices`` table prices the quote, and where those prices came from:
     ``--prices`` FILE, else the ledger's loaded sheet, else the shipped data/prices.csv."""
+    from ledger import open_ledger
     from pricing import latest_sheet, load_prices
 
     if sheet is None and (is_lake_target(db) or Path(db).exists()):
@@ -71,16 +78,16 @@ def _print(q: Quote, source: str) -> None:
     for o in q.options:
         table.add_row(o.group, o.model, f"per {o.billing_mode}", _money(o.cost, "0.01"),
                       _money(o.per_call))
-    console.print(table)
+    console().print(table)
     be = q.break_even
     if be is not None:
-        console.print(f"Break-even for {be['base_model']}: {be['break_even_tokens']:,} tokens "
+        console().print(f"Break-even for {be['base_model']}: {be['break_even_tokens']:,} tokens "
                       f"per call at this input/output mix (per request is cheaper above it); "
                       f"for this workload {be['cheaper_mode']} billing saves "
                       f"{_money(be['saving'], '0.01')}.")
     for note in q.notes:
-        console.print(f"[yellow]{note}[/yellow]")
-    console.print(f"Prices: {source}.")
+        console().print(f"[yellow]{note}[/yellow]")
+    console().print(f"Prices: {source}.")
 
 
 def quote_command(

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from callmeter.options import DEFAULT_DB_VALUE, DbOption, parse_day, parse_money
 
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from pricing.recommend import Recommendation
 
 def _print_recommendations(recs: list[Recommendation], since: date, until: date) -> None:
+    from rich.console import Console
     from rich.table import Table
 
     console = Console()
@@ -54,6 +54,8 @@ def recommend_command(
     db: DbOption = DEFAULT_DB_VALUE,
 ) -> None:
     """The recommendations, with the money, the evidence and the caveat; alerts with --alerts."""
+    from rich.console import Console
+
     from ledger import data_file, open_ledger, settings_from_env
     from pricing.budgets import alerts, send_alerts
     from pricing.recommend import MODELS_CSV, Thresholds, recommend

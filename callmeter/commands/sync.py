@@ -8,15 +8,21 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from callmeter.options import DEFAULT_DB_VALUE, DbOption, QuotaPerUnitOption
 from ledger import Settings, settings_from_env
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress
 
-console = Console(stderr=True)
+
+
+def console() -> Console:
+    """rich's console, made when a command prints (rich is not imported at start-up)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 PlatformOption = Annotated[
     str | None, typer.Option("--platform", help="The platform's base URL (as in the console's "
@@ -75,7 +81,7 @@ def sync_command(
     if remember_token:
         if not token:
             raise typer.BadParameter("--save-token needs --token", param_hint="--save-token")
-        console.print(f"token kept in {save_token(db, settings.platform_url, token)}")
+        console().print(f"token kept in {save_token(db, settings.platform_url, token)}")
     with _progress() as bar:
         task = bar.add_task("syncing", total=None)
 
@@ -85,16 +91,16 @@ def sync_command(
 
         result = sync_now(db, settings, since=since, on_page=on_page)
     if result.status != "ok":
-        console.print(f"[red]callmeter: sync failed: {result.message}[/red]")
+        console().print(f"[red]callmeter: sync failed: {result.message}[/red]")
         if result.rows_added:
-            console.print(f"{result.rows_added} row(s) read before the failure were kept; "
+            console().print(f"{result.rows_added} row(s) read before the failure were kept; "
                           "the next run asks for the same window again.")
         raise typer.Exit(2)
     typer.echo(result.summary())
     for note in result.notes:
-        console.print(f"[yellow]note: {note}[/yellow]")
+        console().print(f"[yellow]note: {note}[/yellow]")
     if result.message:
-        console.print(f"[yellow]{result.message}[/yellow]")
+        console().print(f"[yellow]{result.message}[/yellow]")
     for f in result.rejected_files:
         typer.echo(f"  rejected rows listed in {f}")
 
