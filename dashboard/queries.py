@@ -10,13 +10,21 @@ columns come from ``pricing.groups``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pricing.report import FinanceReport
+
 from datetime import UTC, date, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from ledger import fetch_one
 from pricing import break_even_tokens, rollup, variants
-from pricing.frames import decimal_frame
+from pricing.frames import decimal_frame, records
 from pricing.groups import group_column, tag_value_sql
 from pricing.spikes import spikes
 from pricing.variants import variant_choice_sql, variant_totals_sql
@@ -58,11 +66,11 @@ def measure(name: str, src: str) -> str:
     return {"first_seen": "min", "last_seen": "max"}.get(name, "sum") + f"({name})"
 
 
-def measures(names, src: str) -> str:
+def measures(names: Iterable[str], src: str) -> str:
     return ", ".join(f"{measure(n, src)} AS {n}" for n in names)
 
 
-def where(f: Filters, src: str, p: dict) -> str:
+def where(f: Filters, src: str, p: dict[str, Any]) -> str:
     """The WHERE clause for ``f``; fills ``p`` with the bound values."""
     time_col = TIME_COL[src]
     p["t0"], p["t1"] = f.bounds()
@@ -83,7 +91,7 @@ def where(f: Filters, src: str, p: dict) -> str:
     return " AND ".join(clauses)
 
 
-def _in(col: str, values, p: dict) -> str:
+def _in(col: str, values: Iterable[object], p: dict[str, Any]) -> str:
     if not values:
         return "FALSE"  # a key owner with no keys sees nothing
     names = []
@@ -93,7 +101,7 @@ def _in(col: str, values, p: dict) -> str:
     return f"{col} IN ({', '.join(names)})"
 
 
-def group_expr(by: str, p: dict[str, object]) -> str:
+def group_expr(by: str, p: dict[str, Any]) -> str:
     """SQL for an allow-listed group (pricing.groups) or ``tag:NAME`` (the name bound)."""
     if by.startswith("tag:"):
         p["tag"] = by[4:]
@@ -101,7 +109,7 @@ def group_expr(by: str, p: dict[str, object]) -> str:
     return group_column(by)
 
 
-def _df(ledger: Ledger, sql: str, p: dict[str, object]) -> pd.DataFrame:
+def _df(ledger: Ledger, sql: str, p: dict[str, Any]) -> pd.DataFrame:
     """Rows as a DataFrame with money kept as Decimal (pricing.frames), on a fresh cursor."""
     return decimal_frame(ledger.cursor(), sql, p)
 
@@ -114,10 +122,10 @@ def bucket_expr(grain: str, src: str) -> str:
 # --- ledger-wide -------------------------------------------------------------------------
 
 @_cached
-def ledger_summary(_ledger: Ledger, marker: str) -> dict:
-    row = _ledger.cursor().execute(
+def ledger_summary(_ledger: Ledger, marker: str) -> dict[str, Any]:
+    row = fetch_one(_ledger.cursor().execute(
         f"SELECT coalesce(sum(call_rows), 0), coalesce(sum(calls), 0), min(first_seen), "
-        f"max(last_seen) FROM {DAILY}").fetchone()
+        f"max(last_seen) FROM {DAILY}"))
     return {"rows": row[0], "calls": row[1], "first": row[2], "last": row[3]}
 
 
@@ -143,21 +151,22 @@ def filter_options(_ledger: Ledger, marker: str) -> dict[str, dict[str, str]]:
 
 @_cached
 def sheet_currency(_ledger: Ledger, marker: str) -> str:
-    row = _ledger.cursor().execute(
-        "SELECT coalesce(any_value(currency), 'USD') FROM prices").fetchone()
-    return row[0]
+    row = fetch_one(_ledger.cursor().execute(
+        "SELECT coalesce(any_value(currency), 'USD') FROM prices"))
+    return str(row[0])
 
 
 # --- totals, time series, breakdowns -----------------------------------------------------
 
 @_cached
-def totals(_ledger: Ledger, marker: str, f: Filters) -> dict:
+def totals(_ledger: Ledger, marker: str, f: Filters) -> dict[str, Any]:
     """Headline numbers for the period (money as Decimal, None when nothing is priced)."""
-    src, p = source_for(f), {}
+    src = source_for(f)
+    p: dict[str, Any] = {}
     names = (*MAIN_MEASURES, "charged", "charged_calls", "cost_where_charged",
              "unpriced_tokens", "streamed")
     sql = f"SELECT {measures(names, src)} FROM {src} WHERE {where(f, src, p)}"
-    row = _ledger.cursor().execute(sql, p).fetchone()
+    row = fetch_one(_ledger.cursor().execute(sql, p))
     out = dict(zip(names, row, strict=True))
     for n in names:
         if n not in ("cost", "charged", "cost_where_charged") and out[n] is None:
@@ -169,7 +178,8 @@ def totals(_ledger: Ledger, marker: str, f: Filters) -> dict:
 def over_time(_ledger: Ledger, marker: str, f: Filters, by: str, grain: str = "day"
               ) -> pd.DataFrame:
     """Spend and calls per bucket (local time of ``f.tz``) and group."""
-    src, p = source_for(f, hours=grain == "hour"), {"tz": f.tz}
+    src = source_for(f, hours=grain == "hour")
+    p: dict[str, Any] = {"tz": f.tz}
     g = group_expr(by, p)
     label = ("coalesce(max(key_label), max(key_hint), key_id)" if by == "key" else g)
     sql = (f"SELECT {bucket_expr(grain, src)} AS bucket, {g} AS grp, {label} AS name, "
@@ -182,7 +192,8 @@ def over_time(_ledger: Ledger, marker: str, f: Filters, by: str, grain: str = "d
 def breakdown(_ledger: Ledger, marker: str, f: Filters, by: tuple[str, ...],
               extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """Main measures (plus ``extra``) per combination of the ``by`` groups, by spend."""
-    src, p = source_for(f), {}
+    src = source_for(f)
+    p: dict[str, Any] = {}
     cols = [f"{group_expr(b, p)} AS {b.replace(':', '_')}" for b in by]
     if "key" in by:
         cols += ["max(key_label) AS key_label", "max(key_hint) AS key_hint"]
@@ -196,7 +207,8 @@ def breakdown(_ledger: Ledger, marker: str, f: Filters, by: tuple[str, ...],
 @_cached
 def daily_cost(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     """Spend per local day, every day of the period present (0 when no calls)."""
-    src, p = source_for(f), {"tz": f.tz, "d0": f.start, "d1": f.end}
+    src = source_for(f)
+    p: dict[str, Any] = {"tz": f.tz, "d0": f.start, "d1": f.end}
     sql = (f"WITH days AS (SELECT CAST(d AS DATE) AS day FROM range($d0::DATE, "
            f"$d1::DATE + INTERVAL 1 DAY, INTERVAL 1 DAY) t(d)), agg AS ("
            f"SELECT CAST({bucket_expr('day', src)} AS DATE) AS day, "
@@ -211,7 +223,8 @@ def daily_cost(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
 @_cached
 def keys_table(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     """One row per key: spend, calls, error mix, last seen, daily spend for a sparkline."""
-    src, p = source_for(f), {"tz": f.tz, "d0": f.start, "d1": f.end}
+    src = source_for(f)
+    p: dict[str, Any] = {"tz": f.tz, "d0": f.start, "d1": f.end}
     names = ("cost", "calls", "unpriced_calls", "e401", "e403", "e429", "e5xx", "errors",
              "last_seen")
     sql = f"""
@@ -245,7 +258,7 @@ def key_spikes(_ledger: Ledger, marker: str, f: Filters, baseline_days: int = 28
 @_cached
 def recent_calls(_ledger: Ledger, marker: str, f: Filters, limit: int = 200) -> pd.DataFrame:
     """The newest calls matching ``f`` (a capped detail table; never the key itself)."""
-    p = {"limit": int(limit)}
+    p: dict[str, Any] = {"limit": int(limit)}
     sql = (f"SELECT started_at, model, endpoint, status, stream, input_tokens, output_tokens, "
            f"latency_ms, cost, key_hint, usage_source FROM {RAW} WHERE {where(f, RAW, p)} "
            f"ORDER BY started_at DESC LIMIT $limit")
@@ -254,7 +267,7 @@ def recent_calls(_ledger: Ledger, marker: str, f: Filters, limit: int = 200) -> 
 
 # --- models: per-call shapes from the distribution rollup ----------------------------------
 
-def dist_source(f: Filters, p: dict) -> str:
+def dist_source(f: Filters, p: dict[str, Any]) -> str:
     """``rollup_dist`` rows matching ``f`` — from the table on whole UTC days, else the same bins
     computed from ``priced_calls`` — as a FROM item with columns day, the filter dimensions,
     ok, kind, bin and the bin's sums."""
@@ -267,7 +280,7 @@ def dist_source(f: Filters, p: dict) -> str:
 @_cached
 def tokens_per_call(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     """Histogram of tokens per call (input + output), one bin per octave, per model."""
-    p: dict = {}
+    p: dict[str, Any] = {}
     per_octave = rollup.TOKEN_BINS_PER_OCTAVE
     sql = (f"SELECT model, CAST(pow(2, bin // {per_octave}) AS BIGINT) AS tokens_from, "
            f"sum(calls) AS calls FROM {dist_source(f, p)} WHERE kind = 'tokens' "
@@ -282,7 +295,7 @@ QUANTILES = (0.5, 0.9, 0.99)
 def latency_percentiles(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     """Approximate p50 / p90 / p99 of latency and time to first token (streams) per model, over
     successful calls: the centre of the eighth-octave bin holding the quantile (within ±4.5 %)."""
-    p: dict = {}
+    p: dict[str, Any] = {}
     per_octave = rollup.TIME_BINS_PER_OCTAVE
     qs = ", ".join(f"({q}::DOUBLE)" for q in QUANTILES)
     sql = f"""
@@ -300,12 +313,13 @@ def latency_percentiles(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFram
         SELECT * FROM final
     """
     long = _df(_ledger, sql, p)
-    out = long.groupby("model", as_index=False)["calls"].max()
+    out = pd.DataFrame(long.groupby("model", as_index=False)["calls"].max())
     for kind in ("latency", "ttft"):
         for q in QUANTILES:
             sel = long[(long["kind"] == kind) & (long["q"] == q)].set_index("model")["ms"]
             out[f"{kind}_p{round(q * 100)}"] = out["model"].map(sel)
-    return out.sort_values("calls", ascending=False, ignore_index=True)
+    ranked: pd.DataFrame = out.sort_values(by="calls", ascending=False, ignore_index=True)
+    return ranked
 
 
 # --- billing modes -----------------------------------------------------------------------
@@ -316,7 +330,8 @@ def billing_comparison(_ledger: Ledger, marker: str, f: Filters,
     """Per group (base model, key, ...): what was paid, what every call would cost per token and
     per request, the cheaper variant and the saving: ``pricing.variants``, the rule
     ``callmeter recommend`` uses, summed over the fastest source for ``f``."""
-    src, p = source_for(f), {}
+    src = source_for(f)
+    p: dict[str, Any] = {}
     cols = [f"{group_expr(b, p)} AS {b.replace(':', '_')}" for b in by]
     if "key" in by:
         cols += ["max(key_label) AS key_label", "max(key_hint) AS key_hint"]
@@ -332,14 +347,14 @@ def billing_comparison(_ledger: Ledger, marker: str, f: Filters,
 
 
 @_cached
-def break_even(_ledger: Ledger, marker: str, f: Filters, base_model: str) -> dict | None:
+def break_even(_ledger: Ledger, marker: str, f: Filters, base_model: str) -> dict[str, Any] | None:
     """``pricing.break_even_tokens`` for ``base_model`` over the period and the keys in view
     (cached-input prices, tiers and price history counted as in the costs), or None when no
     successful call of it has both prices."""
     start, end = f.bounds()
     df = break_even_tokens(_ledger.cursor(), base_model, since=start, until=end,
                            key_ids=f.keys_in_view())
-    return df.iloc[0].to_dict() if len(df) else None
+    return records(df)[0] if len(df) else None
 
 
 @_cached
@@ -348,7 +363,7 @@ def break_even_points(_ledger: Ledger, marker: str, f: Filters, base_model: str
     """This workload's successful calls of ``base_model`` binned by tokens per call (quarter
     octaves; ``tokens`` is the bin's centre), with the mean cost per call under each variant
     and the share of input tokens (for the per-token line)."""
-    p = {"bm": base_model}
+    p: dict[str, Any] = {"bm": base_model}
     per_octave = rollup.TOKEN_BINS_PER_OCTAVE
     sql = f"""
         WITH final AS (
@@ -392,10 +407,10 @@ def prices_table(_ledger: Ledger, marker: str) -> pd.DataFrame:
 
 
 @_cached
-def ledger_cost(_ledger: Ledger, marker: str) -> dict:
+def ledger_cost(_ledger: Ledger, marker: str) -> dict[str, Any]:
     """Priced total and unpriced calls over the whole ledger (the Prices page's before/after)."""
-    row = _ledger.cursor().execute(
-        f"SELECT sum(cost), coalesce(sum(unpriced_calls), 0) FROM {DAILY}").fetchone()
+    row = fetch_one(_ledger.cursor().execute(
+        f"SELECT sum(cost), coalesce(sum(unpriced_calls), 0) FROM {DAILY}"))
     return {"cost": row[0], "unpriced_calls": row[1]}
 
 
@@ -417,15 +432,15 @@ def import_log(_ledger: Ledger, marker: str, limit: int = 50) -> pd.DataFrame:
 
 def last_proxy_call(ledger: Ledger) -> object:
     """Newest call recorded by the proxy (not cached: the Data page shows it live)."""
-    return ledger.cursor().execute(
-        "SELECT max(started_at) FROM calls WHERE source = 'proxy'").fetchone()[0]
+    return fetch_one(ledger.cursor().execute(
+        "SELECT max(started_at) FROM calls WHERE source = 'proxy'"))[0]
 
 
 # --- pricing's engines (issue 7), cached here ---------------------------------------------
 
 @_cached
 def month_forecast(_ledger: Ledger, marker: str, on: date, key: str | None = None,
-                   tag: str | None = None) -> dict:
+                   tag: str | None = None) -> dict[str, Any]:
     """``pricing.forecast.month_forecast`` for the month of ``on``, as of ``on``."""
     from pricing.forecast import month_forecast as forecast
 
@@ -434,12 +449,12 @@ def month_forecast(_ledger: Ledger, marker: str, on: date, key: str | None = Non
             "high": fc.high, "method": fc.method, "daily": fc.daily}
 
 
-def key_forecast(ledger: Ledger, marker: str, key: str, on: date) -> dict:
+def key_forecast(ledger: Ledger, marker: str, key: str, on: date) -> dict[str, Any]:
     return month_forecast(ledger, marker, on, key=key)
 
 
 @_cached
-def finance_pack(_ledger: Ledger, marker: str, month: date, by: str):
+def finance_pack(_ledger: Ledger, marker: str, month: date, by: str) -> FinanceReport:
     """``pricing.report.finance_report``: the same pack `callmeter report` writes."""
     from pricing.report import finance_report
 
@@ -447,7 +462,7 @@ def finance_pack(_ledger: Ledger, marker: str, month: date, by: str):
 
 
 @_cached
-def recommendations(_ledger: Ledger, marker: str, since: date, until: date) -> list[dict]:
+def recommendations(_ledger: Ledger, marker: str, since: date, until: date) -> list[dict[str, Any]]:
     """``pricing.recommend.recommend`` over [since, until): every kind (billing-variant switch,
     cheaper model, prompt cache, rate limits, estimated usage), largest saving first."""
     from pricing.recommend import recommend
@@ -455,7 +470,7 @@ def recommendations(_ledger: Ledger, marker: str, since: date, until: date) -> l
     return [r.to_dict() for r in recommend(_ledger.cursor(), since, until)]
 
 
-def key_budgets(ledger: Ledger, key: str, names: tuple[str | None, ...]) -> tuple:
+def key_budgets(ledger: Ledger, key: str, names: tuple[str | None, ...]) -> tuple[Any, ...]:
     """The budgets set on ``key`` (scope key, target its fingerprint, hint or label), read live:
     budgets change without new calls, so they key the cached status below."""
     from pricing.budgets import list_budgets
@@ -466,7 +481,8 @@ def key_budgets(ledger: Ledger, key: str, names: tuple[str | None, ...]) -> tupl
 
 
 @_cached
-def key_budget(_ledger: Ledger, marker: str, budgets: tuple, today: date) -> list[dict]:
+def key_budget(_ledger: Ledger, marker: str, budgets: tuple[Any, ...], today: date
+               ) -> list[dict[str, Any]]:
     """``pricing.budgets.budget_status`` rows for ``budgets`` (from :func:`key_budgets`) as of
     ``today``: monthly, spent, share used, burn per day, projection, run-out date."""
     if not budgets:
@@ -476,4 +492,4 @@ def key_budget(_ledger: Ledger, marker: str, budgets: tuple, today: date) -> lis
     status = budget_status(_ledger.cursor(), today)
     targets = {t for t, _ in budgets}
     rows = status[(status["scope"] == "key") & status["target"].isin(targets)]
-    return rows.to_dict("records")
+    return records(rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -19,6 +20,7 @@ from ledger import (
     CLOSED_SUFFIX,
     ImportFormatError,
     LedgerLocked,
+    fetch_one,
     open_ledger,
     rejected_dir,
     segment_name,
@@ -26,7 +28,14 @@ from ledger import (
     sql_literal,
 )
 
-from .importers import FORMATS, ImportOptions, ImportResult, detect_format, import_file
+from .importers import (
+    FORMATS,
+    ImportFormat,
+    ImportOptions,
+    ImportResult,
+    detect_format,
+    import_file,
+)
 
 
 def spool_handoff(folder: Path) -> Callable[..., int]:
@@ -47,18 +56,18 @@ def spool_handoff(folder: Path) -> Callable[..., int]:
         cols = ", ".join(  # money as text: JSON numbers would pass through a float
             f"CAST({c} AS VARCHAR) AS {c}" if c in ("charged", "amount") else c for c in columns
         )
-        n = conn.execute(f"SELECT count(*) FROM ({rows_sql})").fetchone()[0]
+        n = fetch_one(conn.execute(f"SELECT count(*) FROM ({rows_sql})"))[0]
         if n:
             conn.execute(f"COPY (SELECT {cols} FROM ({rows_sql})) TO {sql_literal(tmp)} "
                          "(FORMAT json)")
             os.replace(tmp, final)
-        return n
+        return int(n)
 
     return handoff
 
 
 def open_for_import(db: str, data_path: str | None = None) -> tuple[
-        duckdb.DuckDBPyConnection, Callable | None, LedgerLocked | None]:
+        duckdb.DuckDBPyConnection, Callable[..., Any] | None, LedgerLocked | None]:
     """The ledger when it is free; else an in-memory staging connection and a hand-off that
     writes the staged rows to the spool for the ledger's owner (and who that owner is)."""
     try:
@@ -72,7 +81,7 @@ def import_paths(
     paths: Iterable[Path],
     fmt: str = "auto",
     options: ImportOptions | None = None,
-    around: Callable | None = None,
+    around: Callable[..., Any] | None = None,
     data_path: str | None = None,
 ) -> tuple[list[ImportResult], LedgerLocked | None]:
     """Import every path; return the results and, when the ledger was held, who held it.
@@ -90,7 +99,7 @@ def import_paths(
         for path in paths:
             module = detect_format(path, FORMATS) if fmt == "auto" else _format(fmt)
 
-            def work(path=path, module=module):
+            def work(path: Path = path, module: ImportFormat = module) -> ImportResult:
                 return import_file(conn, path, module, options, rejected_dir(db),
                                    handoff=handoff)
 
@@ -100,7 +109,7 @@ def import_paths(
     return results, locked
 
 
-def _format(name: str):
+def _format(name: str) -> ImportFormat:
     try:
         return FORMATS[name]
     except KeyError:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -201,7 +202,7 @@ def _retire(paths: list[Path], folder: Path, keep: bool) -> None:
             p.unlink(missing_ok=True)
 
 
-def spool_backlog(folder: Path) -> dict:
+def spool_backlog(folder: Path) -> dict[str, Any]:
     """Segments waiting to be loaded and the newest record time, for the Data page."""
     folder = Path(folder)
     if not folder.exists():

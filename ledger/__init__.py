@@ -72,7 +72,7 @@ if TYPE_CHECKING:
         segment_name,
         segment_pid,
     )
-    from .sql import sql_identifier, sql_list, sql_literal
+    from .sql import fetch_one, sql_identifier, sql_list, sql_literal
 
 # Names are imported on first use (PEP 562): ``callmeter --help`` reads the settings without
 # importing DuckDB. public name -> (submodule, name there)
@@ -136,6 +136,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "split_model": ("schema", "split_model"),
     "spool_dir": ("config", "spool_dir"),
     "spool_fate": ("connect", "spool_fate"),
+    "fetch_one": ("sql", "fetch_one"),
     "sql_identifier": ("sql", "sql_identifier"),
     "sql_list": ("sql", "sql_list"),
     "sql_literal": ("sql", "sql_literal"),
@@ -178,6 +179,7 @@ __all__ = [
     "derive_tables",
     "duckdb_columns_struct",
     "encode_record",
+    "fetch_one",
     "fingerprinter_for",
     "id_census",
     "insert_new_adjustments",
@@ -212,28 +214,48 @@ __all__ = [
 def _submodule(name: str) -> ModuleType:
     """The submodule ``name``, by a plain import statement (visible to the linters)."""
     if name == "config":
-        from . import config as module
-    elif name == "connect":
-        from . import connect as module
-    elif name == "errors":
-        from . import errors as module
-    elif name == "hooks":
-        from . import hooks as module
-    elif name == "insert":
-        from . import insert as module
-    elif name == "keys":
-        from . import keys as module
-    elif name == "lake_migrate":
-        from . import lake_migrate as module
-    elif name == "migrations":
-        from . import migrations as module
-    elif name == "schema":
-        from . import schema as module
-    elif name == "spool":
-        from . import spool as module
-    else:
-        from . import sql as module
-    return module
+        from . import config
+
+        return config
+    if name == "connect":
+        from . import connect
+
+        return connect
+    if name == "errors":
+        from . import errors
+
+        return errors
+    if name == "hooks":
+        from . import hooks
+
+        return hooks
+    if name == "insert":
+        from . import insert
+
+        return insert
+    if name == "keys":
+        from . import keys
+
+        return keys
+    if name == "lake_migrate":
+        from . import lake_migrate
+
+        return lake_migrate
+    if name == "migrations":
+        from . import migrations
+
+        return migrations
+    if name == "schema":
+        from . import schema
+
+        return schema
+    if name == "spool":
+        from . import spool
+
+        return spool
+    from . import sql
+
+    return sql
 
 
 def __getattr__(name: str) -> Any:

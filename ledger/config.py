@@ -171,7 +171,7 @@ def settings_from_env(db: str | None = None, env: Mapping[str, str] | None = Non
     """Read every setting from the environment (or ``env``); an explicit ``db`` (the ``--db``
     flag) wins over ``CALLMETER_DB``."""
     source = os.environ if env is None else env
-    values = {s.name: _read(source, s) for s in SETTINGS}
+    values: dict[str, Any] = {s.name: _read(source, s) for s in SETTINGS}
     if db:
         values["db"] = db
     return Settings(**values)

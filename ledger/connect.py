@@ -17,6 +17,7 @@ import re
 import struct
 import time
 from pathlib import Path
+from typing import cast
 
 import duckdb
 
@@ -57,7 +58,7 @@ def _held_read_only(path: str, message: str) -> bool:
         return "read-only mode" in message
     finally:
         os.close(fd)
-    return kind == fcntl.F_RDLCK
+    return bool(kind == fcntl.F_RDLCK)
 
 
 def locked_error(path: str, exc: Exception) -> LedgerLocked | None:
@@ -115,7 +116,10 @@ def open_ledger(db: str, *, read_only: bool = False, wait_seconds: float = 0.0,
     if is_lake_target(db):
         from .lake import connect_lake  # optional dependency: the `lake` extra
 
-        conn = connect_lake(db, data_path=data_path, read_only=read_only)
+        # a LakeConnection has every DuckDBPyConnection method callmeter calls (it delegates
+        # the rest), so the code above it is written once, for DuckDB's connection type
+        conn = cast(duckdb.DuckDBPyConnection,
+                    connect_lake(db, data_path=data_path, read_only=read_only))
     else:
         conn = connect_file(db, read_only=read_only, wait_seconds=wait_seconds)
     if not read_only:

@@ -7,28 +7,32 @@ insert that fills each call's cost memo on the way in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import duckdb
 
 from . import hooks
 from .schema import ADJUSTMENT_COLUMNS, CALL_COLUMNS
+from .sql import fetch_one
 
 
 def _count(conn: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = conn.execute(sql).fetchone()
+    row = fetch_one(conn.execute(sql))
     return int(row[0]) if row else 0
 
 
 def id_census(conn: duckdb.DuckDBPyConnection, source_sql: str) -> tuple[int, bool]:
     """Rows of ``source_sql`` and whether every one carries a call_id that no other repeats:
     when so, :func:`insert_new_calls` can skip its per-id window (``dedupe_within=False``)."""
-    row = conn.execute(
+    row = fetch_one(conn.execute(
         f"SELECT count(*), count(*) = count(call_id) AND count(*) = count(DISTINCT call_id) "
-        f"FROM ({source_sql})").fetchone()
+        f"FROM ({source_sql})"))
     return (int(row[0]), bool(row[1])) if row else (0, True)
 
 
 def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
-                     params: list[object] | None = None, *, dedupe_within: bool = True) -> int:
+                     params: Sequence[object] | Mapping[str, object] | None = None, *,
+                     dedupe_within: bool = True) -> int:
     """Insert rows of ``source_sql`` (contract columns) whose call_id is not yet in the ledger.
 
     The statement comes from the registered insert builder (pricing's prices each row on the

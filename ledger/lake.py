@@ -20,7 +20,9 @@ import importlib.util
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import duckdb
 
@@ -28,6 +30,8 @@ from .dialect import explain_refusal, for_lake
 from .errors import LedgerError
 from .lake_lock import WriterLock, redact
 from .sql import sql_literal
+
+Call = Callable[[str, Any], Any]  # a DuckDB method: execute, executemany, sql
 
 __all__ = ["LAKE_ALIAS", "LakeConnection", "connect_lake", "parse_target", "load_extensions"]
 
@@ -172,7 +176,8 @@ def connect_lake(db: str, data_path: str | None = None, *, read_only: bool = Fal
             _attach(raw, db, path, read_only=False)
             from .migrations import migrate
 
-            migrate(conn, where=redact(db))  # type: ignore[arg-type]
+            # a LakeConnection has the DuckDBPyConnection methods migrations call
+            migrate(cast(duckdb.DuckDBPyConnection, conn), where=redact(db))
     except BaseException:
         raw.close()
         raise
@@ -194,17 +199,19 @@ class LakeConnection:
         self._in_tx = False
 
     def execute(self, query: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
-        return self._run(self._conn.execute, query, parameters)
+        return cast(duckdb.DuckDBPyConnection, self._run(self._conn.execute, query, parameters))
 
     def executemany(self, query: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
-        return self._run(self._conn.executemany, query, parameters)
+        return cast(duckdb.DuckDBPyConnection,
+                    self._run(self._conn.executemany, query, parameters))
 
-    def sql(self, query: str, **kwargs: object) -> duckdb.DuckDBPyRelation | None:
+    def sql(self, query: str, **kwargs: Any) -> duckdb.DuckDBPyRelation | None:
         if statement_kind(query) == "read":
             return self._conn.sql(query, **kwargs)
-        return self._run(lambda q, _p: self._conn.sql(q, **kwargs), query, None)
+        return cast(duckdb.DuckDBPyRelation | None,
+                    self._run(lambda q, _p: self._conn.sql(q, **kwargs), query, None))
 
-    def _run(self, call, query: str, parameters: object):
+    def _run(self, call: Call, query: str, parameters: object) -> Any:
         kind = statement_kind(query)
         query = for_lake(query)
         if kind == "begin":
@@ -216,7 +223,7 @@ class LakeConnection:
                 return self._retrying(call, query, parameters)
         return self._call(call, query, parameters)
 
-    def _call(self, call, query: str, parameters: object):
+    def _call(self, call: Call, query: str, parameters: object) -> Any:
         try:
             return call(query, parameters)
         except duckdb.NotImplementedException as exc:
@@ -225,7 +232,7 @@ class LakeConnection:
                 raise LedgerError(f"{exc}\n{hint}") from exc
             raise
 
-    def _begin(self, call, query: str, parameters: object):
+    def _begin(self, call: Call, query: str, parameters: object) -> Any:
         self.lock.acquire()
         try:
             result = call(query, parameters)
@@ -235,7 +242,7 @@ class LakeConnection:
         self._in_tx = True
         return result
 
-    def _end(self, call, query: str, parameters: object):
+    def _end(self, call: Call, query: str, parameters: object) -> Any:
         held, self._in_tx = self._in_tx, False
         try:
             return call(query, parameters)
@@ -251,7 +258,7 @@ class LakeConnection:
             if held:
                 self.lock.release()
 
-    def _retrying(self, call, query: str, parameters: object):
+    def _retrying(self, call: Call, query: str, parameters: object) -> Any:
         wait = 0.05
         for attempt in range(STATEMENT_RETRIES + 1):
             try:
@@ -276,7 +283,7 @@ class LakeConnection:
         if self._root:
             self.lock.close()
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
 
     def __enter__(self) -> LakeConnection:

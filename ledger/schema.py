@@ -83,10 +83,6 @@ ADJUSTMENT_COLUMNS: dict[str, str] = {
 }
 ADJUSTMENT_KINDS = ("refund", "settlement", "fee", "billed")
 
-COUNT_COLUMNS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "images",
-                 "characters", "requests")
-
-
 def duckdb_columns_struct() -> str:
     """``{'call_id': 'VARCHAR', ...}``: the ``columns=`` argument of DuckDB's readers."""
     inner = ", ".join(f"'{name}': '{typ}'" for name, typ in CALL_COLUMNS.items())

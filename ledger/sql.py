@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from os import PathLike
+from typing import Any
+
+import duckdb
 
 
 def sql_literal(value: str | PathLike[str]) -> str:
@@ -25,3 +28,11 @@ def sql_list(values: Iterable[str | PathLike[str]]) -> str:
 def sql_identifier(name: str) -> str:
     """``name`` as a double-quoted identifier (``"`` doubled)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def fetch_one(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The one row a query always returns (an aggregate, a ``count(*)``): typed, never None."""
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return row

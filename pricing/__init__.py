@@ -82,20 +82,32 @@ __all__ = [
 def _submodule(name: str) -> ModuleType:
     """The submodule ``name``, imported by a plain import statement (visible to the linters)."""
     if name == "compare":
-        from . import compare as module
-    elif name == "errors":
-        from . import errors as module
-    elif name == "registration":
-        from . import registration as module
-    elif name == "loader":
-        from . import loader as module
-    elif name == "periods":
-        from . import periods as module
-    elif name == "queries":
-        from . import queries as module
-    else:
-        from . import sheet as module
-    return module
+        from . import compare
+
+        return compare
+    if name == "errors":
+        from . import errors
+
+        return errors
+    if name == "registration":
+        from . import registration
+
+        return registration
+    if name == "loader":
+        from . import loader
+
+        return loader
+    if name == "periods":
+        from . import periods
+
+        return periods
+    if name == "queries":
+        from . import queries
+
+        return queries
+    from . import sheet
+
+    return sheet
 
 
 def __getattr__(name: str) -> Any:

@@ -13,15 +13,16 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from ledger import CallmeterError
+from ledger import CallmeterError, fetch_one
 
-from .frames import decimal_frame
+from .frames import decimal_frame, records
 from .memo import priced_source
-from .periods import month_bounds, utc_start
+from .periods import Bound, month_bounds, utc_start
 from .spikes import spikes
 
 __all__ = ["Budget", "Alert", "set_budget", "delete_budget", "list_budgets",
@@ -131,15 +132,15 @@ def load_budgets_file(conn: duckdb.DuckDBPyConnection, path: str) -> int:
     return len(budgets)
 
 
-def _spend(conn, b: Budget, start: date, end: date, burn_start: date, burn_end: date
-           ) -> tuple[Decimal, Decimal]:
+def _spend(conn: duckdb.DuckDBPyConnection, b: Budget, start: date, end: date,
+           burn_start: date, burn_end: date) -> tuple[Decimal, Decimal]:
     """Spend in [start, end) and in [burn_start, burn_end) (a window inside it)."""
     tag_key, _, tag_value = b.target.partition("=")
     bounds = [utc_start(start), utc_start(end)]
     sql = SCOPED_SPEND_SQL.format(source=priced_source(conn, *bounds))
-    spent, burned = conn.execute(sql, [
+    spent, burned = fetch_one(conn.execute(sql, [
         utc_start(burn_start), utc_start(burn_end), *bounds, b.scope, b.target, b.target,
-        b.target, tag_key, tag_value]).fetchone()
+        b.target, tag_key, tag_value]))
     return Decimal(spent), Decimal(burned)
 
 
@@ -188,42 +189,42 @@ class Alert:
     severity: str    # critical | warning | info
     message: str
     key_hint: str | None = None
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def alert_id(self) -> str:
         raw = "|".join((self.kind, self.subject, self.period))
         return "a1:" + hashlib.sha256(raw.encode()).hexdigest()[:20]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["alert_id"] = self.alert_id
         d["details"] = {k: _json_value(v) for k, v in self.details.items()}
         return d
 
 
-def _json_value(v):
+def _json_value(v: object) -> object:
     if isinstance(v, Decimal):
         return str(v.quantize(Decimal("0.000001")))
     return v.isoformat() if isinstance(v, date) else v
 
 
-def new_keys(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+def new_keys(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound) -> pd.DataFrame:
     """Keys whose first call ever falls in [since, until)."""
     return decimal_frame(conn, FIRST_SEEN_SQL, [utc_start(since), utc_start(until)])
 
 
-def auth_failures(conn: duckdb.DuckDBPyConnection, since, until, *, min_failures: int = 5,
-                  min_share: float = 0.5) -> pd.DataFrame:
+def auth_failures(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
+                  min_failures: int = 5, min_share: float = 0.5) -> pd.DataFrame:
     """Keys with at least ``min_failures`` 401/403 answers making up ``min_share`` of calls."""
     return decimal_frame(conn, AUTH_SQL, [utc_start(since), utc_start(until), min_failures,
                                           min_share])
 
 
-def _budget_alerts(conn, today: date) -> list[Alert]:
+def _budget_alerts(conn: duckdb.DuckDBPyConnection, today: date) -> list[Alert]:
     out = []
     month = today.strftime("%Y-%m")
-    for r in budget_status(conn, today).to_dict("records"):
+    for r in records(budget_status(conn, today)):
         subject = f"{r['scope']}:{r['target']}"
         facts = {"monthly": r["monthly"], "spent": r["spent"], "projected": r["projected"]}
         if r["spent"] >= r["monthly"]:
@@ -245,17 +246,17 @@ def alerts(conn: duckdb.DuckDBPyConnection, today: date | None = None, *,
     today = today or datetime.now(UTC).date()
     tomorrow = today + timedelta(days=1)
     out = _budget_alerts(conn, today)
-    for r in spikes(conn, today - timedelta(days=1), k=spike_k).to_dict("records"):
+    for r in records(spikes(conn, today - timedelta(days=1), k=spike_k)):
         out.append(Alert("spike", r["key_id"], str(r["day"]), "warning",
                          f"key {r['key_hint'] or r['key_id']} spent {r['spend']:.2f} on "
                          f"{r['day']}, against a usual {r['baseline_median']:.2f}/day",
                          key_hint=r["key_hint"], details=r))
-    for r in new_keys(conn, today - timedelta(days=new_key_days), tomorrow).to_dict("records"):
+    for r in records(new_keys(conn, today - timedelta(days=new_key_days), tomorrow)):
         out.append(Alert("new_key", r["key_id"], "", "info",
                          f"key {r['key_hint'] or r['key_id']} seen for the first time at "
                          f"{r['first_seen']:%Y-%m-%d %H:%M} UTC ({r['calls']} calls so far)",
                          key_hint=r["key_hint"], details={"first_seen": str(r["first_seen"])}))
-    for r in auth_failures(conn, today - timedelta(days=1), tomorrow).to_dict("records"):
+    for r in records(auth_failures(conn, today - timedelta(days=1), tomorrow)):
         out.append(Alert("auth_failing", r["key_id"], str(today), "critical",
                          f"key {r['key_hint'] or r['key_id']}: {r['auth_failures']} of "
                          f"{r['calls']} calls refused (401/403) since yesterday; revoked or "

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from .frames import decimal_frame
+from .frames import decimal_frame, records
 from .groups import GROUPS
 from .periods import Period, utc_bound
 from .queries import BREAK_EVEN_TOTALS_SQL, SWITCH_SAVINGS_SQL
@@ -51,7 +52,7 @@ def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
     return None if not den else num / den
 
 
-def break_even_row(row: dict) -> dict:
+def break_even_row(row: dict[str, Any]) -> dict[str, Any]:
     """Break-even and the cheaper mode from totals: ``calls``, ``input_tokens``,
     ``cached_tokens``, ``output_tokens``, ``token_cost`` and ``request_cost`` (both priced);
     BREAK_EVEN_COLUMNS out. Observed workloads (:func:`break_even_tokens`) and planned ones
@@ -105,5 +106,5 @@ def break_even_tokens(conn: duckdb.DuckDBPyConnection, base_model: str | None = 
     sql = BREAK_EVEN_TOTALS_SQL.replace("{group}", _GROUPS[by_key])
     params = {**_period(since, until), "base_model": base_model,
               "key_ids": None if key_ids is None else list(key_ids)}
-    rows = decimal_frame(conn, sql, params).to_dict("records")
+    rows = records(decimal_frame(conn, sql, params))
     return pd.DataFrame([break_even_row(r) for r in rows], columns=list(BREAK_EVEN_COLUMNS))

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TextIO
 
 import duckdb
 
@@ -92,14 +94,14 @@ class FocusOptions:
 
 @dataclass
 class FocusExport:
-    rows: list[dict]
+    rows: list[dict[str, Any]]
     list_cost: Decimal
     billed_cost: Decimal
     unpriced_rows: int
     unpriced_calls: int
 
 
-def _quantity(r: dict) -> tuple[Decimal, str]:
+def _quantity(r: dict[str, Any]) -> tuple[Decimal, str]:
     """(quantity, unit) of what a per-token row is priced by."""
     tokens = int(r["input_tokens"] or 0) + int(r["output_tokens"] or 0)
     for value, unit in ((tokens, "Tokens"), (r["images"], "Images"),
@@ -111,12 +113,12 @@ def _quantity(r: dict) -> tuple[Decimal, str]:
     return Decimal(int(r["requests"])), "Requests"
 
 
-def _account_name(r: dict) -> str:
+def _account_name(r: dict[str, Any]) -> str:
     """The key's label, else its hint (written with ASCII dots), else its fingerprint."""
     return r["key_label"] or (r["key_hint"] or "").replace("\u2026", "...") or r["key_id"]
 
 
-def _describe(r: dict) -> str:
+def _describe(r: dict[str, Any]) -> str:
     mode = "per request" if r["billing_mode"] == "request" else "per token"
     text = f"{r['model']}: {int(r['requests'])} calls billed {mode}"
     if r["unpriced"]:
@@ -125,8 +127,8 @@ def _describe(r: dict) -> str:
     return text
 
 
-def _focus_row(r: dict, bounds: tuple[datetime, datetime], step: timedelta,
-               opts: FocusOptions) -> dict:
+def _focus_row(r: dict[str, Any], bounds: tuple[datetime, datetime], step: timedelta,
+               opts: FocusOptions) -> dict[str, Any]:
     consumed, consumed_unit = _quantity(r)
     if r["billing_mode"] == "request":
         priced, priced_unit = Decimal(int(r["requests"])), "Requests"
@@ -189,7 +191,7 @@ def _text(column: str, value: object) -> str:
     if value is None:
         return ""
     if column in TIMES:
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[union-attr]
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(value, datetime) else str(value)
     if isinstance(value, Decimal):
         return format(value.normalize(), "f") if value else "0"
     if isinstance(value, bool):
@@ -197,7 +199,7 @@ def _text(column: str, value: object) -> str:
     return str(value)
 
 
-def write_csv(rows: Iterable[dict], out) -> None:
+def write_csv(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
     """FOCUS CSV: exact decimals without exponents, ISO 8601 UTC times ending in Z."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(FOCUS_COLUMNS)
@@ -205,7 +207,7 @@ def write_csv(rows: Iterable[dict], out) -> None:
         writer.writerow([_text(c, row[c]) for c in FOCUS_COLUMNS])
 
 
-def write_parquet(rows: list[dict], path: Path) -> None:
+def write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
     """FOCUS Parquet: money and quantities as decimal128(38, 15), times as UTC timestamps."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -224,7 +226,7 @@ def write_parquet(rows: list[dict], path: Path) -> None:
     pq.write_table(pa.table(data, schema=schema), path)
 
 
-def write_focus(export: FocusExport, out: Path | None, stream=None) -> None:
+def write_focus(export: FocusExport, out: Path | None, stream: TextIO | None = None) -> None:
     """Write to ``out`` (``.parquet`` or CSV by suffix) or, without one, CSV to ``stream``."""
     if out is not None and out.suffix.lower() == ".parquet":
         write_parquet(export.rows, out)
@@ -232,4 +234,4 @@ def write_focus(export: FocusExport, out: Path | None, stream=None) -> None:
         with out.open("w", newline="", encoding="utf-8") as f:
             write_csv(export.rows, f)
     else:
-        write_csv(export.rows, stream)
+        write_csv(export.rows, stream or sys.stdout)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from statistics import NormalDist
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -38,7 +39,7 @@ ORDER BY day
 """
 
 
-def _scope_params(key: str | None, tag: str | None) -> list:
+def _scope_params(key: str | None, tag: str | None) -> list[Any]:
     tag_key, _, tag_value = (tag or "").partition("=")
     return [key, key, key, key, tag, tag_key, tag_value]
 

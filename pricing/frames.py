@@ -7,6 +7,7 @@ SQL comes through :func:`decimal_frame`, so money stays ``Decimal`` until a char
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import duckdb
 import pandas as pd
@@ -20,3 +21,8 @@ def decimal_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: Params = No
     cur = conn.execute(sql, params)
     names = [d[0] for d in cur.description or ()]
     return pd.DataFrame.from_records(cur.fetchall(), columns=names)
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``df`` as dicts keyed by column name (the columns here are always names)."""
+    return cast(list[dict[str, Any]], df.to_dict("records"))

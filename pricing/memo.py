@@ -13,6 +13,8 @@ from datetime import datetime
 
 import duckdb
 
+from ledger import fetch_one
+
 from .queries import (
     PRICED_COLUMNS_MEMO,
     PRICES_VERSION_SQL,
@@ -59,5 +61,5 @@ MEMO_PRICED_SQL = (
 def priced_source(conn: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> str:
     """The relation holding priced calls for [start, end): the memo read from ``calls`` when
     every memo in the period is current, else ``priced_calls`` (same rows either way)."""
-    stale = conn.execute(STALE_MEMO_SQL, [start, end]).fetchone()[0]
+    stale = fetch_one(conn.execute(STALE_MEMO_SQL, [start, end]))[0]
     return MEMO_PRICED_SQL if stale == 0 else "priced_calls"

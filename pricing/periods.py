@@ -11,10 +11,11 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, date, datetime, time, timedelta
 
-__all__ = ["Period", "parse_month", "month_bounds", "utc_start", "utc_bound", "utc_day_sql",
-           "utc_day_start_sql", "utc_week_sql", "UTC_DAY_SQL", "DAY_US"]
+__all__ = ["Bound", "Period", "parse_month", "month_bounds", "utc_start", "utc_bound",
+           "utc_day_sql", "utc_day_start_sql", "utc_week_sql", "UTC_DAY_SQL", "DAY_US"]
 
 Period = date | datetime | str | None
+Bound = date | datetime | str  # a period bound that is always given
 
 DAY_US = 86_400_000_000  # microseconds in a day
 

@@ -6,6 +6,7 @@ against hand-computed figures and against genai-prices.
 
 from __future__ import annotations
 
+from .periods import utc_day_sql
 from .variants import VARIANT_COLUMNS, raw, variant_choice_sql, variant_totals_sql
 
 PRICES_TABLE_SQL = """
@@ -295,9 +296,9 @@ ORDER BY calls DESC, model
 
 # Calls per model and UTC day: enough to tell, for a sheet not loaded yet, what it leaves
 # unpriced (``prices check``).
-CALL_DAYS_SQL = """
+CALL_DAYS_SQL = f"""
 SELECT model, base_model, billing_mode,
-    CAST(timezone('UTC', started_at) AS DATE) AS day,
+    {utc_day_sql("started_at")} AS day,
     sum(coalesce(requests, 1)) AS calls
 FROM calls
 GROUP BY ALL

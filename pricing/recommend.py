@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ledger import data_file, variant_name
+from ledger import data_file, fetch_one, variant_name
 
-from .frames import decimal_frame
+from .frames import decimal_frame, records
 from .groups import TAG_PAIRS_JOIN
 from .memo import priced_source
-from .periods import UTC_DAY_SQL, utc_start, utc_week_sql
+from .periods import UTC_DAY_SQL, Bound, utc_start, utc_week_sql
 from .variants import RAW_MEASURES, summed, variant_choice_sql, variant_totals_sql
 
 __all__ = ["Thresholds", "Recommendation", "variant_workloads", "variant_switches",
@@ -65,15 +64,15 @@ class Recommendation:
     key_hint: str | None = None
     model: str | None = None
     tag: str | None = None
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["saving"] = None if self.saving is None else str(self.saving)
         return d
 
 
-def _period(since: date | datetime, until: date | datetime) -> list:
+def _period(since: Bound, until: Bound) -> list[Any]:
     return [utc_start(since), utc_start(until)]
 
 
@@ -140,7 +139,7 @@ FROM {agg} GROUP BY ALL ORDER BY week
 """
 
 
-def variant_workloads(conn: duckdb.DuckDBPyConnection, since, until, *,
+def variant_workloads(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
                       by_tag: bool = False) -> pd.DataFrame:
     """Every workload with paid, both variants' cost, the better variant and the saving.
 
@@ -164,7 +163,7 @@ def variant_workloads(conn: duckdb.DuckDBPyConnection, since, until, *,
         return df.assign(best_mode=[], alternative=[], saving=[], saving_share=[],
                          share_request_cheaper=[], weeks=[], weeks_favourable=[],
                          confidence=[], priced=[])
-    rows = [_judge(r, weekly) for r in df.to_dict("records")]
+    rows = [_judge(r, weekly) for r in records(df)]
     return pd.DataFrame(rows).sort_values("saving", ascending=False, key=_nulls_last)
 
 
@@ -184,7 +183,7 @@ def _judge(r: dict[str, Any], weekly: pd.DataFrame) -> dict[str, Any]:
     fav = 0
     if best_mode:
         alt_col = "as_token" if best_mode == "token" else "as_request"
-        fav = sum(1 for w in same.to_dict("records")
+        fav = sum(1 for w in records(same)
                   if w["paid"] is not None and w[alt_col] is not None and w[alt_col] < w["paid"])
     weeks = len(same)
     confidence = ("high" if weeks >= 3 and fav == weeks else
@@ -202,12 +201,12 @@ def _current(base_model: str, modes: str) -> str:
     return names[0] if len(names) == 1 else "a mix of " + " and ".join(names)
 
 
-def variant_switches(conn: duckdb.DuckDBPyConnection, since, until,
+def variant_switches(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
                      thresholds: Thresholds = Thresholds(), *, by_tag: bool = False
                      ) -> list[Recommendation]:
     """Workloads where the other billing variant would have saved a material amount."""
     out = []
-    for r in variant_workloads(conn, since, until, by_tag=by_tag).to_dict("records"):
+    for r in records(variant_workloads(conn, since, until, by_tag=by_tag)):
         if not r["priced"] or r["saving"] is None or r["calls"] < thresholds.min_calls:
             continue
         if r["modes"] == r["best_mode"]:
@@ -316,7 +315,7 @@ def _tier_filter(conn: duckdb.DuckDBPyConnection) -> str:
 
 
 @contextmanager
-def workload_days(conn: duckdb.DuckDBPyConnection, since, until,
+def workload_days(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
                   endpoint: str | None = None) -> Iterator[str]:
     """The period's successful calls summed per workload x UTC day (TEMP table, dropped after);
     chat and embeddings calls, or one ``endpoint``'s."""
@@ -335,7 +334,7 @@ def workload_days(conn: duckdb.DuckDBPyConnection, since, until,
 
 
 def workload_cost_at(conn: duckdb.DuckDBPyConnection, key_id: str | None, base_model: str,
-                     endpoint: str, since, until, model: str, mode: str = "token", *,
+                     endpoint: str, since: Bound, until: Bound, model: str, mode: str = "token", *,
                      days: str | None = None, tier_filter: str | None = None
                      ) -> Decimal | None:
     """What the workload's successful calls would have cost on ``model`` (None when unpriced).
@@ -352,13 +351,13 @@ def workload_cost_at(conn: duckdb.DuckDBPyConnection, key_id: str | None, base_m
         sql, price_model = CANDIDATE_TOKEN_COST_SQL, model
     if tier_filter is None:
         tier_filter = _tier_filter(conn)
-    unpriced, cost = conn.execute(sql.format(tier_filter=tier_filter, days=days),
-                                  [key_id, base_model, endpoint, price_model]).fetchone()
+    unpriced, cost = fetch_one(conn.execute(sql.format(tier_filter=tier_filter, days=days),
+                                  [key_id, base_model, endpoint, price_model]))
     return None if unpriced or cost is None else Decimal(cost)
 
 
-def _candidates(models: dict[str, dict], current: dict, endpoint: str, max_input: int
-                ) -> list[tuple[str, str]]:
+def _candidates(models: dict[str, dict[str, Any]], current: dict[str, Any], endpoint: str,
+                max_input: int) -> list[tuple[str, str]]:
     """(group, model) pairs: same family one tier down, other families at the same tier."""
     need = NEEDED_MODALITY[endpoint]
     out = []
@@ -374,7 +373,7 @@ def _candidates(models: dict[str, dict], current: dict, endpoint: str, max_input
     return out
 
 
-def candidate_models(models: dict[str, dict], model: str, endpoint: str = "chat",
+def candidate_models(models: dict[str, dict[str, Any]], model: str, endpoint: str = "chat",
                      max_input: int = 0) -> list[tuple[str, str]]:
     """(group, model) cheaper-model candidates for ``model`` (a base model of models.csv);
     empty when models.csv does not know it. Recommendations and quotes use the same rule."""
@@ -382,7 +381,7 @@ def candidate_models(models: dict[str, dict], model: str, endpoint: str = "chat"
     return [] if current is None else _candidates(models, current, endpoint, max_input)
 
 
-def cheaper_models(conn: duckdb.DuckDBPyConnection, since, until,
+def cheaper_models(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
                    thresholds: Thresholds = Thresholds(), models_path: str = MODELS_CSV
                    ) -> list[Recommendation]:
     """Simple workloads on an expensive model, with the cheapest priced alternative per group."""
@@ -393,7 +392,7 @@ def cheaper_models(conn: duckdb.DuckDBPyConnection, since, until,
     out = []
     with ExitStack() as stack:
         days = tier_filter = None
-        for w in shapes.to_dict("records"):
+        for w in records(shapes):
             current = models.get(w["base_model"])
             if current is None or w["unpriced_rows"] or w["paid"] is None or \
                     w["calls"] < thresholds.min_calls or "+" in w["modes"]:
@@ -415,9 +414,9 @@ def cheaper_models(conn: duckdb.DuckDBPyConnection, since, until,
     return out
 
 
-def _cheaper_recommendations(w: dict, best: dict[str, tuple[Decimal, str]], current: dict,
-                             models: dict[str, dict], thresholds: Thresholds
-                             ) -> list[Recommendation]:
+def _cheaper_recommendations(w: dict[str, Any], best: dict[str, tuple[Decimal, str]],
+                             current: dict[str, Any], models: dict[str, dict[str, Any]],
+                             thresholds: Thresholds) -> list[Recommendation]:
     out = []
     for group, (cost, name) in sorted(best.items()):
         saving = w["paid"] - cost
@@ -496,18 +495,19 @@ GROUP BY key_id ORDER BY estimated_spend DESC, key_id
 """
 
 
-def cache_economics(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+def cache_economics(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound) -> pd.DataFrame:
     """Per key and model (per-token billing): cached share and the money caching saved."""
     sql = CACHE_SQL.format(tier_filter=_tier_filter(conn), day=UTC_DAY_SQL.format(col="started_at"))
     return decimal_frame(conn, sql, _period(since, until))
 
 
-def failed_call_waste(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+def failed_call_waste(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound) -> pd.DataFrame:
     """Per key: calls, 429s, all failures, seconds spent waiting on failures, peak 429/minute."""
     return decimal_frame(conn, FAILED_SQL, _period(since, until) * 2)
 
 
-def estimated_usage_share(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+def estimated_usage_share(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound
+                          ) -> pd.DataFrame:
     """Per key: spend, and the part of it resting on locally counted (estimated) tokens."""
     period = _period(since, until)
     df = decimal_frame(conn, ESTIMATED_SQL.format(source=priced_source(conn, *period)), period)
@@ -516,9 +516,10 @@ def estimated_usage_share(conn: duckdb.DuckDBPyConnection, since, until) -> pd.D
     return df
 
 
-def _other_money(conn, since, until, t: Thresholds) -> list[Recommendation]:
+def _other_money(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, t: Thresholds
+                 ) -> list[Recommendation]:
     out = []
-    for r in cache_economics(conn, since, until).to_dict("records"):
+    for r in records(cache_economics(conn, since, until)):
         gain = r["saving_per_10pct_more_cached"]
         if r["input_tokens"] >= t.cache_min_input and gain and gain >= t.min_saving \
                 and r["cached_share"] < 0.5:
@@ -532,7 +533,7 @@ def _other_money(conn, since, until, t: Thresholds) -> list[Recommendation]:
                          f"would save {gain:.2f}",
                 caveat="the saving shown is per 10 points of cached share; what is reachable "
                        "depends on how much of each prompt repeats."))
-    for r in failed_call_waste(conn, since, until).to_dict("records"):
+    for r in records(failed_call_waste(conn, since, until)):
         if r["rate_limited"] >= t.storm_min_calls:
             out.append(Recommendation(
                 kind="rate_limits", key_id=r["key_id"], key_hint=r["key_hint"], saving=None,
@@ -542,7 +543,7 @@ def _other_money(conn, since, until, t: Thresholds) -> list[Recommendation]:
                          f"wasted {r['seconds_wasted']:.0f} s of waiting",
                 caveat="failed calls cost 0 in the ledger; check whether the platform bills "
                        "them (see the report's reconciliation)."))
-    for r in estimated_usage_share(conn, since, until).to_dict("records"):
+    for r in records(estimated_usage_share(conn, since, until)):
         share = r["estimated_share"]
         if share is not None and share >= t.estimated_share_warn and r["estimated_spend"]:
             out.append(Recommendation(
@@ -558,7 +559,7 @@ def _other_money(conn, since, until, t: Thresholds) -> list[Recommendation]:
     return out
 
 
-def recommend(conn: duckdb.DuckDBPyConnection, since, until,
+def recommend(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
               thresholds: Thresholds = Thresholds(), *, models_path: str = MODELS_CSV,
               by_tag: bool = False) -> list[Recommendation]:
     """All recommendations for [since, until), money first (largest saving first)."""

@@ -12,18 +12,25 @@ exactly to the difference.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from .adjustments import ADJUSTMENTS_BY_KEY_MODEL_SQL, month_money
-from .frames import decimal_frame
+from .frames import decimal_frame, records
 from .groups import TAG_PAIRS_JOIN, tag_value_sql
 from .memo import priced_source
 from .periods import UTC_DAY_SQL, month_bounds, utc_start
@@ -165,7 +172,7 @@ _COMPONENT_WORDS = {
 }
 
 
-def _bounds(month: str | date) -> list:
+def _bounds(month: str | date) -> list[Any]:
     first, nxt = month_bounds(month)
     return [utc_start(first), utc_start(nxt)]
 
@@ -209,17 +216,16 @@ def breakdown(conn: duckdb.DuckDBPyConnection, month: str | date, by: str = "key
         return _breakdown(conn, agg, by)
 
 
-def _totals(conn: duckdb.DuckDBPyConnection, agg: str) -> dict:
-    totals = decimal_frame(conn, TOTALS_SQL.format(measures=MEASURES_SQL, agg=agg), [])
-    return totals.iloc[0].to_dict()
+def _totals(conn: duckdb.DuckDBPyConnection, agg: str) -> dict[str, Any]:
+    return records(decimal_frame(conn, TOTALS_SQL.format(measures=MEASURES_SQL, agg=agg), []))[0]
 
 
-def totals(conn: duckdb.DuckDBPyConnection, month: str | date) -> dict:
+def totals(conn: duckdb.DuckDBPyConnection, month: str | date) -> dict[str, Any]:
     with month_aggregate(conn, month) as agg:
         return _totals(conn, agg)
 
 
-def explain(row: dict) -> str:
+def explain(row: dict[str, Any]) -> str:
     """One sentence naming the parts of a reconciliation difference, largest first."""
     parts = sorted(((abs(Decimal(row[c])), c) for c in COMPONENTS if Decimal(row[c]) != 0),
                    reverse=True)
@@ -228,9 +234,9 @@ def explain(row: dict) -> str:
     return "; ".join(f"{_COMPONENT_WORDS[c]}: {Decimal(row[c]):+.6f}" for _, c in parts)
 
 
-def _reconciliation(conn: duckdb.DuckDBPyConnection, agg: str, bounds: list) -> pd.DataFrame:
+def _reconciliation(conn: duckdb.DuckDBPyConnection, agg: str, bounds: list[Any]) -> pd.DataFrame:
     df = decimal_frame(conn, RECONCILIATION_SQL.format(agg=agg), bounds)
-    df["explanation"] = [explain(r) for r in df.to_dict("records")]
+    df["explanation"] = [explain(r) for r in records(df)]
     return df
 
 
@@ -252,12 +258,12 @@ class FinanceReport:
 
     month: date
     by: str
-    totals: dict
+    totals: dict[str, Any]
     tables: dict[str, pd.DataFrame]
     reconciliation: pd.DataFrame
     unpriced: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-    money: dict = field(default_factory=dict)     # pricing.adjustments.month_money
+    money: dict[str, Any] = field(default_factory=dict)     # pricing.adjustments.month_money
 
     @property
     def main(self) -> pd.DataFrame:
@@ -304,16 +310,16 @@ MONEY_LINES = (("CHARGED ON CALLS", "charged_on_calls"), ("REFUNDS", "adjustment
 MONEY_PLACES = Decimal("0.000001")
 
 
-def _money(value) -> str | None:
+def _money(value: object) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    return str(Decimal(value).quantize(MONEY_PLACES, rounding=ROUND_HALF_UP))
+    return str(Decimal(str(value)).quantize(MONEY_PLACES, rounding=ROUND_HALF_UP))
 
 
-def _plain(df: pd.DataFrame) -> list[dict]:
+def _plain(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows with money as exact decimal strings (6 places) and dates as ISO strings."""
     out = []
-    for rec in df.to_dict("records"):
+    for rec in records(df):
         row = {}
         for k, v in rec.items():
             if k in MONEY_COLUMNS:
@@ -328,7 +334,7 @@ def _plain(df: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _with_total(report: FinanceReport) -> list[dict]:
+def _with_total(report: FinanceReport) -> list[dict[str, Any]]:
     rows = _plain(report.main)
     if rows:
         total = {k: "" for k in rows[0]}
@@ -339,7 +345,7 @@ def _with_total(report: FinanceReport) -> list[dict]:
     return rows
 
 
-def _money_lines(report: FinanceReport, columns: list[str]) -> list[dict]:
+def _money_lines(report: FinanceReport, columns: list[str]) -> list[dict[str, Any]]:
     """What the platform charged, adjustment by kind, and its net, under the TOTAL row (in the
     ``charged`` column): the adjustments are money, not calls, so they are no table row."""
     if report.money.get("adjustments") is None:
@@ -356,7 +362,7 @@ def _money_lines(report: FinanceReport, columns: list[str]) -> list[dict]:
     return out
 
 
-def to_json(report: FinanceReport) -> dict:
+def to_json(report: FinanceReport) -> dict[str, Any]:
     return {
         "month": report.month.strftime("%Y-%m"),
         "by": report.by,
@@ -369,7 +375,7 @@ def to_json(report: FinanceReport) -> dict:
     }
 
 
-def write_csv(report: FinanceReport, out) -> None:
+def write_csv(report: FinanceReport, out: TextIO) -> None:
     import csv
 
     rows = _with_total(report)
@@ -379,7 +385,7 @@ def write_csv(report: FinanceReport, out) -> None:
     writer.writerows(rows)
 
 
-def _sheet(wb, title: str, rows: list[dict], columns: list[str]) -> None:
+def _sheet(wb: Workbook, title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
     ws = wb.create_sheet(title)
     ws.append(columns)
     for row in rows:
@@ -392,12 +398,12 @@ def _sheet(wb, title: str, rows: list[dict], columns: list[str]) -> None:
     ws.freeze_panes = "A2"
 
 
-def write_xlsx(report: FinanceReport, path) -> None:
+def write_xlsx(report: FinanceReport, path: str | Path | IO[bytes]) -> None:
     """Summary sheet, one sheet per dimension, then Reconciliation and Unpriced."""
     from openpyxl import Workbook
 
     wb = Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]
     ws.title = "Summary"
     ws.append(["callmeter finance report", report.month.strftime("%Y-%m")])
     ws.append([])

@@ -22,7 +22,11 @@ refresh. ``refresh`` returns the ledger's change marker, which keys the dashboar
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
+
+from ledger import fetch_one
 
 from .periods import utc_day_start_sql
 from .queries import PRICES_VERSION_SQL
@@ -132,19 +136,19 @@ def ensure(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _state(conn: duckdb.DuckDBPyConnection) -> tuple | None:
+def _state(conn: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
     """(calls rows, highest rowid, prices marker) the rollups were built for; None when any of
     them (or the state) is missing."""
     names = (*TABLES, STATE)
-    exists = conn.execute(
+    exists = fetch_one(conn.execute(
         f"SELECT count(DISTINCT table_name) FROM duckdb_tables() WHERE table_name IN "
-        f"({', '.join('?' for _ in names)}) AND NOT temporary", list(names)).fetchone()[0]
+        f"({', '.join('?' for _ in names)}) AND NOT temporary", list(names)))[0]
     if exists < len(names):
         return None
     return conn.execute(f"SELECT calls_rows, max_rowid, prices_marker FROM {STATE}").fetchone()
 
 
-def _save(conn, rows: int, max_rowid: int, prices: str) -> None:
+def _save(conn: duckdb.DuckDBPyConnection, rows: int, max_rowid: int, prices: str) -> None:
     conn.execute(f"DELETE FROM {STATE}")
     conn.execute(f"INSERT INTO {STATE} VALUES (?, ?, ?, now())", [rows, max_rowid, prices])
 
@@ -153,8 +157,8 @@ def build(conn: duckdb.DuckDBPyConnection) -> None:
     """Build the rollups from scratch over all of ``priced_calls``, inside the caller's
     transaction (migration ``m007_rollups`` runs this in its own)."""
     ensure(conn)
-    rows, max_rowid = conn.execute(CALLS_MARKER_SQL).fetchone()
-    prices = conn.execute(PRICES_MARKER_SQL).fetchone()[0]
+    rows, max_rowid = fetch_one(conn.execute(CALLS_MARKER_SQL))
+    prices = fetch_one(conn.execute(PRICES_MARKER_SQL))[0]
     conn.execute(f"CREATE OR REPLACE TABLE {TABLE} AS " + _SELECT.format(where="")
                  + " ORDER BY hour")
     conn.execute(f"CREATE OR REPLACE TABLE {DAILY} AS "
@@ -200,28 +204,29 @@ def append_new_calls(conn: duckdb.DuckDBPyConnection) -> bool:
     state = _state(conn)
     if state is None:
         return False
-    rows, max_rowid = conn.execute(CALLS_MARKER_SQL).fetchone()
-    prices = conn.execute(PRICES_MARKER_SQL).fetchone()[0]
+    rows, max_rowid = fetch_one(conn.execute(CALLS_MARKER_SQL))
+    prices = fetch_one(conn.execute(PRICES_MARKER_SQL))[0]
     if not _appended_only(conn, state, rows, prices):
         return False
     _append_new(conn, state[1], rows, max_rowid, prices)
     return True
 
 
-def _appended_only(conn, state: tuple | None, rows: int, prices: str) -> bool:
+def _appended_only(conn: duckdb.DuckDBPyConnection, state: tuple[Any, ...] | None, rows: int,
+                   prices: str) -> bool:
     return (state is not None and state[2] == prices and rows > state[0]
-            and conn.execute("SELECT count(*) FROM calls WHERE rowid > ?",
-                             [state[1]]).fetchone()[0] == rows - state[0])
+            and fetch_one(conn.execute("SELECT count(*) FROM calls WHERE rowid > ?",
+                             [state[1]]))[0] == rows - state[0])
 
 
 def refresh(conn: duckdb.DuckDBPyConnection) -> str:
     """Bring the rollup in step with ``calls`` and ``prices``; return the change marker."""
     ensure(conn)
-    rows, max_rowid = conn.execute(CALLS_MARKER_SQL).fetchone()
-    prices = conn.execute(PRICES_MARKER_SQL).fetchone()[0]
+    rows, max_rowid = fetch_one(conn.execute(CALLS_MARKER_SQL))
+    prices = fetch_one(conn.execute(PRICES_MARKER_SQL))[0]
     state = _state(conn)
     if state != (rows, max_rowid, prices):
-        if _appended_only(conn, state, rows, prices):
+        if state is not None and _appended_only(conn, state, rows, prices):
             _append_new(conn, state[1], rows, max_rowid, prices)
         else:
             rebuild(conn)

@@ -33,6 +33,12 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
+def _places(value: Decimal) -> int:
+    """Decimal places of a finite ``value``."""
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
 @dataclass(frozen=True)
 class PriceRow:
     """One sheet row: prices per 1M tokens / per call / per image / per minute / per 1M chars."""
@@ -109,7 +115,7 @@ def parse_price(raw: str, line: int, column: str, out: _Collector) -> Decimal | 
         out.error(line, column, f"negative price {text}")
     elif value >= MAX_PRICE:
         out.error(line, column, f"price {text} is too large (limit {MAX_PRICE:,})")
-    elif value.as_tuple().exponent < -MAX_SCALE:  # type: ignore[operator]
+    elif _places(value) > MAX_SCALE:
         out.error(line, column, f"{text} has more than {MAX_SCALE} decimal places")
     else:
         return value

@@ -91,3 +91,15 @@ def test_a_ledger_is_refused_when_pricing_never_registered_its_steps(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "m002" in done.stdout and "pricing.install()" in done.stdout
     assert not db.exists()
+
+
+def test_import_help_names_every_format():
+    """`callmeter import --help` lists the formats without importing the importers (start-up):
+    the list it prints must still be FORMATS."""
+    from typer.testing import CliRunner
+
+    from callmeter.cli import app
+    from ingest.importers import FORMATS
+
+    out = CliRunner().invoke(app, ["import", "--help"], terminal_width=200).output
+    assert all(name in out for name in FORMATS), out

@@ -73,6 +73,7 @@ def budgets_status(db: DbOption = DEFAULT_DB_VALUE) -> None:
     from ledger import open_ledger
     from pricing.budgets import budget_status
     from pricing.forecast import month_forecast
+    from pricing.frames import records
 
     console = Console()
     today = datetime.now(UTC).date()
@@ -85,7 +86,7 @@ def budgets_status(db: DbOption = DEFAULT_DB_VALUE) -> None:
     table = Table(title=f"Budgets {today:%Y-%m}")
     for col in ("scope", "target", "monthly", "spent", "burn/day", "projected", "runs out"):
         table.add_column(col)
-    for r in st.to_dict("records"):
+    for r in records(st):
         table.add_row(r["scope"], r["target"], f"{r['monthly']:,.2f}", f"{r['spent']:,.2f}",
                       f"{r['burn_per_day']:,.2f}", f"{r['projected']:,.2f}",
                       str(r["runs_out_on"] or "—"))

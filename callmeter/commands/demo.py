@@ -9,7 +9,7 @@ import typer
 
 from callmeter.commands.dashboard import HostOption, PortOption, serve
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
-from ledger import CallmeterError
+from ledger import CallmeterError, fetch_one
 
 if TYPE_CHECKING:
     import duckdb
@@ -73,7 +73,7 @@ def demo_command(
 
     conn = open_ledger(db)
     try:
-        real = conn.execute("SELECT count(*) FROM calls WHERE source <> 'demo'").fetchone()[0]
+        real = fetch_one(conn.execute("SELECT count(*) FROM calls WHERE source <> 'demo'"))[0]
         if real and not force:
             raise CallmeterError(
                 f"the ledger {db} holds {real:,} real calls; the demo would mix with them. "

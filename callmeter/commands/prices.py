@@ -125,7 +125,7 @@ def load_command(sheet: SheetArgument = Path(DEFAULT_SHEET),
     typer.echo(f"loaded {loaded.rows} prices for {loaded.models} models ({loaded.currency}) "
                f"from {loaded.sheet} (sha256 {loaded.sha256[:12]}…) into {db}")
     for row in missing.itertuples():
-        typer.echo(f"  unpriced: {row.model:<40} {int(row.calls):>10,} calls  ({row.reason})")
+        typer.echo(f"  unpriced: {row.model:<40} {row.calls:>10,} calls  ({row.reason})")
 
 
 def _fmt(value: Decimal | None) -> str:
@@ -166,8 +166,9 @@ def pull_command(
                                  param_hint="--group-ratio") from None
     today = datetime.now(UTC).date()
     current, ledger_note = _current(db, sheet, today)
-    tok = settings.platform_token or load_token(db, settings.platform_url)
-    with PlatformClient(settings.platform_url, tok, settings.platform_user_id) as client:
+    url = settings.platform_url or ""  # (platform_settings refuses to go on without one)
+    tok = settings.platform_token or load_token(db, url)
+    with PlatformClient(url, tok, settings.platform_user_id) as client:
         result = ps.pull_prices(client, group=group or settings.platform_group,
                                 group_ratio=ratio, quota_per_unit=settings.quota_per_unit,
                                 current=current, today=today)

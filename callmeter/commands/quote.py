@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -134,7 +134,7 @@ def quote_command(
         _print(q, source)
 
 
-def _as_dict(q: Quote, source: str) -> dict:
+def _as_dict(q: Quote, source: str) -> dict[str, Any]:
     return {"workload": {**q.workload.__dict__, "cached_tokens": q.workload.cached_tokens},
             "currency": q.currency, "prices": source,
             "options": [o.__dict__ for o in q.options], "break_even": q.break_even,

@@ -62,7 +62,7 @@ def report_command(
         raise typer.BadParameter(str(exc)) from exc
     finally:
         conn.close()
-    if fmt == "xlsx":
+    if fmt == "xlsx" and out is not None:
         write_xlsx(rep, out)
     elif fmt == "json":
         text = json.dumps(to_json(rep), indent=2)

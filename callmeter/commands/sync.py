@@ -81,7 +81,7 @@ def sync_command(
     if remember_token:
         if not token:
             raise typer.BadParameter("--save-token needs --token", param_hint="--save-token")
-        console().print(f"token kept in {save_token(db, settings.platform_url, token)}")
+        console().print(f"token kept in {save_token(db, settings.platform_url or '', token)}")
     with _progress() as bar:
         task = bar.add_task("syncing", total=None)
 
@@ -115,7 +115,7 @@ def _progress() -> Progress:
     )
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=True,
+                    TimeElapsedColumn(), console=console(), transient=True,
                     disable=not sys.stderr.isatty())
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries
-from dashboard.context import context
+from dashboard.context import Context, context
 from dashboard.layout import table
 from ingest.loader import spool_backlog
 
@@ -28,7 +28,7 @@ def _when(iso: str) -> str:
         return iso or "—"
 
 
-def platform_sync(ctx) -> None:
+def platform_sync(ctx: Context) -> None:
     """URL, access token (kept with ingest.platform.save_token), user id, "Sync now", last run."""
     from ingest.platform import load_token, save_token
     from ingest.sync import last_sync, sync_now

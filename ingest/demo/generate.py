@@ -55,7 +55,8 @@ def split_calls(calls: int, habits: tuple[Habit, ...] = HABITS) -> np.ndarray:
     counts = np.floor(exact).astype(np.int64)
     short = calls - int(counts.sum())
     counts[np.argsort(-(exact - counts), kind="stable")[:short]] += 1
-    return counts
+    out: np.ndarray = counts
+    return out
 
 
 def hourly_weights(habit: Habit, start_hour: int, hours: int, rng: np.random.Generator

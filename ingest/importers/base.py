@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
+from typing import Protocol, runtime_checkable
 
 import duckdb
 
@@ -39,6 +39,7 @@ from ledger import (
     CALL_COLUMNS,
     ENDPOINTS,
     KeyFingerprinter,
+    fetch_one,
     id_census,
     insert_new_adjustments,
     insert_new_calls,
@@ -49,6 +50,41 @@ from ledger import (
 from ..normalise import normalised_select
 
 STAGE = "_import_stage"
+
+Handoff = Callable[..., int]
+"""``handoff(conn, rows_sql, table="calls")``: staged rows to the spool (ingest.imports)."""
+
+
+class ImportFormat(Protocol):
+    """What every format module (``ingest/importers/<format>.py``) provides; mypy checks each
+    module in ``FORMATS`` against it."""
+
+    NAME: str
+
+    def detect(self, path: Path, head: str) -> bool:
+        """Whether the file (its first 64 KiB in ``head``) is in this format."""
+        ...
+
+    def stage_sql(self, conn: duckdb.DuckDBPyConnection, path: Path,
+                  options: ImportOptions) -> str:
+        """A SELECT over DuckDB's readers: every contract column plus ``_line``, ``_reject``,
+        ``_skip`` and ``_raw_key`` (see the module docstring)."""
+        ...
+
+
+@runtime_checkable
+class WithNotes(Protocol):
+    """A format whose import summary says something (an assumed unit)."""
+
+    def notes(self, conn: duckdb.DuckDBPyConnection, stage: str,
+              options: ImportOptions) -> list[str]: ...
+
+
+@runtime_checkable
+class AdoptsEarlierIds(Protocol):
+    """A format whose rows an older callmeter stored under other ids."""
+
+    def adopt_earlier_ids(self, conn: duckdb.DuckDBPyConnection, stage: str) -> None: ...
 
 
 @dataclass
@@ -102,7 +138,7 @@ def head_text(path: Path, size: int = 65536) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def detect_format(path: Path, formats: dict[str, ModuleType]) -> ModuleType:
+def detect_format(path: Path, formats: dict[str, ImportFormat]) -> ImportFormat:
     from ledger import ImportFormatError
 
     head = head_text(path)
@@ -135,7 +171,7 @@ _COMMON_CHECKS = f"""
   END"""
 
 
-def _stage(conn: duckdb.DuckDBPyConnection, module: ModuleType, path: Path,
+def _stage(conn: duckdb.DuckDBPyConnection, module: ImportFormat, path: Path,
            options: ImportOptions) -> None:
     """Stage the file's rows; unnumbered first, numbered again only when a row is rejected.
 
@@ -147,8 +183,8 @@ def _stage(conn: duckdb.DuckDBPyConnection, module: ModuleType, path: Path,
     if options.line_numbers:
         try:
             _create_stage(conn, module.stage_sql(conn, path, replace(options, line_numbers=False)))
-            bad = conn.execute(f"SELECT count(*) FROM {STAGE} WHERE _reject IS NOT NULL "
-                               "AND _skip IS NULL").fetchone()[0]
+            bad = fetch_one(conn.execute(f"SELECT count(*) FROM {STAGE} WHERE _reject IS NOT NULL "
+                               "AND _skip IS NULL"))[0]
         except duckdb.Error:  # e.g. the strict CSV reader refusing a ragged row
             bad = -1
         if bad == 0:
@@ -272,11 +308,11 @@ def _build_tags(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
 def import_file(
     conn: duckdb.DuckDBPyConnection,
     path: Path,
-    module: ModuleType,
+    module: ImportFormat,
     options: ImportOptions,
     rejected_dir: Path,
     *,
-    handoff: Callable[[duckdb.DuckDBPyConnection, str], int] | None = None,
+    handoff: Handoff | None = None,
 ) -> ImportResult:
     """Import one file through ``conn``. With ``handoff``, good rows go to the spool instead."""
     with _memory_limit(conn, options.memory_limit):
@@ -288,17 +324,19 @@ def _memory_limit(conn: duckdb.DuckDBPyConnection, limit: str | None) -> Iterato
     if limit is None:
         yield
         return
-    before = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    before = fetch_one(conn.execute("SELECT current_setting('memory_limit')"))[0]
     conn.execute(f"SET memory_limit = {sql_literal(limit)}")
     try:
         yield
     finally:  # RESET when it was the default: re-setting the rounded text would drift
         conn.execute("RESET memory_limit")
-        if conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] != before:
+        if fetch_one(conn.execute("SELECT current_setting('memory_limit')"))[0] != before:
             conn.execute(f"SET memory_limit = {sql_literal(before)}")
 
 
-def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportResult:
+def _import_file(conn: duckdb.DuckDBPyConnection, path: Path, module: ImportFormat,
+                 options: ImportOptions, rejected_dir: Path, handoff: Handoff | None
+                 ) -> ImportResult:
     result = ImportResult(file=str(path), format=module.NAME)
     _stage(conn, module, path, options)
     columns = _stage_columns(conn)
@@ -309,9 +347,9 @@ def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportRe
     if not clean and "_repeat_rank" in columns:
         _number_repeats(conn)
         clean = id_census(conn, f"SELECT call_id FROM {STAGE} WHERE {GOOD}")[1]
-    if handoff is None and hasattr(module, "adopt_earlier_ids"):
+    if handoff is None and isinstance(module, AdoptsEarlierIds):
         module.adopt_earlier_ids(conn, STAGE)     # rows an older callmeter stored under other ids
-    result.read = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
+    result.read = fetch_one(conn.execute(f"SELECT count(*) FROM {STAGE}"))[0]
     for reason, n in conn.execute(
         f"SELECT _skip, count(*) FROM {STAGE} WHERE _skip IS NOT NULL GROUP BY 1 ORDER BY 1"
     ).fetchall():
@@ -325,7 +363,7 @@ def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportRe
     if result.rejections:
         result.rejected_file = str(write_rejections(result.rejections, str(path), rejected_dir))
     tag_fields = _build_tags(conn)
-    if hasattr(module, "notes"):
+    if isinstance(module, WithNotes):
         result.notes.extend(module.notes(conn, STAGE, options))
     if handoff is not None:
         result.queued = handoff(conn, good_rows_sql(tag_fields, kinds))

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import duckdb
 
-from ledger import CALL_COLUMNS, ENDPOINTS, USAGE_SOURCES, sql_literal
+from ledger import CALL_COLUMNS, ENDPOINTS, USAGE_SOURCES, fetch_one, sql_literal
 
+from .base import ImportOptions
 from .fields import (
     Field,
     bool_field,
@@ -77,15 +78,15 @@ def _ragged_rows(conn: duckdb.DuckDBPyConnection, path: Path, width: int) -> lis
     reader would pad or cut them silently. Checked only when DuckDB's strict reader refuses."""
     file = sql_literal(path)
     try:
-        conn.execute(f"SELECT count(*) FROM read_csv({file}, header=true, "
-                     "all_varchar=true, delim=',', quote='\"', escape='\"')").fetchone()
+        fetch_one(conn.execute(f"SELECT count(*) FROM read_csv({file}, header=true, "
+                     "all_varchar=true, delim=',', quote='\"', escape='\"')"))
         return []
     except duckdb.Error:
         pass
     return ragged_lines(path)[1]  # shared with every CSV-reading format (jsonio)
 
 
-def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
+def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOptions) -> str:
     from .base import stage_columns
 
     header = _header(path.open(encoding="utf-8-sig", errors="replace").readline())

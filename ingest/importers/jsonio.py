@@ -12,10 +12,11 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from ledger import ImportFormatError, sql_literal
+from ledger import ImportFormatError, fetch_one, sql_literal
 
 
 def first_line(head: str) -> str:
@@ -25,7 +26,7 @@ def first_line(head: str) -> str:
     return ""
 
 
-def first_record(head: str) -> dict | None:
+def first_record(head: str) -> dict[str, Any] | None:
     """The first line as a JSON object when the file is JSON Lines, else None."""
     try:
         value = json.loads(first_line(head))
@@ -63,15 +64,15 @@ def document_items_sql(conn: duckdb.DuckDBPyConnection, path: Path,
     document is not valid JSON or holds no list of records.
     """
     src = f"read_text({sql_literal(path)})"
-    valid, = conn.execute(f"SELECT json_valid(content) FROM {src}").fetchone()
+    valid, = fetch_one(conn.execute(f"SELECT json_valid(content) FROM {src}"))
     if not valid:
         raise ImportFormatError(f"{path}: not a valid JSON document (truncated or corrupted?)")
     cases = " ".join(
         f"WHEN json_type(content, '{p}') = 'ARRAY' THEN json_extract(content, '{p}[*]')"
         for p in item_paths
     )
-    found, = conn.execute(
-        f"SELECT CASE {cases} END IS NOT NULL FROM {src}").fetchone()
+    found, = fetch_one(conn.execute(
+        f"SELECT CASE {cases} END IS NOT NULL FROM {src}"))
     if not found:
         raise ImportFormatError(f"{path}: a JSON document without a list of records at "
                                 + " or ".join(item_paths))
@@ -133,7 +134,7 @@ def csv_rows_sql(conn: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str
                 f"{cols} FROM {strict}")
     broken = "CAST(NULL AS VARCHAR)"
     try:
-        conn.execute(f"SELECT count(*) FROM {strict}").fetchone()
+        fetch_one(conn.execute(f"SELECT count(*) FROM {strict}"))
         reader = strict
     except duckdb.Error:
         reader = base + ", strict_mode=false, null_padding=true)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from typing import Any
 
 from .usage import find_usage
 
@@ -33,7 +34,7 @@ class SseRelay:
     __slots__ = ("strip", "usage", "_pending", "_kept", "_kept_bytes", "_inflate")
 
     def __init__(self, strip_usage_chunk: bool, content_encoding: str | None = None) -> None:
-        self.usage: dict | None = None
+        self.usage: dict[str, Any] | None = None
         self._pending = b""
         self._kept: list[bytes] = []
         self._kept_bytes = 0
@@ -114,7 +115,7 @@ class SseRelay:
         return "".join(parts)
 
 
-def _event_text(event: dict, parts: list[str]) -> None:
+def _event_text(event: dict[str, Any], parts: list[str]) -> None:
     for choice in event.get("choices") or ():
         if not isinstance(choice, dict):
             continue

@@ -11,6 +11,7 @@ import json
 import re
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from ingest import tokens
 
@@ -39,12 +40,12 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def _detail(usage: dict, section: str, key: str) -> int:
+def _detail(usage: dict[str, Any], section: str, key: str) -> int:
     part = usage.get(section)
     return _int(part.get(key)) if isinstance(part, dict) else 0
 
 
-def apply_reported(out: Usage, usage: dict) -> None:
+def apply_reported(out: Usage, usage: dict[str, Any]) -> None:
     """Fill token columns from a reported usage object in any of the formats seen upstream."""
     if "prompt_tokens" in usage or "completion_tokens" in usage:
         inp, outp = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
@@ -73,7 +74,7 @@ def apply_reported(out: Usage, usage: dict) -> None:
     out.usage_source = "reported"
 
 
-def apply_stream_usage(out: Usage, endpoint: str, usage: dict) -> None:
+def apply_stream_usage(out: Usage, endpoint: str, usage: dict[str, Any]) -> None:
     """Usage found in a stream's events (chat usage chunk, transcript.text.done, ...)."""
     if usage.get("type") == "duration":
         out.audio_seconds = float(usage.get("seconds") or 0)
@@ -82,7 +83,7 @@ def apply_stream_usage(out: Usage, endpoint: str, usage: dict) -> None:
         apply_reported(out, usage)
 
 
-def find_usage(data: bytes) -> dict | None:
+def find_usage(data: bytes) -> dict[str, Any] | None:
     """The last ``"usage": {...}`` object in ``data``, parsed without parsing the whole body."""
     start = -1
     for found in _USAGE_KEY.finditer(data):
@@ -114,7 +115,7 @@ def decoded(body: bytes, encoding: str | None) -> bytes:
     return b""
 
 
-def _load(body: bytes) -> dict | None:
+def _load(body: bytes) -> dict[str, Any] | None:
     try:
         data = json.loads(body)
     except ValueError:
