@@ -257,7 +257,8 @@ ADD_MEMO_COLUMNS_SQL = [f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {name} {typ
                         for name, typ in MEMO_COLUMNS_SQL.items()]
 
 # A change of the cost formula itself (a migration) makes every memo stale.
-FORGET_MEMO_SQL = "UPDATE calls SET memo_prices_version = NULL WHERE memo_prices_version IS NOT NULL"
+FORGET_MEMO_SQL = ("UPDATE calls SET memo_prices_version = NULL "
+                   "WHERE memo_prices_version IS NOT NULL")
 
 PRICES_VERSION_SQL = """
 SELECT md5(coalesce(string_agg(CAST(p AS VARCHAR), '|' ORDER BY CAST(p AS VARCHAR)), ''))
