@@ -14,8 +14,8 @@ by_model = queries.breakdown(ctx.ledger, ctx.marker, f, ("model", "endpoint"), (
 by_model["stream_share"] = (by_model["streamed"] / by_model["calls"]).fillna(0)
 st.subheader("Spend and consumption by model and endpoint")
 table(by_model[["model", "endpoint", "cost", "calls", "input_tokens", "cached_tokens",
-                "cache_write_tokens", "output_tokens", "reasoning_tokens", "stream_share", "unpriced_calls",
-                "errors"]], "models", d,
+                "cache_write_tokens", "output_tokens", "reasoning_tokens", "stream_share",
+                "unpriced_calls", "errors"]], "models", d,
       {"stream_share": st.column_config.ProgressColumn("streamed", format="percent",
                                                        min_value=0, max_value=1)})
 

@@ -160,9 +160,10 @@ cw,2025-09-01,2,0.2,8,,
 
 
 def test_cache_writes_priced_at_their_own_rates_blank_falling_back(tmp_path):
+    from pricing_helpers import write
+
     from ingest.ledger import open_ledger
     from pricing import load_prices
-    from pricing_helpers import write
 
     conn = open_ledger(str(tmp_path / "cw.duckdb"))
     load_prices(conn, write(tmp_path, CACHE_SHEET))
