@@ -392,6 +392,7 @@ SELECT {group},
     sum(coalesce(requests, 1)) AS calls,
     sum(input_tokens) AS input_tokens,
     sum(cached_tokens) AS cached_tokens,
+    sum(coalesce(cache_write_tokens, 0)) AS cache_write_tokens,
     sum(output_tokens) AS output_tokens,
     sum(cost_as_token) AS token_cost,
     sum(cost_as_request) AS request_cost
