@@ -9,9 +9,14 @@ from __future__ import annotations
 import os
 import urllib.request
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 DEFAULT_DB = "data/callmeter.duckdb"
+# new-api's and one-api's built-in quota_per_unit (quota units per US$1). Only a default: a site
+# can set its own, published by GET /api/status. Used only when nothing says otherwise, and then
+# the import or sync says which value it used.
+DEFAULT_QUOTA_PER_UNIT = Decimal(500_000)
 
 
 def _float(name: str, default: float) -> float:
@@ -22,6 +27,23 @@ def _float(name: str, default: float) -> float:
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
+
+
+def parse_quota_per_unit(value: object) -> Decimal:
+    """A positive exact ``quota_per_unit`` (``500000``, ``"1e6"``, ``7.5``) or ValueError."""
+    try:
+        out = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"quota per unit {value!r} is not a number") from None
+    if not out.is_finite() or out <= 0:
+        raise ValueError(f"quota per unit {value!r} must be a positive number")
+    return out
+
+
+def _quota_per_unit_env() -> Decimal | None:
+    # CALLMETER_QUOTA_PER_USD is the name this setting had before it followed new-api's own
+    raw = os.environ.get("CALLMETER_QUOTA_PER_UNIT") or os.environ.get("CALLMETER_QUOTA_PER_USD")
+    return parse_quota_per_unit(raw) if raw else None
 
 
 @dataclass(frozen=True)
@@ -54,7 +76,9 @@ class Settings:
     platform_url: str | None = None
     platform_token: str | None = None
     platform_user_id: str | None = None
-    quota_per_usd: int = 500_000
+    # quota units per US$1 on the platform; None = ask the platform (GET /api/status), else
+    # DEFAULT_QUOTA_PER_UNIT with a note saying so
+    quota_per_unit: Decimal | None = None
     platform_group: str | None = None
     sync_overlap_seconds: int = 600
     alert_webhook_url: str | None = None
@@ -92,7 +116,7 @@ def settings_from_env(db: str | None = None) -> Settings:
         platform_url=env.get("CALLMETER_PLATFORM_URL") or None,
         platform_token=env.get("CALLMETER_PLATFORM_TOKEN") or None,
         platform_user_id=env.get("CALLMETER_PLATFORM_USER_ID") or None,
-        quota_per_usd=_int("CALLMETER_QUOTA_PER_USD", 500_000),
+        quota_per_unit=_quota_per_unit_env(),
         platform_group=env.get("CALLMETER_PLATFORM_GROUP") or None,
         sync_overlap_seconds=_int("CALLMETER_SYNC_OVERLAP_SECONDS", 600),
         alert_webhook_url=env.get("CALLMETER_ALERT_WEBHOOK") or None,

@@ -16,21 +16,27 @@ from .config import rejected_dir, spool_dir
 from .errors import ImportFormatError, LedgerLocked
 from .importers import FORMATS, ImportOptions, ImportResult, detect_format, import_file
 from .ledger import open_ledger
-from .schema import CALL_COLUMNS
-from .spool import CLOSED_SUFFIX, segment_name
+from .schema import ADJUSTMENT_COLUMNS, CALL_COLUMNS
+from .spool import ADJUSTMENTS_SUFFIX, CLOSED_SUFFIX, segment_name
 
 
-def spool_handoff(folder: Path) -> Callable[[duckdb.DuckDBPyConnection, str], int]:
-    """Write normalised rows as one finished spool segment (atomic rename)."""
+def spool_handoff(folder: Path) -> Callable[..., int]:
+    """Write normalised rows as one finished spool segment (atomic rename).
+
+    ``handoff(conn, rows_sql, table="calls")``; ``table="adjustments"`` writes an adjustments
+    segment (the loader reads both).
+    """
     seq = [0]
 
-    def handoff(conn: duckdb.DuckDBPyConnection, rows_sql: str) -> int:
+    def handoff(conn: duckdb.DuckDBPyConnection, rows_sql: str, table: str = "calls") -> int:
         folder.mkdir(parents=True, exist_ok=True)
         seq[0] += 1
-        final = folder / (segment_name(seq[0]) + CLOSED_SUFFIX)
+        suffix, columns = ((ADJUSTMENTS_SUFFIX, ADJUSTMENT_COLUMNS) if table == "adjustments"
+                           else (CLOSED_SUFFIX, CALL_COLUMNS))
+        final = folder / (segment_name(seq[0]) + suffix)
         tmp = final.with_name(final.name + ".tmp")
-        cols = ", ".join(
-            f"CAST({c} AS VARCHAR) AS {c}" if c == "charged" else c for c in CALL_COLUMNS
+        cols = ", ".join(  # money as text: JSON numbers would pass through a float
+            f"CAST({c} AS VARCHAR) AS {c}" if c in ("charged", "amount") else c for c in columns
         )
         n = conn.execute(f"SELECT count(*) FROM ({rows_sql})").fetchone()[0]
         if n:

@@ -17,8 +17,13 @@ from pathlib import Path
 import duckdb
 
 from .normalise import normalised_select
-from .schema import CALL_COLUMNS, duckdb_columns_struct
-from .spool import CLOSED_SUFFIX, OPEN_SUFFIX, lock_segment, segment_pid
+from .schema import (
+    ADJUSTMENT_COLUMNS,
+    CALL_COLUMNS,
+    adjustment_columns_struct,
+    duckdb_columns_struct,
+)
+from .spool import ADJUSTMENTS_SUFFIX, CLOSED_SUFFIX, OPEN_SUFFIX, lock_segment, segment_pid
 
 
 @dataclass
@@ -27,11 +32,14 @@ class LoadResult:
     rows: int = 0
     inserted: int = 0
     duplicates: int = 0
+    adjustments: int = 0
     set_aside: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = (f"loaded {self.segments} segment(s): {self.rows} record(s), "
                 f"{self.inserted} new, {self.duplicates} already in the ledger")
+        if self.adjustments:
+            text += f", {self.adjustments} new adjustment(s)"
         for note in self.set_aside:
             text += f"\n  set aside: {note}"
         return text
@@ -134,6 +142,40 @@ def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
     return conn.execute("SELECT count(*) FROM calls").fetchone()[0] - before
 
 
+def insert_new_adjustments(conn: duckdb.DuckDBPyConnection, source_sql: str) -> int:
+    """Insert rows of ``source_sql`` (adjustment columns) whose id is not yet in the ledger."""
+    cols = ", ".join(ADJUSTMENT_COLUMNS)
+    before = conn.execute("SELECT count(*) FROM adjustments").fetchone()[0]
+    conn.execute(f"INSERT INTO adjustments ({cols}) SELECT {cols} FROM ({source_sql}) src "
+                 "ANTI JOIN adjustments a ON a.adjustment_id = src.adjustment_id "
+                 "QUALIFY row_number() OVER (PARTITION BY src.adjustment_id) = 1")
+    return conn.execute("SELECT count(*) FROM adjustments").fetchone()[0] - before
+
+
+def adjustment_segments(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*" + ADJUSTMENTS_SUFFIX))
+
+
+def _load_adjustments(conn: duckdb.DuckDBPyConnection, folder: Path, keep: bool,
+                      result: LoadResult) -> None:
+    """Adjustment segments (written by an import while another process held the ledger)."""
+    paths = adjustment_segments(folder)
+    if not paths:
+        return
+    files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+    src = (f"SELECT * FROM read_json({files}, format='newline_delimited', "
+           f"columns={adjustment_columns_struct()})")
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        result.adjustments += insert_new_adjustments(conn, src)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    result.segments += len(paths)
+    _retire(paths, folder, keep)
+
+
 def raw_segments_sql(paths: list[Path]) -> str:
     """The segments as written: every contract column, nothing derived or defaulted."""
     files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
@@ -153,6 +195,7 @@ def load_spool(conn: duckdb.DuckDBPyConnection, folder: Path, *, keep: bool = Fa
     if not folder.exists():
         return result
     recover_abandoned(folder, result)
+    _load_adjustments(conn, folder, keep, result)
     segments = finished_segments(folder)
     for start in range(0, len(segments), batch):
         chunk = segments[start:start + batch]

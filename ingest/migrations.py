@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from .errors import LedgerTooNew
+from .schema import create_adjustments_sql
 
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
 
@@ -48,6 +49,11 @@ def m001_calls(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m006_adjustments(conn: duckdb.DuckDBPyConnection) -> None:
+    """``adjustments``: refunds, task settlements, fees and billed lines — money, not calls."""
+    conn.execute(create_adjustments_sql())
+
+
 def m007_cache_write_tokens(conn: duckdb.DuckDBPyConnection) -> None:
     """Prompt-cache writes, which Anthropic (1.25x / 2x input) and OpenAI bill apart from input:
     ``cache_write_tokens`` ⊆ input and the part written with the longer retention (Anthropic's
@@ -73,6 +79,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m003_priced_calls", _lazy("pricing.schema:m003_priced_calls")),
     ("m004_budgets", _lazy("pricing.budgets:m004_budgets")),
     ("m005_cost_memo", _lazy("pricing.schema:m005_cost_memo")),
+    ("m006_adjustments", m006_adjustments),
     ("m007_cache_write_tokens", m007_cache_write_tokens),
     ("m008_cache_write_prices", _lazy("pricing.schema:m008_cache_write_prices")),
 ]

@@ -31,13 +31,13 @@ from typing import Any
 
 import httpx
 
-from .config import ledger_home
+from .config import DEFAULT_QUOTA_PER_UNIT, ledger_home, parse_quota_per_unit
 from .errors import CallmeterError
 
 __all__ = [
     "PlatformAuthError", "PlatformClient", "PlatformError", "PlatformForbidden",
-    "PlatformUnavailable", "RetryPolicy", "console_base", "forget_token", "load_token",
-    "save_token", "token_file",
+    "PlatformUnavailable", "QuotaUnit", "RetryPolicy", "console_base", "forget_token",
+    "load_token", "platform_status", "quota_unit", "save_token", "token_file",
 ]
 
 TOKEN_FILE_NAME = "callmeter.platform-token"
@@ -199,6 +199,57 @@ class PlatformClient:
         if body.get("success") is False:
             raise _refusal(resp.status_code, str(message), url)
         return body
+
+
+# --- the platform's quota unit ---------------------------------------------------------------
+
+def platform_status(client: PlatformClient) -> dict:
+    """``GET /api/status``'s data (public on new-api and one-api)."""
+    data = client.get_json("/api/status").get("data")
+    if not isinstance(data, dict):
+        raise PlatformError(f"{client.base_url}/api/status: no data in the answer")
+    return data
+
+
+@dataclass(frozen=True)
+class QuotaUnit:
+    """Quota units per US$1 to price with; ``known`` is False when it is only the default."""
+
+    value: Decimal
+    known: bool
+    notes: tuple[str, ...] = ()
+
+
+def quota_unit(client: PlatformClient, configured: Decimal | None) -> QuotaUnit:
+    """The platform's ``quota_per_unit`` (controller/misc.go GetStatus), or the configured one.
+
+    A configured value wins (with a note when the platform publishes another); with neither,
+    new-api's default is used and ``known`` is False, with a note that says so.
+    """
+    try:
+        status = platform_status(client)
+        published = status.get("quota_per_unit")
+        platform = parse_quota_per_unit(published) if published is not None else None
+        reason = "its /api/status has no quota_per_unit"
+    except (PlatformError, ValueError) as exc:
+        status, platform, reason = {}, None, str(exc)
+    notes = []
+    shown = status.get("quota_display_type")
+    if shown and shown not in ("USD", "TOKENS"):
+        notes.append(f"the platform's console shows money in {shown} (rate "
+                     f"{status.get('usd_exchange_rate') or status.get('price')}); the ledger "
+                     "keeps US dollars, as the platform bills")
+    if configured is not None:
+        if platform is not None and platform != configured:
+            notes.append(f"the platform publishes quota_per_unit {platform:,}, but "
+                         f"{configured:,} was configured and is used")
+        return QuotaUnit(configured, True, tuple(notes))
+    if platform is not None:
+        return QuotaUnit(platform, True, tuple(notes))
+    notes.append(f"quota ÷ {DEFAULT_QUOTA_PER_UNIT:,} = US$ (new-api's default): the platform "
+                 f"did not say its quota_per_unit ({reason}); set CALLMETER_QUOTA_PER_UNIT if "
+                 "it uses another")
+    return QuotaUnit(DEFAULT_QUOTA_PER_UNIT, False, tuple(notes))
 
 
 # --- token storage -------------------------------------------------------------------------

@@ -71,6 +71,27 @@ CALL_DEFAULTS: dict[str, object] = {
     "usage_source": "reported",
 }
 
+# Money the platform moved that is not a call (ledger table ``adjustments``, migration m006):
+# a refund of a failed async task, the settlement of a task whose final cost differed from what
+# was charged up front, a fee charged on a failed request, or a billed line of a provider's
+# invoice that its usage export does not tie to requests. ``amount`` is signed: positive adds to
+# what the platform charged, negative (a refund) takes away. Kept apart from ``calls`` so every
+# count of calls stays one row per call.
+ADJUSTMENT_COLUMNS: dict[str, str] = {
+    "adjustment_id": "VARCHAR",
+    "source": "VARCHAR",
+    "occurred_at": "TIMESTAMPTZ",
+    "kind": "VARCHAR",
+    "amount": "DECIMAL(38,12)",
+    "key_id": "VARCHAR",
+    "key_label": "VARCHAR",
+    "model": "VARCHAR",
+    "task_id": "VARCHAR",
+    "reason": "VARCHAR",
+    "tags": "MAP(VARCHAR, VARCHAR)",
+}
+ADJUSTMENT_KINDS = ("refund", "settlement", "fee", "billed")
+
 COUNT_COLUMNS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "images",
                  "characters", "requests", "cache_write_tokens", "cache_write_long_tokens")
 
@@ -84,3 +105,14 @@ def duckdb_columns_struct() -> str:
 def create_calls_sql(table: str = "calls") -> str:
     cols = ",\n    ".join(f"{name} {typ}" for name, typ in CALL_COLUMNS.items())
     return f"CREATE TABLE IF NOT EXISTS {table} (\n    {cols}\n)"
+
+
+def create_adjustments_sql(table: str = "adjustments") -> str:
+    cols = ",\n    ".join(f"{name} {typ}" for name, typ in ADJUSTMENT_COLUMNS.items())
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n    {cols}\n)"
+
+
+def adjustment_columns_struct() -> str:
+    """``{'adjustment_id': 'VARCHAR', ...}``: ``columns=`` for reading adjustment segments."""
+    inner = ", ".join(f"'{name}': '{typ}'" for name, typ in ADJUSTMENT_COLUMNS.items())
+    return "{" + inner + "}"

@@ -29,6 +29,9 @@ from pathlib import Path
 
 OPEN_SUFFIX = ".jsonl.open"
 CLOSED_SUFFIX = ".jsonl"
+# adjustments (refunds, settlements) handed over by an import while another process owns the
+# ledger; a name the call segments' "*.jsonl" never matches
+ADJUSTMENTS_SUFFIX = ".adjustments.ndjson"
 RETRY_SECONDS = 0.5     # after a write error, how soon a call tries the disk again
 MAX_ERROR_TEXT = 300    # /healthz shows the last error, bounded
 

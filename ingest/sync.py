@@ -1,18 +1,17 @@
 """``callmeter sync``: pull the account's consumption log from the platform, incrementally.
 
-new-api pages ``GET /api/log/self`` newest first with offset paging (``p``, ``page_size`` ≤ 100)
-over ``created_at`` in ``[start_timestamp, end_timestamp]`` (both inclusive). Rows that arrive
-while we page would shift every later page, so a run freezes its window first: ``end`` is fixed
-at the start of the run and only rows created up to then are asked for. Rows arriving during
-the run land after ``end`` and are the next run's. Inside the frozen window two things can still
-move rows between pages — a log written late with an older ``created_at`` and a row deleted by
-the platform's log clean-up — so after a pass the rows seen are counted against the ``total``
-the platform reports, and the window is walked again (new rows only) until they agree.
+A run reads ``GET /api/status`` (the platform's ``quota_per_unit``: quota units per US$1, and
+the currency its console displays), then the log of ``GET /api/log/self`` for log types 2
+(consume), 5 (error) and 6 (refund) over a frozen window ``[start, end]``: ``end`` is fixed a
+second before the run starts, so rows arriving during the run are the next run's. How a window
+is read so that no row is missed or doubled, whichever new-api / one-api build answers, is in
+:mod:`ingest.log_pages`.
 
 The next run starts ``overlap`` seconds before this run's ``end``: late rows are caught, and the
 rows fetched twice are dropped by their idempotent ``call_id``. Where a run stopped is kept in a
 small JSON file beside the ledger, not in the ledger, so a sync works (through the spool) while
-another process owns the ledger. Pages go through the ``newapi`` importer unchanged.
+another process owns the ledger. Rows go through the ``newapi`` importer unchanged, so a synced
+row and the same row in a console export (admin or user route) get the same ``call_id``.
 """
 
 from __future__ import annotations
@@ -21,9 +20,10 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -33,19 +33,22 @@ from .errors import CallmeterError
 from .importers import FORMATS, ImportOptions, ImportResult, import_file
 from .imports import open_for_import
 from .keys import fingerprinter_for
-from .platform import PlatformClient, PlatformError, console_base, load_token, read_json_object
+from .log_pages import LOG_PATH, PAGE_SIZE, LogWalker, Progress, WalkStats
+from .platform import (
+    PlatformClient,
+    PlatformError,
+    console_base,
+    load_token,
+    quota_unit,
+    read_json_object,
+)
 
-__all__ = ["LOG_PATH", "SyncResult", "fetch_window", "last_sync", "read_state", "state_file",
-           "sync_now"]
+__all__ = ["LOG_PATH", "SyncResult", "fetch_slices", "fetch_window", "last_sync", "read_state",
+           "state_file", "sync_now"]
 
-LOG_PATH = "/api/log/self"
-CALL_TYPES = (2, 5)        # new-api log types that are calls: 2 consume, 5 error
-PAGE_SIZE = 100            # new-api caps page_size at 100
-BATCH_ROWS = 5000          # rows per file handed to the importer
-MAX_PASSES = 3
+LOG_TYPES = (2, 5, 6)      # 2 consume, 5 error (one-api: channel test), 6 refund
+BATCH_ROWS = 5000          # rows per file handed to the importer (whole slices only)
 FIRST_START = 1            # "everything": 0 would let some forks default to the last 7 days
-
-Progress = Callable[[int, int, int], None]   # (pages fetched, rows so far, rows expected)
 
 
 @dataclass
@@ -72,11 +75,14 @@ class SyncResult:
     rejected: int = 0
     queued: int = 0
     expected: int = 0
+    adjustments: int = 0
+    quota_per_unit: str = ""         # quota units per US$1 the charges were computed with
+    notes: list[str] = field(default_factory=list)
     rejected_files: list[str] = field(default_factory=list)
 
     @property
     def rows_added(self) -> int:
-        return self.imported + self.queued
+        return self.imported + self.queued + self.adjustments
 
     def summary(self) -> str:
         def day(ts: int) -> str:
@@ -86,6 +92,8 @@ class SyncResult:
                 f"{self.pages} page(s): read {self.read}, imported {self.imported}, "
                 f"duplicate {self.duplicates}, skipped {self.skipped}, "
                 f"rejected {self.rejected}")
+        if self.adjustments:
+            text += f", adjustments {self.adjustments}"
         if self.queued:
             text += f", queued for the ledger's owner {self.queued}"
         if self.retries:
@@ -93,64 +101,31 @@ class SyncResult:
         return text
 
 
-# --- paging --------------------------------------------------------------------------------
+# --- reading ------------------------------------------------------------------------------
 
-def _row_key(item: dict) -> str:
-    return json.dumps(item, sort_keys=True, default=str)
-
-
-def _page(client: PlatformClient, log_type: int, start: int, end: int, p: int,
-          page_size: int) -> tuple[list[dict], int, int]:
-    body = client.get_json(LOG_PATH, {"p": p, "page_size": page_size, "type": log_type,
-                                      "start_timestamp": start, "end_timestamp": end})
-    data = body.get("data")
-    if isinstance(data, list):      # one-api style: a bare list, no total
-        return data, -1, page_size
-    if not isinstance(data, dict) or not isinstance(data.get("items", []), list):
-        raise PlatformError(f"{client.base_url}{LOG_PATH}: unexpected answer (no data.items)")
-    items = data.get("items") or []
-    size = int(data.get("page_size") or page_size)
-    return items, int(data.get("total", -1)), size
-
-
-def fetch_window(client: PlatformClient, start: int, end: int, *,
-                 types: tuple[int, ...] = CALL_TYPES, page_size: int = PAGE_SIZE,
+def fetch_slices(client: PlatformClient, start: int, end: int, *,
+                 types: tuple[int, ...] = LOG_TYPES, page_size: int = PAGE_SIZE,
                  result: SyncResult | None = None,
-                 on_page: Progress | None = None) -> Iterator[dict]:
-    """Yield every log row of ``[start, end]`` once, walking the pages until none is missing."""
+                 on_page: Progress | None = None) -> Iterator[list[dict]]:
+    """Every row of ``[start, end]`` of each log type once, as slices (see ingest.log_pages)."""
     result = result or SyncResult(client.base_url, None, start, end)
-    for log_type in types:
-        seen: set[str] = set()
-        for _ in range(MAX_PASSES):
-            result.passes += 1
-            total = -1
-            p = 1
-            while True:
-                items, total, size = _page(client, log_type, start, end, p, page_size)
-                result.pages += 1
-                fresh = 0
-                for item in items:
-                    key = _row_key(item)
-                    if key not in seen:
-                        seen.add(key)
-                        fresh += 1
-                        result.read += 1
-                        yield item
-                if on_page:
-                    on_page(result.pages, result.read, result.expected + max(total, 0))
-                # a short page is the last; a full page of rows already seen means the
-                # platform is not paging (it ignores `p`): stop rather than loop
-                if len(items) < size or not items or fresh == 0:
-                    break
-                p += 1
-            if total < 0 or len(seen) >= total:
-                break
-        result.expected += max(total, len(seen))
-        if total > len(seen):
-            raise PlatformError(
-                f"{client.base_url}{LOG_PATH}: the platform reports {total} rows of type "
-                f"{log_type} in the window but {len(seen)} distinct rows came back after "
-                f"{MAX_PASSES} passes; the rows read are kept and the next run asks again")
+    stats = WalkStats()
+    try:
+        for log_type in types:
+            for rows in LogWalker(client, log_type, page_size=page_size, stats=stats,
+                                  on_page=on_page).slices(start, end):
+                result.read += len(rows)
+                yield rows
+    finally:
+        result.pages += stats.requests
+        result.passes += stats.passes
+        result.expected += stats.expected
+
+
+def fetch_window(client: PlatformClient, start: int, end: int, **kw) -> Iterator[dict]:
+    """Every row of ``[start, end]`` once (see :func:`fetch_slices`)."""
+    for rows in fetch_slices(client, start, end, **kw):
+        yield from rows
 
 
 # --- state ---------------------------------------------------------------------------------
@@ -233,10 +208,14 @@ def parse_since(value: str | date | datetime | None) -> int | None:
 
 
 class _Importer:
-    """Hands batches of rows to the ``newapi`` importer: into the ledger, or via the spool."""
+    """Hands batches of rows to the ``newapi`` importer: into the ledger, or via the spool.
+
+    A batch holds whole slices only: identical rows of one second are always in one slice, so
+    they reach the importer together and are told apart (see importers.base ``_repeat_rank``).
+    """
 
     def __init__(self, db: str | duckdb.DuckDBPyConnection, settings: Settings,
-                 result: SyncResult, folder: Path) -> None:
+                 result: SyncResult, folder: Path, quota_per_unit: Decimal) -> None:
         self.module = FORMATS["newapi"]
         self.db_path = _db_path(db)
         self.result = result
@@ -247,13 +226,13 @@ class _Importer:
             self.conn, self.handoff, _ = open_for_import(db)
         else:
             self.conn = db
-        self.options = ImportOptions(quota_per_usd=settings.quota_per_usd,
+        self.options = ImportOptions(quota_per_unit=quota_per_unit,
                                      fingerprinter=fingerprinter_for(self.db_path, settings))
         self.batch: list[dict] = []
         self.files = 0
 
-    def add(self, item: dict) -> None:
-        self.batch.append(item)
+    def add(self, rows: list[dict]) -> None:
+        self.batch.extend(rows)
         if len(self.batch) >= BATCH_ROWS:
             self.flush()
 
@@ -276,6 +255,7 @@ class _Importer:
         res.skipped += r.skipped
         res.rejected += r.rejected
         res.queued += r.queued
+        res.adjustments += r.adjustments
         if r.rejected_file:
             res.rejected_files.append(r.rejected_file)
 
@@ -305,7 +285,8 @@ def sync_now(db: str | duckdb.DuckDBPyConnection, settings: Settings, *,
     start = parse_since(since)
     if start is None:
         start = int(state.get("next_start") or FIRST_START)
-    end = int(time.time() if now is None else now)
+    # the second now running is the next run's: rows of it may still be written
+    end = int(time.time() if now is None else now) - 1
     result = SyncResult(platform, user_id, start, end,
                         started_at=datetime.now(UTC).isoformat(timespec="seconds"))
     token = settings.platform_token or load_token(db_path, platform)
@@ -313,11 +294,14 @@ def sync_now(db: str | duckdb.DuckDBPyConnection, settings: Settings, *,
     client = client or PlatformClient(platform, token, user_id)
     importer = None
     try:
+        unit = quota_unit(client, settings.quota_per_unit)
+        qpu, result.notes = unit.value, list(unit.notes)
+        result.quota_per_unit = str(qpu)
         with tempfile.TemporaryDirectory(prefix="callmeter-sync-") as tmp:
-            importer = _Importer(db, settings, result, Path(tmp))
+            importer = _Importer(db, settings, result, Path(tmp), qpu)
             try:
-                for item in fetch_window(client, start, end, result=result, on_page=on_page):
-                    importer.add(item)
+                for rows in fetch_slices(client, start, end, result=result, on_page=on_page):
+                    importer.add(rows)
             finally:
                 importer.flush()    # rows already fetched are kept even when a page failed
         result.status = "ok"

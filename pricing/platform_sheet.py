@@ -1,11 +1,15 @@
 """``callmeter prices pull``: the platform's own pricing page (``GET /api/pricing``) as sheet rows.
 
-new-api prices by ratios: ``model_ratio`` 1 = US$2 per 1M input tokens, output = input ×
-``completion_ratio``, cached input = input × ``cache_ratio`` when the platform sets one; a model
-billed per call (``quota_type`` 1) costs ``model_price`` dollars. Every charge is then multiplied
-by the ratio of the account's group, so the sheet is written for that group. Per-call prices go
-on ``-c`` rows (the sheet's rule); a model billed per call whose name has no ``-c`` gets its
-price on ``<name>-c``, which is where ``priced_calls`` looks for a request price.
+new-api prices by ratios: ``model_ratio`` 1 = 1M quota per 1M input tokens, i.e. US$
+1,000,000 ÷ ``quota_per_unit`` (US$2 at the default 500,000; the site's value is read from
+``GET /api/status``); output = input × ``completion_ratio``, cached input = input × ``cache_ratio``
+when the platform sets one; a model billed per call (``quota_type`` 1) costs ``model_price``
+dollars. Every charge is then multiplied by the ratio of the account's group, so the sheet is
+written for that group. Per-call prices go on ``-c`` rows (the sheet's rule); a model billed per
+call whose name has no ``-c`` gets its price on ``<name>-c``, which is where ``priced_calls``
+looks for a request price.
+
+The group ratio comes from :mod:`pricing.platform_group`.
 
 The pull compares with the prices in force today in the ledger and, with ``apply``, appends
 rows dated today to the sheet CSV (replacing only rows already dated today), so the prices in
@@ -26,9 +30,10 @@ import duckdb
 
 from ingest.errors import LedgerLocked
 from ingest.ledger import open_ledger
-from ingest.platform import PlatformClient, PlatformError
+from ingest.platform import PlatformClient, quota_unit
 
 from .errors import PricingError
+from .platform_group import GroupRatio, account_group, derive_group_ratio, recent_log_rows
 from .sheet import SHEET_COLUMNS, read_sheet, require_valid
 
 __all__ = ["PlatformPrice", "PriceChange", "PullResult", "apply_changes", "current_prices",
@@ -36,7 +41,7 @@ __all__ = ["PlatformPrice", "PriceChange", "PullResult", "apply_changes", "curre
            "pull_prices"]
 
 PRICING_PATH = "/api/pricing"
-USD_PER_RATIO = Decimal(2)            # ratio 1 = $2 per 1M input tokens
+TOKENS_PER_PRICE = Decimal(1_000_000)  # sheet prices are per 1M tokens
 SCALE = Decimal("1e-9")               # the sheet keeps 9 decimal places
 COMPARED = ("input", "cached_input", "output", "request")
 CARRIED = ("image", "audio_minute", "characters")   # kept from the row in force today
@@ -68,12 +73,15 @@ class PriceChange:
 class PullResult:
     platform: str
     group: str
-    group_ratio: Decimal
+    group_ratio: Decimal | None
     changes: list[PriceChange] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     written: int = 0
     sheet: str | None = None
     loaded: bool = False
+    ratio_basis: str = ""
+    quota_per_unit: Decimal | None = None
+    refusal: str | None = None        # why --apply must not write these prices
 
     def of_kind(self, *kinds: str) -> list[PriceChange]:
         return [c for c in self.changes if c.kind in kinds]
@@ -87,16 +95,12 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(SCALE) if value.as_tuple().exponent < -9 else value  # type: ignore[operator]
 
 
-def group_ratio(body: dict, group: str) -> tuple[Decimal, list[str]]:
-    ratios = body.get("group_ratio") or {}
-    if group in ratios:
-        return _exact(ratios[group]), []
-    return Decimal(1), [f"group {group!r} has no ratio on the pricing page; using 1"]
-
-
-def platform_prices(body: dict, group: str) -> tuple[list[PlatformPrice], list[str]]:
-    """Sheet rows (USD, for ``group``) from a ``/api/pricing`` answer, and what was left out."""
-    ratio, warnings = group_ratio(body, group)
+def platform_prices(body: dict, group: str, ratio: Decimal,
+                    quota_per_unit: Decimal) -> tuple[list[PlatformPrice], list[str]]:
+    """Sheet rows (USD, for ``group`` at ``ratio``) from a ``/api/pricing`` answer, and what was
+    left out."""
+    usd_per_ratio = TOKENS_PER_PRICE / quota_per_unit
+    warnings: list[str] = []
     out: list[PlatformPrice] = []
     for entry in body.get("data") or []:
         name = str(entry.get("model_name") or "").strip()
@@ -120,13 +124,14 @@ def platform_prices(body: dict, group: str) -> tuple[list[PlatformPrice], list[s
                             "only a per-call price; not pulled")
             continue
         mr = _exact(entry.get("model_ratio") or 0)
-        base = USD_PER_RATIO * mr * ratio
+        base = usd_per_ratio * mr * ratio
         cache = entry.get("cache_ratio")
         out.append(PlatformPrice(
             name, input=_money(base),
             output=_money(base * _exact(entry.get("completion_ratio") or 1)),
             cached_input=None if cache is None else _money(base * _exact(cache)),
-            basis=f"model_ratio {mr}, completion_ratio {entry.get('completion_ratio')}"
+            basis=f"model_ratio {mr} × US${usd_per_ratio}, completion_ratio "
+                  f"{entry.get('completion_ratio')}"
                   + ("" if cache is None else f", cache_ratio {cache}") + f", {basis}"))
     return sorted(out, key=lambda p: p.model), warnings
 
@@ -256,27 +261,40 @@ def _record_sources(sheet: Path, todo: list[PriceChange], day: str, source: str)
     path.write_text(_rewrite_csv(header, keep, add), encoding="utf-8")
 
 
-def account_group(client: PlatformClient, explicit: str | None) -> str:
-    """The group to price for: given, else the account's own (``/api/user/self``), else default."""
-    if explicit:
-        return explicit
-    try:
-        data = client.get_json("/api/user/self").get("data") or {}
-    except PlatformError:
-        return "default"
-    return str(data.get("group") or "default")
-
-
 def pull_prices(client: PlatformClient, *, group: str | None = None,
+                group_ratio: Decimal | None = None, quota_per_unit: Decimal | None = None,
                 current: dict[str, dict] | None = None,
                 today: date | None = None) -> PullResult:
-    """Fetch the pricing page and compare it with ``current`` (see :func:`current_prices`)."""
+    """Fetch the pricing page and compare it with ``current`` (see :func:`current_prices`).
+
+    ``group_ratio`` / ``quota_per_unit``: values the user gave, which win over what is derived.
+    The result's ``refusal`` says why its prices must not be written, when they could not be
+    derived (the group, its ratio or the quota unit unknown).
+    """
     today = today or datetime.now(UTC).date()
     body = client.get_json(PRICING_PATH)
-    grp = account_group(client, group)
-    pulled, warnings = platform_prices(body, grp)
-    ratio, _ = group_ratio(body, grp)
-    result = PullResult(client.base_url, grp, ratio, warnings=warnings)
+    unit = quota_unit(client, quota_per_unit)
+    grp, why = account_group(client, group)
+    warnings = list(unit.notes)
+    refusal = None if unit.known else unit.notes[-1]
+    if grp is None:
+        refusal = f"{why}; pass --group (and --group-ratio if the pricing page lacks it)"
+        grp = "default"
+    if group_ratio is not None:
+        derived = GroupRatio(group_ratio, "given with --group-ratio")
+    else:
+        rows, read_warnings = recent_log_rows(client)
+        warnings += read_warnings
+        derived = derive_group_ratio(body, grp, rows)
+    warnings += derived.warnings
+    ratio = derived.ratio
+    if ratio is None:
+        refusal = refusal or (f"{derived.warnings[-1]}; pass --group-ratio R (the ratio your "
+                              "console shows for the group) or make one call in it first")
+        ratio = Decimal(1)                 # shown for comparison only; never written
+    pulled, more = platform_prices(body, grp, ratio, unit.value)
+    result = PullResult(client.base_url, grp, derived.ratio, warnings=warnings + more,
+                        ratio_basis=derived.basis, quota_per_unit=unit.value, refusal=refusal)
     result.changes = diff_prices(current or {}, pulled)
     return result
 

@@ -2,9 +2,11 @@
 
 Every figure is summed in DuckDB from ``priced_calls`` as exact DECIMAL, so the report's total is
 ``SELECT sum(cost) FROM priced_calls`` for the month, to the cent and beyond. Unpriced calls are
-counted with their token volumes, never folded in as 0. The reconciliation splits the difference
-between what the platform says it charged and what the ledger prices, per key and model, into
-missing calls, token mismatch, price mismatch, failed-call policy and rounding; the parts add up
+counted with their token volumes, never folded in as 0. The platform's net charge is what its log
+charged for calls plus the month's adjustments (refunds, task settlements, fees, billed lines:
+see pricing.adjustments), each kind its own line. The reconciliation splits the difference
+between that net charge and what the ledger prices, per key and model, into missing calls,
+token mismatch, price mismatch, failed-call policy, rounding and adjustments; the parts add up
 exactly to the difference.
 """
 
@@ -20,6 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import duckdb
 import pandas as pd
 
+from .adjustments import ADJUSTMENTS_BY_KEY_MODEL_SQL, month_money
 from .forecast import UTC_DAY_SQL, month_bounds, priced_source, utc_start
 
 __all__ = ["DIMENSIONS", "FinanceReport", "finance_report", "breakdown", "reconciliation",
@@ -105,7 +108,7 @@ BREAKDOWN_SQL = "SELECT {select}, {measures} FROM {source} GROUP BY {group} ORDE
 TOTALS_SQL = "SELECT {measures} FROM {agg}"
 
 RECONCILIATION_SQL = """
-WITH per AS (
+WITH calls_per AS (
   SELECT key_id, any_value(key_hint) AS key_hint, model,
     coalesce(sum(requests) FILTER (WHERE recon <> 'uncharged'), 0) AS calls_with_charge,
     coalesce(sum(requests) FILTER (WHERE recon = 'uncharged'), 0) AS calls_without_charge,
@@ -118,9 +121,25 @@ WITH per AS (
     coalesce(sum(d) FILTER (WHERE recon = 'price_mismatch'), 0) AS price_mismatch
   FROM {agg} GROUP BY key_id, model
   HAVING sum(charged_rows) > 0
+),
+adj AS (""" + ADJUSTMENTS_BY_KEY_MODEL_SQL + """),
+per AS (
+  SELECT coalesce(c.key_id, a.key_id) AS key_id, c.key_hint,
+    coalesce(c.model, a.model) AS model,
+    coalesce(c.calls_with_charge, 0) AS calls_with_charge,
+    coalesce(c.calls_without_charge, 0) AS calls_without_charge,
+    c.charged, coalesce(a.adjustments, 0) AS adjustments,
+    coalesce(c.charged, 0) + coalesce(a.adjustments, 0) AS net_charged,
+    coalesce(c.ledger_cost, 0) AS ledger_cost,
+    coalesce(c.missing_calls, 0) AS missing_calls,
+    coalesce(c.failed_call_policy, 0) AS failed_call_policy,
+    coalesce(c.rounding, 0) AS rounding, coalesce(c.token_mismatch, 0) AS token_mismatch,
+    coalesce(c.price_mismatch, 0) AS price_mismatch
+  FROM calls_per c FULL JOIN adj a
+    ON c.key_id IS NOT DISTINCT FROM a.key_id AND c.model IS NOT DISTINCT FROM a.model
 )
-SELECT *, charged - ledger_cost AS difference FROM per ORDER BY abs(charged - ledger_cost) DESC,
-  key_id, model
+SELECT *, net_charged - ledger_cost AS difference FROM per
+ORDER BY abs(net_charged - ledger_cost) DESC, key_id, model
 """
 
 UNPRICED_SQL = """
@@ -133,8 +152,9 @@ GROUP BY model ORDER BY calls DESC, model
 """
 
 COMPONENTS = ("missing_calls", "token_mismatch", "price_mismatch", "failed_call_policy",
-              "rounding")
+              "rounding", "adjustments")
 _COMPONENT_WORDS = {
+    "adjustments": "refunds, task settlements and fees (not calls)",
     "missing_calls": "calls in the ledger that the platform's log did not charge",
     "token_mismatch": "token counts differ (estimated or flagged usage)",
     "price_mismatch": "platform price differs from the sheet (or the model has no price)",
@@ -211,8 +231,8 @@ def explain(row: dict) -> str:
     return "; ".join(f"{_COMPONENT_WORDS[c]}: {Decimal(row[c]):+.6f}" for _, c in parts)
 
 
-def _reconciliation(conn: duckdb.DuckDBPyConnection, agg: str) -> pd.DataFrame:
-    df = _frame(conn, RECONCILIATION_SQL.format(agg=agg), [])
+def _reconciliation(conn: duckdb.DuckDBPyConnection, agg: str, bounds: list) -> pd.DataFrame:
+    df = _frame(conn, RECONCILIATION_SQL.format(agg=agg), bounds)
     df["explanation"] = [explain(r) for r in df.to_dict("records")]
     return df
 
@@ -221,7 +241,7 @@ def reconciliation(conn: duckdb.DuckDBPyConnection, month: str | date,
                    tolerance: Decimal = ROUNDING_TOLERANCE) -> pd.DataFrame:
     """Per key and model with any ``charged``: charged vs ledger cost, the difference in parts."""
     with month_aggregate(conn, month, tolerance) as agg:
-        return _reconciliation(conn, agg)
+        return _reconciliation(conn, agg, _bounds(month))
 
 
 def unpriced_models(conn: duckdb.DuckDBPyConnection, month: str | date) -> pd.DataFrame:
@@ -240,6 +260,7 @@ class FinanceReport:
     reconciliation: pd.DataFrame
     unpriced: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    money: dict = field(default_factory=dict)     # pricing.adjustments.month_money
 
     @property
     def main(self) -> pd.DataFrame:
@@ -252,11 +273,13 @@ def finance_report(conn: duckdb.DuckDBPyConnection, month: str | date, by: str =
     dims = list(dict.fromkeys([by, *(DIMENSIONS if all_dimensions else ())]))
     for d in dims:
         _check_by(d)
+    bounds = _bounds(month)
     with month_aggregate(conn, month) as agg:
         tables = {d: _breakdown(conn, agg, d) for d in dims}
         tot = _totals(conn, agg)
-        recon = _reconciliation(conn, agg)
+        recon = _reconciliation(conn, agg, bounds)
         unpriced = _frame(conn, UNPRICED_SQL.format(agg=agg), [])
+        money = month_money(conn, agg, bounds)
     notes = []
     if tot["unpriced_calls"]:
         notes.append(f"{tot['unpriced_calls']} calls have no price and are not in the cost "
@@ -264,14 +287,23 @@ def finance_report(conn: duckdb.DuckDBPyConnection, month: str | date, by: str =
     if any(d == "tag" for d in dims):
         notes.append("By tag: a call carrying several tags is counted under each, so that "
                      "table's rows can add up to more than the total.")
+    if money["adjustments"] is not None:
+        notes.append("The platform's net charge is what it charged for calls plus refunds, task "
+                     "settlements and fees, each on its own line (see money); those are not "
+                     "calls and are in no call count.")
     return FinanceReport(month=month_bounds(month)[0], by=by, totals=tot, tables=tables,
-                         reconciliation=recon, unpriced=unpriced, notes=notes)
+                         reconciliation=recon, unpriced=unpriced, notes=notes, money=money)
 
 
 # ---- writers: csv (the chosen table + a TOTAL row), json (everything), xlsx (every sheet) ----
 
 MONEY_COLUMNS = ("cost", "cost_per_token_billing", "cost_per_request_billing", "charged",
-                 "ledger_cost", "difference", *COMPONENTS)
+                 "ledger_cost", "difference", "net_charged", "charged_on_calls", *COMPONENTS,
+                 *(f"adjustments_{k}" for k in ("refund", "settlement", "fee", "billed")))
+# the money lines under the CSV's TOTAL row (label, key of FinanceReport.money)
+MONEY_LINES = (("CHARGED ON CALLS", "charged_on_calls"), ("REFUNDS", "adjustments_refund"),
+               ("TASK SETTLEMENTS", "adjustments_settlement"), ("FEES", "adjustments_fee"),
+               ("BILLED (not by call)", "adjustments_billed"), ("NET CHARGED", "net_charged"))
 MONEY_PLACES = Decimal("0.000001")
 
 
@@ -306,7 +338,25 @@ def _with_total(report: FinanceReport) -> list[dict]:
         total[next(iter(rows[0]))] = "TOTAL"
         total.update(_plain(pd.DataFrame([report.totals]))[0])
         rows.append(total)
+        rows.extend(_money_lines(report, list(rows[0])))
     return rows
+
+
+def _money_lines(report: FinanceReport, columns: list[str]) -> list[dict]:
+    """What the platform charged, adjustment by kind, and its net, under the TOTAL row (in the
+    ``charged`` column): the adjustments are money, not calls, so they are no table row."""
+    if report.money.get("adjustments") is None:
+        return []
+    out = []
+    for label, key in MONEY_LINES:
+        value = report.money.get(key)
+        if value is None and key != "net_charged":
+            continue
+        line = {k: "" for k in columns}
+        line[columns[0]] = label
+        line["charged"] = _money(value) or "0.000000"
+        out.append(line)
+    return out
 
 
 def to_json(report: FinanceReport) -> dict:
@@ -315,6 +365,7 @@ def to_json(report: FinanceReport) -> dict:
         "by": report.by,
         "totals": _plain(pd.DataFrame([report.totals]))[0],
         "rows": _plain(report.main),
+        "money": _plain(pd.DataFrame([report.money]))[0] if report.money else {},
         "reconciliation": _plain(report.reconciliation),
         "unpriced": _plain(report.unpriced),
         "notes": report.notes,
@@ -354,6 +405,9 @@ def write_xlsx(report: FinanceReport, path) -> None:
     ws.append(["callmeter finance report", report.month.strftime("%Y-%m")])
     ws.append([])
     for k, v in _plain(pd.DataFrame([report.totals]))[0].items():
+        ws.append([k, Decimal(v) if k in MONEY_COLUMNS and v is not None else v])
+    ws.append([])
+    for k, v in (_plain(pd.DataFrame([report.money]))[0] if report.money else {}).items():
         ws.append([k, Decimal(v) if k in MONEY_COLUMNS and v is not None else v])
     ws.append([])
     for note in report.notes:

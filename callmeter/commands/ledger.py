@@ -12,7 +12,7 @@ from rich.console import Console
 
 from callmeter.options import DEFAULT_DB_VALUE, DataPathOption, DbOption
 from callmeter.progress import with_query_progress
-from ingest.config import spool_dir
+from ingest.config import parse_quota_per_unit, settings_from_env, spool_dir
 from ingest.errors import CallmeterError, LedgerLocked
 from ingest.importers import FORMATS, ImportOptions
 from ingest.imports import import_paths
@@ -42,7 +42,11 @@ def import_command(
                         ] = "UTC",
     column_map: Annotated[list[str], typer.Option("--map", help="csv: their_col=our_col "
                                                   "(repeatable).")] = [],  # noqa: B006
-    quota_per_usd: Annotated[int, typer.Option(help="newapi: quota units per US$1.")] = 500_000,
+    quota_per_unit: Annotated[str | None, typer.Option(
+        "--quota-per-unit", "--quota-per-usd",
+        help="newapi: the platform's quota units per US$1 (its GET /api/status "
+        "quota_per_unit). Default: $CALLMETER_QUOTA_PER_UNIT, else new-api's 500000, and the "
+        "summary says that this default was used.", show_default=False)] = None,
     db: DbOption = DEFAULT_DB_VALUE,
     data_path: DataPathOption = None,
 ) -> None:
@@ -52,9 +56,14 @@ def import_command(
     rejected-rows file beside the ledger and the rest of the file goes in. Exits non-zero only
     when nothing could be read.
     """
-    options = ImportOptions(timezone=timezone, quota_per_usd=quota_per_usd,
+    settings = settings_from_env(db)
+    try:
+        qpu = parse_quota_per_unit(quota_per_unit) if quota_per_unit else settings.quota_per_unit
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--quota-per-unit") from None
+    options = ImportOptions(timezone=timezone, quota_per_unit=qpu,
                             column_map=_parse_map(column_map),
-                            fingerprinter=fingerprinter_for(db))
+                            fingerprinter=fingerprinter_for(db, settings))
     if fmt != "auto" and fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; choose auto or one of "
                                  + ", ".join(FORMATS), param_hint="--format")
@@ -76,6 +85,8 @@ def import_command(
         typer.echo(r.summary())
         if r.skipped_by:
             typer.echo("  skipped: " + ", ".join(f"{k} {v}" for k, v in r.skipped_by.items()))
+        for note in r.notes:
+            typer.echo(f"  note: {note}")
         for line, reason in r.rejections[:10]:
             typer.echo(f"  rejected {r.file}:{line}: {reason}")
         if r.rejected > 10:

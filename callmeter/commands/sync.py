@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
@@ -88,6 +89,8 @@ def sync_command(
                           "the next run asks for the same window again.")
         raise typer.Exit(2)
     typer.echo(result.summary())
+    for note in result.notes:
+        console.print(f"[yellow]note: {note}[/yellow]")
     if result.message:
         console.print(f"[yellow]{result.message}[/yellow]")
     for f in result.rejected_files:
@@ -110,7 +113,11 @@ def pull_command(
     user_id: UserOption = None,
     group: Annotated[str | None, typer.Option(help="Price for this group. Default: "
                                               "$CALLMETER_PLATFORM_GROUP, else the account's "
-                                              "own group, else 'default'.")] = None,
+                                              "own group.")] = None,
+    group_ratio: Annotated[str | None, typer.Option(
+        "--group-ratio", help="The group's ratio as your console shows it. Default: the ratio "
+        "your newest calls in the group were charged at, else the pricing page's.",
+        show_default=False)] = None,
     sheet: Annotated[Path, typer.Option(help="The price sheet to add rows to.")
                      ] = Path("data/prices.csv"),
     apply: Annotated[bool, typer.Option("--apply", help="Write the new and changed prices to "
@@ -125,14 +132,22 @@ def pull_command(
     from pricing import platform_sheet as ps
 
     settings = platform_settings(db, platform, token, user_id)
+    try:
+        ratio = Decimal(group_ratio) if group_ratio else None
+    except InvalidOperation:
+        raise typer.BadParameter(f"{group_ratio!r} is not a number",
+                                 param_hint="--group-ratio") from None
     today = datetime.now(UTC).date()
     current, ledger_note = _current(db, sheet, today)
     tok = settings.platform_token or load_token(db, settings.platform_url)
     with PlatformClient(settings.platform_url, tok, settings.platform_user_id) as client:
         result = ps.pull_prices(client, group=group or settings.platform_group,
+                                group_ratio=ratio, quota_per_unit=settings.quota_per_unit,
                                 current=current, today=today)
-    typer.echo(f"{result.platform}: group {result.group} (ratio {_fmt(result.group_ratio)}), "
-               f"prices per 1M tokens / per call in USD")
+    basis = f" from {result.ratio_basis}" if result.ratio_basis else ""
+    typer.echo(f"{result.platform}: group {result.group} (ratio {_fmt(result.group_ratio)}"
+               f"{basis}; {_fmt(result.quota_per_unit)} quota per US$1), prices per 1M tokens "
+               "/ per call in USD")
     if ledger_note:
         console.print(f"[yellow]{ledger_note}[/yellow]")
     for c in result.changes:
@@ -147,9 +162,14 @@ def pull_command(
     for w in result.warnings:
         console.print(f"[yellow]  {w}[/yellow]")
     if not apply:
-        if counts["new"] or counts["changed"]:
+        if result.refusal:
+            console.print(f"[yellow]These prices are not derived: {result.refusal}.[/yellow]")
+        elif counts["new"] or counts["changed"]:
             typer.echo("Run again with --apply to add these prices to the sheet.")
         return
+    if result.refusal:
+        console.print(f"[red]callmeter: nothing written: {result.refusal}.[/red]")
+        raise typer.Exit(2)
     source = f"platform pricing page {result.platform}{ps.PRICING_PATH}, group {result.group}"
     written = ps.apply_changes(sheet, result.changes, current, today, source)
     typer.echo(f"{sheet}: {written} row(s) added with effective_from {today}")

@@ -89,6 +89,7 @@ def platform_sync(ctx) -> None:
                 if result.status == "ok":
                     outcome.append(("success", f"Synced: {result.rows_added:,} new row(s). "
                                                f"{result.summary()}"))
+                    outcome.extend(("caption", note) for note in result.notes)
                 else:
                     outcome.append(("error", f"Sync failed. {SYNC_ERRORS.get(result.error, '')} "
                                              f"{result.message}".replace("  ", " ")))

@@ -32,7 +32,10 @@ tot = pack.totals
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Cost", d.money(tot["cost"]))
 c2.metric("Calls", f"{int(tot['calls']):,}")
-c3.metric("Platform charged", d.money(tot["charged"]))
+net = pack.money.get("net_charged")
+c3.metric("Platform charged", d.money(tot["charged"] if net is None else net),
+          help="What the platform's log charged for calls, plus its refunds, task settlements "
+          "and fees (see money in the report)")
 c4.metric("Unpriced calls", f"{int(tot['unpriced_calls']):,}")
 for note in pack.notes:
     st.info(note)

@@ -9,6 +9,15 @@ fields become the tags MAP: that MAP is then built once per distinct value and j
 a MAP on every row cost about 1 µs of an import's ~10 µs per row). With ``options.line_numbers``
 False a module may leave ``_line`` NULL (see :func:`_stage`). Everything else (defaults, ids,
 duplicates, the rejected-rows file, the summary) happens here, once.
+
+A module whose log also records money that is not a call (refunds, settlements) adds ``_kind``
+(NULL for a call, else an ``ingest.schema.ADJUSTMENT_KINDS`` kind), ``_task_id`` and
+``_reason``: those rows go to the ``adjustments`` table, ``charged`` signed as their amount. A
+module whose rows can repeat exactly (two identical calls in one second, no request id) adds
+``_repeat_rank`` (the row's id in its export): rows with the same ``call_id`` and another rank
+are distinct calls and get ``#2``, ``#3``... (see :func:`_number_repeats`). A module may offer
+``notes(conn, stage, options)``: lines the import summary prints (e.g. an assumed unit), and
+``adopt_earlier_ids(conn, stage)``: give staged rows the ids an older version stored them under.
 """
 
 from __future__ import annotations
@@ -19,15 +28,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 
 import duckdb
 
 from ..keys import KeyFingerprinter
-from ..loader import id_census, insert_new_calls
+from ..loader import id_census, insert_new_adjustments, insert_new_calls
 from ..normalise import normalised_select
-from ..schema import CALL_COLUMNS, ENDPOINTS
+from ..schema import ADJUSTMENT_COLUMNS, CALL_COLUMNS, ENDPOINTS
 
 STAGE = "_import_stage"
 
@@ -35,7 +45,9 @@ STAGE = "_import_stage"
 @dataclass
 class ImportOptions:
     timezone: str = "UTC"
-    quota_per_usd: int = 500_000
+    # new-api/one-api quota units per US$1 (the site's quota_per_unit); None: not known, and the
+    # newapi importer then uses the software's default and says so in the result's notes
+    quota_per_unit: Decimal | None = None
     column_map: dict[str, str] = field(default_factory=dict)
     fingerprinter: KeyFingerprinter | None = None
     # DuckDB's memory cap while a file is imported; the staged rows spill to disk beyond it,
@@ -59,11 +71,15 @@ class ImportResult:
     rejected_file: str | None = None
     skipped_by: dict[str, int] = field(default_factory=dict)
     rejections: list[tuple[int, str]] = field(default_factory=list)
+    adjustments: int = 0          # new rows in the adjustments table (refunds, settlements...)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"read {self.read}", f"imported {self.imported}",
                  f"duplicate {self.duplicates}", f"skipped {self.skipped}",
                  f"rejected {self.rejected}"]
+        if self.adjustments:
+            parts.append(f"adjustments {self.adjustments}")
         if self.queued:
             parts.append(f"queued for the ledger's owner {self.queued}")
         return f"{self.file} [{self.format}]: " + ", ".join(parts)
@@ -138,10 +154,34 @@ def _stage(conn: duckdb.DuckDBPyConnection, module: ModuleType, path: Path,
 
 
 def _create_stage(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
-    # the common checks are applied in the same pass (an UPDATE would keep an undo copy)
+    # the common checks are applied in the same pass (an UPDATE would keep an undo copy); an
+    # adjustment (``_kind`` set) is money, not a call: the call checks do not apply to it
+    call = " AND _kind IS NULL" if "_kind" in conn.sql(sql).columns else ""
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT * REPLACE (CASE WHEN _reject "
-                 f"IS NULL AND _skip IS NULL THEN {_COMMON_CHECKS} ELSE _reject END AS _reject) "
-                 f"FROM ({sql})")
+                 f"IS NULL AND _skip IS NULL{call} THEN {_COMMON_CHECKS} ELSE _reject END "
+                 f"AS _reject) FROM ({sql})")
+
+
+def _stage_columns(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    return conn.sql(f"SELECT * FROM {STAGE} LIMIT 0").columns
+
+
+GOOD = "_reject IS NULL AND _skip IS NULL"
+
+
+def _number_repeats(conn: duckdb.DuckDBPyConnection) -> None:
+    """Give distinct rows that share a ``call_id`` ``#2``, ``#3``... by their ``_repeat_rank``.
+
+    Two identical calls in the same second without a request id hash alike; their ids in the
+    export (the admin route's row id, ``id % 1024`` or the row's position on the page) differ,
+    so they are two calls. Rows with the same id are one row read twice. Done only when some
+    ``call_id`` repeats (the id census), so a clean file pays nothing.
+    """
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT * EXCLUDE (_n) REPLACE (CASE WHEN "
+        f"{GOOD} THEN call_id || CASE WHEN _n > 1 THEN '#' || _n ELSE '' END ELSE call_id END "
+        "AS call_id) FROM (SELECT *, CASE WHEN " + GOOD + " THEN dense_rank() OVER "
+        f"(PARTITION BY call_id, {GOOD} ORDER BY _repeat_rank) END AS _n FROM {STAGE})")
 
 
 def _fingerprint_keys(conn: duckdb.DuckDBPyConnection, fp: KeyFingerprinter | None) -> None:
@@ -171,22 +211,38 @@ def write_rejections(rows: list[tuple[int, str]], file: str, folder: Path) -> Pa
     return out
 
 
-def good_rows_sql(tag_fields: list[str] | None = None) -> str:
+def good_rows_sql(tag_fields: list[str] | None = None, kinds: bool = False) -> str:
     """The staged rows that are calls, keys fingerprinted, normalised (never the raw key).
 
     With ``tag_fields`` (the fields of the stage's ``_tags`` STRUCT, see :func:`_build_tags`),
-    ``tags`` comes from ``_import_tags`` joined on those fields.
+    ``tags`` comes from ``_import_tags`` joined on those fields. ``kinds``: the stage has a
+    ``_kind`` column, and its adjustment rows are left out.
     """
+    return normalised_select(_keyed_rows_sql(tag_fields, "s._kind IS NULL" if kinds else None))
+
+
+def _keyed_rows_sql(tag_fields: list[str] | None, where: str | None) -> str:
+    """The good staged rows (and ``where``), key fingerprints and tags joined in."""
     tags, join = "", ""
     if tag_fields:
         tags = ", CASE WHEN s._tags IS NOT NULL THEN coalesce(s.tags, t.tags) END AS tags"
         on = " AND ".join(f"t.f{i} IS NOT DISTINCT FROM s._tags.{_ident(f)}"
                           for i, f in enumerate(tag_fields))
         join = f" LEFT JOIN _import_tags t ON {on}"
-    return normalised_select(
-        f"SELECT s.* REPLACE (coalesce(s.key_id, k.fp) AS key_id, NULL AS _raw_key{tags}) "
-        f"FROM {STAGE} s LEFT JOIN _import_keys k ON s._raw_key = k.raw{join} "
-        "WHERE s._reject IS NULL AND s._skip IS NULL")
+    extra = f" AND {where}" if where else ""
+    return (f"SELECT s.* REPLACE (coalesce(s.key_id, k.fp) AS key_id, NULL AS _raw_key{tags}) "
+            f"FROM {STAGE} s LEFT JOIN _import_keys k ON s._raw_key = k.raw{join} "
+            f"WHERE s._reject IS NULL AND s._skip IS NULL{extra}")
+
+
+def adjustment_rows_sql(tag_fields: list[str] | None = None) -> str:
+    """The staged adjustment rows as ``adjustments`` columns (``charged`` is the signed amount)."""
+    src = _keyed_rows_sql(tag_fields, "s._kind IS NOT NULL")
+    exprs = {"adjustment_id": "call_id", "occurred_at": "started_at", "kind": "_kind",
+             "amount": "charged", "task_id": "_task_id", "reason": "_reason"}
+    cols = ", ".join(f"CAST({exprs.get(c, c)} AS {t}) AS {c}"
+                     for c, t in ADJUSTMENT_COLUMNS.items())
+    return f"SELECT {cols} FROM ({src})"
 
 
 def _ident(name: str) -> str:
@@ -244,6 +300,16 @@ def _memory_limit(conn: duckdb.DuckDBPyConnection, limit: str | None) -> Iterato
 def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportResult:
     result = ImportResult(file=str(path), format=module.NAME)
     _stage(conn, module, path, options)
+    columns = _stage_columns(conn)
+    kinds = "_kind" in columns
+    # one id census for the whole file (calls and adjustments have distinct ids): when every
+    # good row has its own id, neither insert needs its per-id window
+    clean = id_census(conn, f"SELECT call_id FROM {STAGE} WHERE {GOOD}")[1]
+    if not clean and "_repeat_rank" in columns:
+        _number_repeats(conn)
+        clean = id_census(conn, f"SELECT call_id FROM {STAGE} WHERE {GOOD}")[1]
+    if handoff is None and hasattr(module, "adopt_earlier_ids"):
+        module.adopt_earlier_ids(conn, STAGE)     # rows an older callmeter stored under other ids
     result.read = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
     for reason, n in conn.execute(
         f"SELECT _skip, count(*) FROM {STAGE} WHERE _skip IS NOT NULL GROUP BY 1 ORDER BY 1"
@@ -258,14 +324,21 @@ def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportRe
     if result.rejections:
         result.rejected_file = str(write_rejections(result.rejections, str(path), rejected_dir))
     tag_fields = _build_tags(conn)
+    if hasattr(module, "notes"):
+        result.notes.extend(module.notes(conn, STAGE, options))
     if handoff is not None:
-        result.queued = handoff(conn, good_rows_sql(tag_fields))
+        result.queued = handoff(conn, good_rows_sql(tag_fields, kinds))
+        if kinds:
+            result.queued += handoff(conn, adjustment_rows_sql(tag_fields), "adjustments")
     else:
         conn.execute("BEGIN TRANSACTION")
         try:
             good = result.read - result.skipped - result.rejected
-            result.imported = _insert(conn, tag_fields)
-            result.duplicates = good - result.imported
+            result.imported = insert_new_calls(conn, good_rows_sql(tag_fields, kinds),
+                                               dedupe_within=not clean)
+            if kinds:
+                result.adjustments = insert_new_adjustments(conn, adjustment_rows_sql(tag_fields))
+            result.duplicates = good - result.imported - result.adjustments
             conn.execute(
                 "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [stampid(), str(path), module.NAME, datetime.now(UTC), result.read,
@@ -280,17 +353,6 @@ def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportRe
     conn.execute("DROP TABLE IF EXISTS _import_keys")
     conn.execute("DROP TABLE IF EXISTS _import_tags")
     return result
-
-
-def _insert(conn: duckdb.DuckDBPyConnection, tag_fields: list[str] | None) -> int:
-    """Insert the staged good rows not yet in the ledger.
-
-    When every row already has its own id and no id repeats within the file, the per-id
-    de-duplication (a window over the whole file, the slowest step on large exports) is skipped.
-    """
-    _, clean = id_census(
-        conn, f"SELECT call_id FROM {STAGE} WHERE _reject IS NULL AND _skip IS NULL")
-    return insert_new_calls(conn, good_rows_sql(tag_fields), dedupe_within=not clean)
 
 
 def stampid() -> str:

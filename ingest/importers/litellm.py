@@ -1,10 +1,21 @@
 """LiteLLM proxy spend logs: ``/spend/logs`` JSON (a list, ``{"data": [...]}`` or JSON Lines) or
 a CSV export of the ``LiteLLM_SpendLogs`` table.
 
-``request_id`` is the ``call_id``; ``api_key`` is already LiteLLM's hash of the virtual key and is
-kept as ``key_id``; ``spend`` becomes ``charged`` (parsed from its text, never through a float in
-Python); ``model_group`` (the name the client called) is the model. Usage details (cached,
-reasoning) come from ``metadata.usage_object`` when LiteLLM stored it; ``total_tokens`` is checked.
+Read against LiteLLM 1.110.2 (the PyPI wheel, latest when read on 2026-12-04),
+``litellm/proxy/spend_tracking/spend_tracking_utils.py`` ``get_logging_payload`` and
+``get_spend_logs_id``. ``request_id`` is the ``call_id``; ``api_key`` is already LiteLLM's hash
+of the virtual key and is kept as ``key_id``; ``spend`` becomes ``charged`` (parsed from its
+text, never through a float in Python); ``model_group`` (the name the client called) is the
+model. ``prompt_tokens`` includes cache reads and writes (LiteLLM's Anthropic transformation
+adds them in). Cached and reasoning tokens come from ``metadata.usage_object`` when LiteLLM
+stored one, else from ``metadata.additional_usage_values`` (every usage field but the three
+counts; the only place on rows written before ``usage_object`` existed, and when it is null).
+
+A response served from LiteLLM's cache (``cache_hit`` "True"; ``request_id`` ending in
+``_cache_hit<time>``; spend 0) reached no provider: it is a call with no tokens, flagged
+``response_cache_hit`` and billed per token, so it is never priced as a full call. A batch's cost
+row (``request_id`` ending ``_batch_cost``) stands for the batch's requests
+(``metadata.batch_successful_requests`` + ``batch_failed_requests``).
 """
 
 from __future__ import annotations
@@ -23,11 +34,21 @@ NAME = "litellm"
 RAW_COLUMNS = ("request_id", "call_type", "api_key", "spend", "total_tokens", "prompt_tokens",
                "completion_tokens", "startTime", "endTime", "completionStartTime", "model",
                "model_group", "user", "metadata", "request_tags", "status", "team_id",
-               "end_user")
+               "end_user", "cache_hit")
 META_KEYS = {"alias": "$.user_api_key_alias", "team": "$.user_api_key_team_alias",
-             "cached": "$.usage_object.prompt_tokens_details.cached_tokens",
-             "reasoning": "$.usage_object.completion_tokens_details.reasoning_tokens",
+             "u_cached": "$.usage_object.prompt_tokens_details.cached_tokens",
+             "u_reasoning": "$.usage_object.completion_tokens_details.reasoning_tokens",
+             "a_cached": "$.additional_usage_values.prompt_tokens_details.cached_tokens",
+             "a_cache_read": "$.additional_usage_values.cache_read_input_tokens",
+             "a_reasoning":
+                 "$.additional_usage_values.completion_tokens_details.reasoning_tokens",
+             "batch_ok": "$.batch_successful_requests", "batch_failed": "$.batch_failed_requests",
              "m_status": "$.status", "error_code": "$.error_information.error_code"}
+# spend_tracking_utils.get_logging_payload: id = f"{id}_cache_hit{time.time()}" on a cache hit
+CACHE_HIT_SQL = ("(lower(trim(cache_hit)) = 'true' OR contains(request_id, '_cache_hit'))")
+BATCH_REQUESTS_SQL = ("CASE WHEN ends_with(trim(request_id), '_batch_cost') THEN greatest(1, "
+                      "coalesce(try_cast(batch_ok AS INTEGER), 0) "
+                      "+ coalesce(try_cast(batch_failed AS INTEGER), 0)) END")
 ENDPOINT_SQL = """CASE
   WHEN call_type LIKE '%embedding%' THEN 'embeddings'
   WHEN call_type LIKE '%image_generation%' OR call_type LIKE '%image_edit%' THEN 'images'
@@ -86,8 +107,9 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
         time_field("first_at", '"completionStartTime"', options.timezone, required=False),
         text_field("model", "coalesce(nullif(trim(model_group), ''), model)"),
         count_field("prompt", "prompt_tokens"), count_field("completion", "completion_tokens"),
-        count_field("total", "total_tokens"), count_field("cached", "cached"),
-        count_field("reasoning", "reasoning"),
+        count_field("total", "total_tokens"),
+        count_field("cached", "coalesce(u_cached, a_cached, a_cache_read)"),
+        count_field("reasoning", "coalesce(u_reasoning, a_reasoning)"),
         number_field("spend", "spend", "DECIMAL(38,12)"),
     ]
     values = ", ".join(f"{f.value} AS p_{f.name}" for f in fields)
@@ -103,11 +125,19 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
         "key_id": "nullif(trim(api_key), '')", "key_label": "nullif(trim(alias), '')",
         "endpoint": ENDPOINT_SQL, "model": "p_model",
         "stream": "CASE WHEN p_first_at < p_ended_at THEN true END",
+        "requests": BATCH_REQUESTS_SQL,
         "status": (f"CASE WHEN {failed} THEN CASE WHEN {code} BETWEEN 400 AND 599 THEN {code} "
                    "ELSE 500 END ELSE 200 END"),
-        "input_tokens": "p_prompt", "cached_tokens": "p_cached", "output_tokens": "p_completion",
-        "reasoning_tokens": "p_reasoning", "charged": "p_spend",
-        "usage_flag": ("CASE WHEN p_total IS NOT NULL AND p_total > 0 AND p_total <> "
+        # a cache hit reached no provider: no tokens, and never a per-call price
+        "billing_mode": f"CASE WHEN {CACHE_HIT_SQL} THEN 'token' END",
+        "input_tokens": f"CASE WHEN {CACHE_HIT_SQL} THEN 0 ELSE p_prompt END",
+        "cached_tokens": f"CASE WHEN {CACHE_HIT_SQL} THEN 0 ELSE p_cached END",
+        "output_tokens": f"CASE WHEN {CACHE_HIT_SQL} THEN 0 ELSE p_completion END",
+        "reasoning_tokens": f"CASE WHEN {CACHE_HIT_SQL} THEN 0 ELSE p_reasoning END",
+        "usage_source": f"CASE WHEN {CACHE_HIT_SQL} THEN 'none' END",
+        "charged": "p_spend",
+        "usage_flag": (f"CASE WHEN {CACHE_HIT_SQL} THEN 'response_cache_hit' "
+                       "WHEN p_total IS NOT NULL AND p_total > 0 AND p_total <> "
                        "coalesce(p_prompt, 0) + coalesce(p_completion, 0) "
                        "THEN 'total_mismatch' END"),
         "tags": _tags_sql(),

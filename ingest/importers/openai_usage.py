@@ -1,11 +1,23 @@
-"""The OpenAI organization Usage API export: time buckets of aggregated usage.
+"""The OpenAI organization Usage and Costs API exports: time buckets of aggregated usage.
+
+Read against openai-python (commit e43b422, 2026-08-21; the types last changed 2026-08-10):
+``src/openai/types/admin/organization/usage_completions_response.py`` (the ``Data`` bucket and
+every ``organization.*.result`` model) and ``usage_costs_response.py``.
 
 A file holds one page (``{"object": "page", "data": [buckets]}``), a list of pages or buckets, or
 JSON Lines of pages. Each ``results[]`` entry becomes one ledger row for its bucket and group, with
 ``requests`` = ``num_model_requests`` and ``started_at`` = the bucket's start. Completions,
-embeddings, images, audio speech/transcription and moderation results are calls; vector store,
-code interpreter and cost results are skipped. The ``call_id`` hashes the bucket and its group
-(not its counts), so a later export of the same bucket adds nothing: export finished buckets.
+embeddings, images, audio speech/transcription and moderation results are calls. The ``call_id``
+hashes the bucket and **every group-by field** (project, user, API key, model, batch, service
+tier, image source and size) — a result grouped by service tier is another row, not a copy —
+and not its counts, so a later export of the same bucket adds nothing: export finished buckets.
+Completions ``input_tokens`` include cached and cache-write tokens (so do ours); cache writes and
+audio tokens have no column of their own and are not priced apart. Web search and file search
+results count tool calls of requests the completions results already hold, and vector store
+and code interpreter results are storage and sessions: all skipped. A Costs API result
+(``organization.costs.result``) is money the usage does not tie to requests: it goes to the
+``adjustments`` table as ``billed`` (its ``line_item`` the reason), so the report's net charge
+is the invoice.
 """
 
 from __future__ import annotations
@@ -26,10 +38,13 @@ RESULT_PATHS = {
     "output_tokens": "$.output_tokens", "num_model_requests": "$.num_model_requests",
     "images": "$.images", "source": "$.source", "size": "$.size", "characters": "$.characters",
     "seconds": "$.seconds", "start_time": "$.start_time", "end_time": "$.end_time",
+    "service_tier": "$.service_tier", "amount": "$.amount.value",
+    "currency": "$.amount.currency", "line_item": "$.line_item",
 }
 ENDPOINTS = {"completions": "chat", "embeddings": "embeddings", "images": "images",
              "audio_speeches": "speech", "audio_transcriptions": "transcriptions",
              "moderations": "other"}
+COSTS_OBJECT = "organization.costs.result"
 
 
 def detect(path: Path, head: str) -> bool:
@@ -74,28 +89,39 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
         number_field("seconds", "seconds"),
     ]
     values = ", ".join(f"{f.value} AS p_{f.name}" for f in fields)
-    kind = "regexp_extract(object, 'organization\\.usage\\.([a-z_]+)\\.result', 1)"
+    kind = (f"CASE WHEN object = '{COSTS_OBJECT}' THEN 'costs' ELSE "
+            "regexp_extract(object, 'organization\\.usage\\.([a-z_]+)\\.result', 1) END")
     endpoint = "CASE kind " + " ".join(
         f"WHEN '{k}' THEN '{v}'" for k, v in ENDPOINTS.items()) + " END"
-    call_id = ("'ou1:' || md5(concat_ws('|', object, start_time, end_time, model, api_key_id, "
-               "project_id, user_id, batch, source, size))")
+    # every group-by field is part of the identity (ou1 lacked service_tier)
+    call_id = ("'ou2:' || md5(concat_ws('|', object, start_time, end_time, model, api_key_id, "
+               "project_id, user_id, batch, source, size, service_tier, line_item))")
+    billed = "kind = 'costs'"
+    amount = "try_cast(nullif(trim(amount), '') AS DECIMAL(38,12))"
     cols = {
         "call_id": call_id, "source": "'openai-usage'", "started_at": "p_started_at",
         "key_id": "api_key_id", "endpoint": endpoint, "model": "p_model",
         "requests": "p_requests", "input_tokens": "p_input", "cached_tokens": "p_cached",
         "output_tokens": "p_output", "images": "p_images", "characters": "p_characters",
         "audio_seconds": "p_seconds", "image_size": "size",
+        "charged": f"CASE WHEN {billed} THEN {amount} END",
         "tags": ("map_from_entries(list_filter([{'key': 'project', 'value': project_id}, "
-                 "{'key': 'user', 'value': user_id}, {'key': 'batch', 'value': batch}], "
-                 "e -> e.value IS NOT NULL))"),
+                 "{'key': 'user', 'value': user_id}, {'key': 'batch', 'value': batch}, "
+                 "{'key': 'service_tier', 'value': service_tier}], e -> e.value IS NOT NULL))"),
     }
-    skip = (f"CASE WHEN ({endpoint}) IS NULL "
+    skip = (f"CASE WHEN {billed} THEN NULL WHEN ({endpoint}) IS NULL "
             "THEN coalesce(kind, 'unknown') || ' result (not calls)' "
             "WHEN p_requests = 0 THEN 'bucket group with no requests' END")
-    why = (f"coalesce({first_reason(fields)}, CASE WHEN p_model IS NULL THEN "
-           "'field model: missing (export the usage grouped by model)' END)")
+    bad_cost = (f"CASE WHEN {amount} IS NULL THEN 'field amount.value: missing or not a number' "
+                "WHEN lower(coalesce(currency, 'usd')) <> 'usd' THEN 'field amount.currency: ' "
+                "|| currency || ' (the ledger keeps US dollars)' END")
+    why = (f"CASE WHEN {billed} THEN {bad_cost} ELSE coalesce({first_reason(fields)}, "
+           "CASE WHEN p_model IS NULL THEN "
+           "'field model: missing (export the usage grouped by model)' END) END")
     return f"""
 SELECT {stage_columns(cols)},
   _line, CAST(coalesce(_broken, {why}) AS VARCHAR) AS _reject,
-  CAST({skip} AS VARCHAR) AS _skip, CAST(NULL AS VARCHAR) AS _raw_key
+  CAST({skip} AS VARCHAR) AS _skip, CAST(NULL AS VARCHAR) AS _raw_key,
+  CAST(CASE WHEN {billed} THEN 'billed' END AS VARCHAR) AS _kind,
+  CAST(NULL AS VARCHAR) AS _task_id, CAST(line_item AS VARCHAR) AS _reason
 FROM (SELECT *, {values} FROM (SELECT *, {kind} AS kind FROM ({raw})))"""

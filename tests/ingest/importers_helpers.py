@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ingest.importers import ImportOptions
@@ -41,3 +45,18 @@ def rows(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 def calls(db: Path, columns: str, order: str = "started_at, call_id") -> list[tuple]:
     return rows(db, f"SELECT {columns} FROM calls ORDER BY {order}")
+
+
+@contextmanager
+def held_ledger(db: Path) -> Iterator[None]:
+    """Another process holds the ledger file read-write while the block runs."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); time.sleep(60)", str(db)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.terminate()
+        holder.wait(10)

@@ -14,7 +14,8 @@ from ingest.importers import FORMATS, detect_format
 
 
 @pytest.mark.parametrize("name, fmt", [
-    ("newapi-log-page.json", "newapi"), ("newapi-usage-log.csv", "newapi"),
+    ("newapi-log-page.json", "newapi"), ("newapi-log-page-2025.json", "newapi"),
+    ("newapi-usage-log.csv", "newapi"),
     ("oneapi-log-page.json", "newapi"), ("openai-responses.jsonl", "openai"),
     ("openai-usage-export.json", "openai-usage"), ("litellm-spend-logs.json", "litellm"),
     ("litellm-spend-logs.csv", "litellm"), ("calls-generic.csv", "csv"),
@@ -58,41 +59,67 @@ def test_openai_jsonl_normalises_usage_and_flags_totals(tmp_path):
 def test_openai_usage_export_one_row_per_bucket_group(tmp_path):
     db = tmp_path / "l.duckdb"
     res = run_import(db, sample("openai-usage-export.json", tmp_path))
-    assert (res.read, res.skipped, res.rejected, res.imported) == (9, 2, 1, 6)
+    # 13 results: 7 calls, 3 billed cost lines, 2 skipped, 1 without a model
+    assert (res.read, res.skipped, res.rejected, res.imported, res.adjustments) == (
+        13, 2, 1, 7, 3)
     assert res.skipped_by == {"bucket group with no requests": 1,
                               "vector_stores result (not calls)": 1}
     assert "export the usage grouped by model" in res.rejections[0][1]
     assert calls(db, "model, endpoint, requests, input_tokens, cached_tokens, output_tokens, "
-                     "images, characters, audio_seconds, key_id, tags['project']",
-                 order="model") == [
-        ("dall-e-3", "images", 12, 0, 0, 0, 14, 0, 0.0, "key_def456", "proj_rag"),
+                     "images, characters, audio_seconds, key_id, tags['project'], "
+                     "tags['service_tier']", order="model, requests") == [
+        ("dall-e-3", "images", 12, 0, 0, 0, 14, 0, 0.0, "key_def456", "proj_rag", None),
+        # grouped by service tier: two rows of the same bucket, model and key, not a duplicate
+        ("gpt-4o-2024-08-06", "chat", 40, 300000, 0, 50000, 0, 0, 0.0, "key_abc123",
+         "proj_search", "flex"),
         ("gpt-4o-2024-08-06", "chat", 812, 1500000, 600000, 220000, 0, 0, 0.0, "key_abc123",
-         "proj_search"),
+         "proj_search", "default"),
         ("o3-mini-2025-01-31", "chat", 35, 90000, 0, 400000, 0, 0, 0.0, "key_abc123",
-         "proj_search"),
+         "proj_search", None),
         ("text-embedding-3-small", "embeddings", 2100, 4000000, 0, 0, 0, 0, 0.0, "key_def456",
-         "proj_rag"),
-        ("tts-1", "speech", 30, 0, 0, 0, 0, 45000, 0.0, "key_def456", "proj_rag"),
-        ("whisper-1", "transcriptions", 20, 0, 0, 0, 0, 0, 3600.0, "key_def456", "proj_rag"),
+         "proj_rag", None),
+        ("tts-1", "speech", 30, 0, 0, 0, 0, 45000, 0.0, "key_def456", "proj_rag", None),
+        ("whisper-1", "transcriptions", 20, 0, 0, 0, 0, 0, 3600.0, "key_def456", "proj_rag",
+         None),
     ]
-    assert run_import(db, sample("openai-usage-export.json", tmp_path)).imported == 0
+    # the Costs API's lines are the invoice: money, not calls
+    assert rows(db, "SELECT kind, amount, reason FROM adjustments ORDER BY amount") == [
+        ("billed", Decimal("0.08"), "text-embedding-3-small"),
+        ("billed", Decimal("2.45"), "gpt-4o-2024-08-06, output"),
+        ("billed", Decimal("3"), "gpt-4o-2024-08-06, input"),
+    ]
+    again = run_import(db, sample("openai-usage-export.json", tmp_path))
+    assert (again.imported, again.adjustments) == (0, 0)
 
 
 def test_litellm_json_and_csv(tmp_path):
     db = tmp_path / "l.duckdb"
     res = run_import(db, sample("litellm-spend-logs.json", tmp_path))
-    assert (res.read, res.imported, res.duplicates) == (5, 4, 1)
-    assert calls(db, "call_id, model, status, latency_ms, ttft_ms, input_tokens, cached_tokens, "
-                     "charged, key_label, usage_flag") == [
-        ("chatcmpl-7f1e2d3c-aaaa-4bbb-8ccc-000000000001", "gpt-4o", 200, 4250, 790, 1200, 1024,
-         Decimal("0.0031875"), "研发-张三", None),
-        ("c0ffee00-1111-4222-8333-444455556666", "text-embedding-3-small", 200, 250, None, 100,
-         0, Decimal("0.000002"), "bot-客服", None),
-        ("err-0001", "claude-sonnet-4", 429, 1000, None, 0, 0, Decimal(0), None, None),
-        ("chatcmpl-gem-77", "gemini-2.5-pro-c", 200, 9000, None, 100, 0, Decimal("0.02"), None,
-         "total_mismatch"),
+    assert (res.read, res.imported, res.duplicates) == (8, 7, 1)
+    assert calls(db, "call_id, model, billing_mode, requests, status, latency_ms, ttft_ms, "
+                     "input_tokens, cached_tokens, reasoning_tokens, charged, key_label, "
+                     "usage_source, usage_flag") == [
+        ("chatcmpl-7f1e2d3c-aaaa-4bbb-8ccc-000000000001", "gpt-4o", "token", 1, 200, 4250, 790,
+         1200, 1024, 0, Decimal("0.0031875"), "研发-张三", "reported", None),
+        ("c0ffee00-1111-4222-8333-444455556666", "text-embedding-3-small", "token", 1, 200, 250,
+         None, 100, 0, 0, Decimal("0.000002"), "bot-客服", "reported", None),
+        ("err-0001", "claude-sonnet-4", "token", 1, 429, 1000, None, 0, 0, 0, Decimal(0), None,
+         "reported", None),
+        ("chatcmpl-gem-77", "gemini-2.5-pro-c", "request", 1, 200, 9000, None, 100, 0, 0,
+         Decimal("0.02"), None, "reported", "total_mismatch"),
+        # usage_object absent: cached and reasoning from metadata.additional_usage_values
+        ("chatcmpl-o3-reason-01", "o3-mini", "token", 1, 200, 5210, None, 320, 256, 704,
+         Decimal("0.0043"), None, "reported", None),
+        # served from LiteLLM's cache: no provider call, no tokens, never a per-call price
+        ("chatcmpl-7f1e2d3c-aaaa-4bbb-8ccc-000000000001_cache_hit1740816300.4117022", "gpt-4o",
+         "token", 1, 200, 40, None, 0, 0, 0, Decimal(0), "研发-张三", "none",
+         "response_cache_hit"),
+        # a batch's cost row stands for its 500 + 2 requests
+        ("batch_6810aa_batch_cost", "gpt-4o-mini", "token", 502, 200, 500, None, 1250000, 0, 0,
+         Decimal("0.5625"), None, "reported", None),
     ]
-    assert rows(db, "SELECT tags FROM calls WHERE call_id LIKE 'chatcmpl-7f1e%'") == [
+    assert rows(db, "SELECT tags FROM calls WHERE call_id LIKE 'chatcmpl-7f1e%' "
+                    "AND call_id NOT LIKE '%cache_hit%'") == [
         ({"urgent": "", "app": "chatbot", "user": "alice", "team": "search"},)]
     assert rows(db, "SELECT key_id FROM calls WHERE call_id = 'err-0001'")[0][0].startswith("0a1b")
     res = run_import(db, sample("litellm-spend-logs.csv", tmp_path))
@@ -103,15 +130,37 @@ def test_litellm_json_and_csv(tmp_path):
         ("chat", Decimal("0.000615"), 256), ("images", Decimal("0.04"), 0)]
 
 
+def test_a_litellm_cache_hit_is_priced_at_nothing(tmp_path):
+    """The cache hit of a per-call model: a call, but priced as nothing was called."""
+    from ingest.ledger import open_ledger
+
+    db = tmp_path / "l.duckdb"
+    path = sample("litellm-spend-logs.json", tmp_path)
+    run_import(db, path)
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text("model,effective_from,input,cached_input,output,request\n"
+                     "gpt-4o,2024-01-01,2.5,1.25,10,\ngpt-4o-c,2024-01-01,,,,0.02\n")
+    from pricing.loader import load_prices
+
+    conn = open_ledger(str(db))
+    try:
+        load_prices(conn, sheet)
+        got = conn.execute("SELECT cost, charged FROM priced_calls "
+                           "WHERE usage_flag = 'response_cache_hit'").fetchall()
+    finally:
+        conn.close()
+    assert got == [(Decimal(0), Decimal(0))]
+
+
 def test_a_finance_users_three_logs_land_in_one_ledger(tmp_path):
     db = tmp_path / "l.duckdb"
     for name in ("newapi-log-page.json", "litellm-spend-logs.json", "openai-usage-export.json"):
         run_import(db, sample(name, tmp_path))
     assert rows(db, "SELECT source, count(*), sum(requests), sum(charged) FROM calls "
                     "GROUP BY 1 ORDER BY 1") == [
-        ("litellm", 4, 4, Decimal("0.0231895")),
-        ("newapi", 5, 5, Decimal("0.03029")),
-        ("openai-usage", 6, 3009, None),
+        ("litellm", 7, 508, Decimal("0.5899895")),
+        ("newapi", 8, 8, Decimal("0.127306")),     # 63653 quota ÷ 500,000
+        ("openai-usage", 7, 3049, None),
     ]
 
 

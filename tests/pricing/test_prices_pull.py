@@ -1,4 +1,6 @@
-"""``callmeter prices pull``: the platform's pricing page as sheet rows, priced to the cent."""
+"""``callmeter prices pull``: the platform's pricing page as sheet rows, priced to the cent, at a
+group ratio and quota unit it derived — never a price it could not derive (tests/platform_standin.py
+answers /api/pricing as new-api's GetPricing does for an access token: as an anonymous visitor)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from platform_standin import TOKEN, USER_ID, StandIn, serve  # noqa: E402
+from platform_logs import Ratios, text_other, text_quota  # noqa: E402
+from platform_standin import TOKEN, USER_ID, Fault, StandIn, serve  # noqa: E402
 
 from callmeter.cli import app  # noqa: E402
 from ingest.config import Settings  # noqa: E402
@@ -25,7 +28,8 @@ from ingest.sync import sync_now  # noqa: E402
 from pricing.loader import load_prices  # noqa: E402
 from pricing.platform_sheet import platform_prices, pull_prices  # noqa: E402
 
-# What a new-api /api/pricing answers (floats as the platform writes them).
+# The model entries of a new-api /api/pricing answer (model/pricing.go Pricing; floats as the
+# platform writes them).
 PRICING = {
     "success": True,
     "data": [
@@ -44,6 +48,7 @@ PRICING = {
     "group_ratio": {"default": 1, "vip": 0.8},
     "usable_group": {"default": "默认分组", "vip": "VIP"},
 }
+QPU = Decimal(500_000)
 
 SHEET = ("model,effective_from,input,cached_input,output,request,image,audio_minute,characters,"
          "above_input_tokens,currency\n") + """gpt-4o,2024-10-02,2.5,1.25,10,,,,,,USD
@@ -55,10 +60,17 @@ gpt-4o,2024-10-02,,OpenAI pricing page,https://openai.com,2025-01-01,
 """
 
 
+def _standin(**kw) -> tuple[StandIn, object]:
+    base = dict(pricing=PRICING, group="vip", group_ratios={"default": 1, "vip": 0.8},
+                public_groups=("default", "vip"))
+    s = StandIn(**(base | kw))
+    server, _ = serve(s)
+    return s, server
+
+
 @pytest.fixture
 def standin():
-    s = StandIn(pricing=PRICING, group="vip")
-    server, _ = serve(s)
+    s, server = _standin()
     yield s
     server.shutdown()
     server.server_close()
@@ -77,7 +89,7 @@ def ledger(tmp_path):
 
 
 def test_ratios_become_dollars_for_the_accounts_group():
-    rows, warnings = platform_prices(PRICING, "vip")
+    rows, warnings = platform_prices(PRICING, "vip", Decimal("0.8"), QPU)
     got = {r.model: r.prices() for r in rows}
     # ratio 1.25 = $2.50 per 1M input; × group 0.8 = $2.00; output × 4; cache × 0.5
     assert got["gpt-4o"] == {"input": Decimal("2.000"), "cached_input": Decimal("1.0000"),
@@ -88,6 +100,11 @@ def test_ratios_become_dollars_for_the_accounts_group():
     assert got["deepseek-chat"]["output"] == Decimal("0.864")
     assert "claude-opus-4" not in got                          # svip only
     assert warnings == []
+    # a site with 1,000,000 quota per US$1: ratio 1 is $1 per 1M tokens, a per-call price stays
+    rows, _ = platform_prices(PRICING, "vip", Decimal("0.8"), Decimal(1_000_000))
+    got = {r.model: r.prices() for r in rows}
+    assert got["gpt-4o"]["input"] == Decimal("1.000") and got["gpt-4o-c"]["request"] == \
+        Decimal("0.016")
 
 
 def test_pull_shows_the_difference_with_the_loaded_prices(standin, ledger):
@@ -100,23 +117,29 @@ def test_pull_shows_the_difference_with_the_loaded_prices(standin, ledger):
     with PlatformClient(standin.url, TOKEN, USER_ID) as client:
         result = pull_prices(client, current=current, today=date(2025, 6, 1))
     assert result.group == "vip" and result.group_ratio == Decimal("0.8")
+    assert result.refusal is None and "pricing page" in result.ratio_basis
+    assert any("no call of yours in group 'vip' confirms" in w for w in result.warnings)
     kinds = {c.model: c.kind for c in result.changes}
     assert kinds == {"gpt-4o": "changed", "gpt-4o-c": "same", "dall-e-3-c": "new",
                      "deepseek-chat": "new", "gpt-4o-mini": "not-on-platform"}
 
 
-def _known_calls(standin: StandIn, when: int) -> None:
-    # new-api's own charge: (prompt - cache + cache × cache_ratio + completion × completion_ratio)
-    # × model_ratio × group_ratio = (8000 + 2000 + 12000) × 1.25 × 0.8 = 22000 quota = $0.044
-    standin.add(when, model="gpt-4o", prompt=12000, completion=3000, quota=22000,
-                other={"model_ratio": 1.25, "completion_ratio": 4, "cache_ratio": 0.5,
-                       "cache_tokens": 4000, "group_ratio": 0.8, "model_price": -1})
+def _known_calls(standin: StandIn, when: int, group_ratio: float = 0.8,
+                 qpu: Decimal = QPU) -> None:
+    """Calls charged as new-api's calculateTextQuotaSummary charges them."""
+    # (prompt - cache + cache × cache_ratio + completion × completion_ratio) × model_ratio ×
+    # group_ratio = (8000 + 2000 + 12000) × 1.25 × 0.8 = 22000 quota = $0.044 at 500,000
+    r = Ratios(model_ratio=1.25, completion_ratio=4, cache_ratio=0.5, group_ratio=group_ratio)
+    standin.add(when, model="gpt-4o", prompt=12000, completion=3000,
+                quota=text_quota(12000, 3000, r, cache=4000, quota_per_unit=qpu),
+                other=text_other(r, cache=4000))
     # per call: model_price 0.02 × group 0.8 = $0.016 = 8000 quota
-    standin.add(when + 1, model="gpt-4o-c", prompt=900, completion=400, quota=8000,
-                other={"model_price": 0.02, "group_ratio": 0.8})
+    rc = Ratios(model_price=0.02, model_ratio=0, completion_ratio=0, group_ratio=group_ratio)
+    standin.add(when + 1, model="gpt-4o-c", prompt=900, completion=400,
+                quota=text_quota(900, 400, rc, quota_per_unit=qpu), other=text_other(rc))
     # an old call, before today: priced by the row then in force
-    standin.add(1_735_689_600, model="gpt-4o", prompt=1_000_000, completion=0, quota=625000,
-                other={"model_ratio": 1.25, "group_ratio": 0.8})
+    standin.add(1_735_689_600, model="gpt-4o", prompt=1_000_000, completion=0,
+                quota=text_quota(1_000_000, 0, r, quota_per_unit=qpu), other=text_other(r))
 
 
 def test_applied_sheet_prices_a_known_call_to_the_cent_and_keeps_history(
@@ -167,8 +190,104 @@ def test_applied_sheet_prices_a_known_call_to_the_cent_and_keeps_history(
     assert request_call[1] == request_call[2] == Decimal("0.016")
 
 
-def test_pull_with_a_bad_token_falls_back_to_the_default_group(standin):
+def _pull(standin: StandIn, sheet: Path, db: Path, *extra: str):
+    return CliRunner().invoke(app, ["prices", "pull", "--platform", standin.url, "--token",
+                                    TOKEN, "--user-id", USER_ID, "--sheet", str(sheet), "--db",
+                                    str(db), *extra])
+
+
+def test_a_special_ratio_the_page_hides_is_taken_from_the_accounts_calls(tmp_path, ledger):
+    """The page says vip 0.8 (an access token is an anonymous visitor), but this account is
+    charged a special 0.6 (user_group_ratio): its own calls say so, and the sheet follows."""
+    db, sheet = ledger
+    standin, server = _standin()
+    try:
+        now = int(time.time()) - 60
+        _known_calls(standin, now, group_ratio=0.6)
+        shown = _pull(standin, sheet, db)
+        assert shown.exit_code == 0, shown.output
+        assert "ratio 0.6 from your newest call in group vip" in shown.output
+        assert "the pricing page says group 'vip' has ratio 0.8" in shown.output
+        applied = _pull(standin, sheet, db, "--apply")
+        assert applied.exit_code == 0, applied.output
+        settings = Settings(db=str(db), platform_url=standin.url, platform_token=TOKEN,
+                            platform_user_id=USER_ID)
+        assert sync_now(str(db), settings).status == "ok"
+    finally:
+        server.shutdown()
+        server.server_close()
+    with duckdb.connect(str(db), read_only=True) as conn:
+        got = conn.execute("SELECT model, cost, charged FROM priced_calls WHERE started_at > "
+                           "to_timestamp(?) ORDER BY started_at", [now - 1]).fetchall()
+    assert [(m, cost == charged) for m, cost, charged in got] == [("gpt-4o", True),
+                                                                   ("gpt-4o-c", True)]
+
+
+def test_a_private_group_is_never_priced_at_ratio_1(tmp_path, ledger):
+    """new-api 2025 lists only public groups to an anonymous visitor: the account's private
+    group has no ratio there. Without a call to learn it from, --apply refuses."""
+    db, sheet = ledger
+    pricing = {"data": [dict(e, enable_groups=[*e["enable_groups"], "enterprise"])
+                        for e in PRICING["data"]]}
+    standin, server = _standin(build="newapi-2025", group="enterprise", public_groups=(
+        "default",), group_ratios={"default": 1, "vip": 0.8, "enterprise": 0.7},
+        pricing=pricing)
+    try:
+        shown = _pull(standin, sheet, db)
+        assert shown.exit_code == 0, shown.output
+        assert "group enterprise (ratio —" in shown.output
+        assert "These prices are not derived" in shown.output
+        refused = _pull(standin, sheet, db, "--apply")
+        assert refused.exit_code == 2 and "nothing written" in refused.output
+        assert "--group-ratio" in refused.output
+        assert sheet.read_text() == SHEET
+        # one call later, the account's own log says the ratio
+        _known_calls(standin, int(time.time()) - 60, group_ratio=0.7)
+        applied = _pull(standin, sheet, db, "--apply")
+        assert applied.exit_code == 0, applied.output
+        added = {r["model"]: r for r in list(csv.DictReader(sheet.open()))[3:]}
+        assert added["gpt-4o"]["input"] == "1.75"            # 2 × 1.25 × 0.7
+        given = _pull(standin, sheet, db, "--group-ratio", "0.5")
+        assert "ratio 0.5 from given with --group-ratio" in given.output
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_pull_with_a_bad_token_does_not_guess_the_group(standin, ledger):
+    db, sheet = ledger
     with PlatformClient(standin.url, "wrong", USER_ID) as client:
         result = pull_prices(client, today=date(2025, 6, 1))
-    assert result.group == "default" and result.group_ratio == 1
+    assert result.refusal and "account's group is unknown" in result.refusal
     assert {c.model for c in result.changes} >= {"gpt-4o", "deepseek-chat"}
+    refused = CliRunner().invoke(app, ["prices", "pull", "--platform", standin.url, "--token",
+                                       "wrong", "--user-id", USER_ID, "--sheet", str(sheet),
+                                       "--db", str(db), "--apply"])
+    assert refused.exit_code == 2 and sheet.read_text() == SHEET
+
+
+def test_the_quota_unit_is_read_from_the_platform_or_the_pull_refuses(tmp_path, ledger):
+    db, sheet = ledger
+    standin, server = _standin(quota_per_unit=Decimal(1_000_000))
+    try:
+        now = int(time.time()) - 60
+        _known_calls(standin, now, qpu=Decimal(1_000_000))
+        applied = _pull(standin, sheet, db, "--apply")
+        assert applied.exit_code == 0, applied.output
+        assert "1000000 quota per US$1" in applied.output
+        added = {r["model"]: r for r in list(csv.DictReader(sheet.open()))[3:]}
+        assert added["gpt-4o"]["input"] == "1"               # 1 × 1.25 × 0.8
+        assert "gpt-4o-c" not in added        # a per-call price is US$ already: still 0.016
+        settings = Settings(db=str(db), platform_url=standin.url, platform_token=TOKEN,
+                            platform_user_id=USER_ID)
+        assert sync_now(str(db), settings).status == "ok"
+        with duckdb.connect(str(db), read_only=True) as conn:
+            got = conn.execute("SELECT cost, charged FROM priced_calls WHERE started_at > "
+                               "to_timestamp(?)", [now - 1]).fetchall()
+        assert got and all(cost == charged for cost, charged in got)
+        standin.fail("/api/status", Fault(404), Fault(404))
+        unknown = _pull(standin, sheet, db, "--apply")
+        assert unknown.exit_code == 2 and "did not say its quota_per_unit" in unknown.output
+    finally:
+        server.shutdown()
+        server.server_close()

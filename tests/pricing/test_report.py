@@ -133,3 +133,52 @@ def test_writers(ledger, tmp_path):
     assert "Reconciliation" in wb.sheetnames and "Unpriced" in wb.sheetnames
     summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r and r[0]}
     assert round(summary["cost"], 2) == 4.78
+
+
+def add_adjustment(conn, kind: str, amount: str, occurred_at: str, key_id: str, model: str,
+                   task_id: str | None = None) -> None:
+    conn.execute("INSERT INTO adjustments (adjustment_id, source, occurred_at, kind, amount, "
+                 "key_id, model, task_id) VALUES (?, 'newapi', ?, ?, ?, ?, ?, ?)",
+                 [f"a{next(_ids)}", occurred_at, kind, Decimal(amount), key_id, model, task_id])
+
+
+def test_adjustments_are_their_own_lines_and_reconcile(ledger):
+    # a refund on kA gpt-4o; a settlement and a fee on a task model kA has no call of in March;
+    # a refund in April is not March's
+    add_adjustment(ledger, "refund", "-0.3", "2025-03-10 00:00:00+00", "kA", "gpt-4o", "t1")
+    add_adjustment(ledger, "settlement", "0.025", "2025-03-11 00:00:00+00", "kA", "veo-3", "t2")
+    add_adjustment(ledger, "fee", "0.01", "2025-03-12 00:00:00+00", "kA", "veo-3", "t2")
+    add_adjustment(ledger, "refund", "-9", "2025-04-01 00:00:00+00", "kA", "gpt-4o", "t3")
+    rep = finance_report(ledger, "2025-03", "key")
+    charged = Decimal("3.5") + Decimal("1.2") + Decimal("0.3") + Decimal("0.02") \
+        + Decimal("0.000002")
+    assert rep.money["charged_on_calls"] == charged
+    assert rep.money["adjustments_refund"] == Decimal("-0.3")
+    assert rep.money["adjustments_settlement"] == Decimal("0.025")
+    assert rep.money["adjustments_fee"] == Decimal("0.01")
+    assert rep.money["net_charged"] == charged - Decimal("0.3") + Decimal("0.035")
+    # no adjustment is a call
+    assert int(rep.totals["calls"]) == 1 + 100 + 1 + 1 + 1 + 1 + 3
+    rec = rep.reconciliation.set_index(["key_id", "model"])
+    t = rec.loc[("kA", "gpt-4o")]
+    assert t["adjustments"] == Decimal("-0.3")
+    assert t["net_charged"] == t["charged"] - Decimal("0.3")
+    parts = sum(t[p] for p in ("missing_calls", "token_mismatch", "price_mismatch",
+                               "failed_call_policy", "rounding", "adjustments"))
+    assert parts == t["difference"] == t["net_charged"] - t["ledger_cost"]
+    task = rec.loc[("kA", "veo-3")]
+    assert task["adjustments"] == task["difference"] == Decimal("0.035")
+    assert task["calls_with_charge"] == 0
+    assert "refunds, task settlements and fees" in task["explanation"]
+    assert sum(rec["net_charged"], Decimal(0)) == rep.money["net_charged"]
+
+    buf = io.StringIO()
+    write_csv(rep, buf)
+    lines = {r["key_id"]: r for r in csv.DictReader(io.StringIO(buf.getvalue()))}
+    assert lines["REFUNDS"]["charged"] == "-0.300000"
+    assert lines["TASK SETTLEMENTS"]["charged"] == "0.025000"
+    assert Decimal(lines["NET CHARGED"]["charged"]) == rep.money["net_charged"].quantize(
+        Decimal("0.000001"))
+    doc = json.loads(json.dumps(to_json(rep)))
+    assert doc["money"]["net_charged"] == str(rep.money["net_charged"].quantize(
+        Decimal("0.000001")))
