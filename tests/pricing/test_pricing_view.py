@@ -206,3 +206,9 @@ def test_non_billable_calls_cost_zero_and_are_never_unpriced(ledger):
     add_call(ledger, "real", "claude-not-in-the-sheet", input=5_202, endpoint="messages")
     assert costs(ledger, "real")["cost"] is None
     assert list(unpriced_models(ledger)["model"]) == ["claude-not-in-the-sheet"]
+    # the dashboard's unpriced counts (its rollups) agree: one call, not five
+    from dashboard import rollup
+
+    rollup.refresh(ledger)
+    assert ledger.execute(f"SELECT sum(unpriced_calls), sum(calls) FROM {rollup.DAILY}"
+                          ).fetchone() == (1, 5)
