@@ -60,6 +60,16 @@ def test_anthropic_stream_merges_message_start_and_message_delta(claude, ledger_
     assert row["key_hint"] == "sk-…wxyz"  # x-api-key is the key
 
 
+def test_anthropic_cache_writes_in_metrics(claude, proxy):
+    claude.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=HI,
+                           extra_headers={BEHAVIOUR: CLAUDE_CODE_CALL})
+    metrics = httpx.get(proxy.origin + "/metrics").text
+    for kind, value in (("input", 5202), ("cached", 4644), ("cache_write", 552)):
+        assert (f'callmeter_proxy_tokens_total{{kind="{kind}",model="claude-sonnet-4-5"}} '
+                f"{value}.0") in metrics
+    assert 'endpoint="messages"' in metrics
+
+
 def test_anthropic_raw_stream_and_plain_message_agree(claude, ledger_rows):
     events = claude.messages.create(model="claude-opus-4-1", max_tokens=100, messages=HI,
                                     stream=True, extra_headers={
