@@ -15,6 +15,8 @@ from datetime import UTC, date, timedelta
 import pandas as pd
 import streamlit as st
 
+from ingest.schema import TEXT_ENDPOINTS
+
 from . import rollup
 from .connection import Ledger
 from .filters import Filters
@@ -29,8 +31,8 @@ GROUPS: dict[str, str] = {
     "billing_mode": "billing_mode", "status": "status", "source": "source",
     "usage_source": "usage_source",
 }
-MAIN_MEASURES = ("cost", "calls", "input_tokens", "cached_tokens", "output_tokens",
-                 "reasoning_tokens", "unpriced_calls", "errors")
+MAIN_MEASURES = ("cost", "calls", "input_tokens", "cached_tokens", "cache_write_tokens",
+                 "output_tokens", "reasoning_tokens", "unpriced_calls", "errors")
 STATUS_MIX = {"e401": "status = 401", "e403": "status = 403", "e429": "status = 429",
               "e5xx": "status >= 500", "errors": "status >= 400"}
 
@@ -287,6 +289,10 @@ def dist_source(f: Filters, p: dict) -> str:
     return f"({raw})"
 
 
+# calls whose size is their tokens: text generation in every provider's format, embeddings
+_TOKEN_ENDPOINTS = "(" + ", ".join(f"'{e}'" for e in (*TEXT_ENDPOINTS, "embeddings")) + ")"
+
+
 @_cached
 def tokens_per_call(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     """Histogram of tokens per call (input + output), one bin per octave, per model."""
@@ -294,7 +300,7 @@ def tokens_per_call(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     per_octave = rollup.TOKEN_BINS_PER_OCTAVE
     sql = (f"SELECT model, CAST(pow(2, bin // {per_octave}) AS BIGINT) AS tokens_from, "
            f"sum(calls) AS calls FROM {dist_source(f, p)} WHERE kind = 'tokens' "
-           f"AND endpoint IN ('chat', 'embeddings') GROUP BY ALL ORDER BY model, tokens_from")
+           f"AND endpoint IN {_TOKEN_ENDPOINTS} GROUP BY ALL ORDER BY model, tokens_from")
     return _df(_ledger, sql, p)
 
 

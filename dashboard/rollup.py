@@ -39,6 +39,7 @@ MEASURES: dict[str, str] = {
     "call_rows": "count(*)",
     "input_tokens": "sum(input_tokens)",
     "cached_tokens": "sum(cached_tokens)",
+    "cache_write_tokens": "sum(cache_write_tokens)",
     "output_tokens": "sum(output_tokens)",
     "reasoning_tokens": "sum(reasoning_tokens)",
     "images": "sum(images)",
@@ -141,6 +142,12 @@ def _state(conn: duckdb.DuckDBPyConnection) -> tuple | None:
         f"SELECT count(DISTINCT table_name) FROM duckdb_tables() WHERE table_name IN "
         f"({', '.join('?' for _ in names)}) AND NOT temporary", list(names)).fetchone()[0]
     if exists < len(names):
+        return None
+    # rollups built by an older callmeter lack a measure added since: rebuild them
+    have = conn.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND "
+                        f"column_name IN ({', '.join('?' for _ in MEASURES)})",
+                        [TABLE, *MEASURES]).fetchone()[0]
+    if have < len(MEASURES):
         return None
     return conn.execute(f"SELECT calls_rows, max_rowid, prices_marker FROM {STATE}").fetchone()
 

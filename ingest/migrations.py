@@ -54,6 +54,14 @@ def m006_adjustments(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(create_adjustments_sql())
 
 
+def m007_cache_write_tokens(conn: duckdb.DuckDBPyConnection) -> None:
+    """Prompt-cache writes, which Anthropic (1.25x / 2x input) and OpenAI bill apart from input:
+    ``cache_write_tokens`` ⊆ input and the part written with the longer retention (Anthropic's
+    1-hour cache, OpenAI's 12-hour one), ``cache_write_long_tokens`` ⊆ cache_write_tokens."""
+    for name in ("cache_write_tokens", "cache_write_long_tokens"):
+        conn.execute(f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {name} BIGINT DEFAULT 0")
+
+
 def _lazy(target: str) -> Migration:
     """A migration that lives in another package (``'pricing.schema:m002_prices'``)."""
 
@@ -72,6 +80,8 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("m004_budgets", _lazy("pricing.budgets:m004_budgets")),
     ("m005_cost_memo", _lazy("pricing.schema:m005_cost_memo")),
     ("m006_adjustments", m006_adjustments),
+    ("m007_cache_write_tokens", m007_cache_write_tokens),
+    ("m008_cache_write_prices", _lazy("pricing.schema:m008_cache_write_prices")),
 ]
 
 

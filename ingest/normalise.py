@@ -51,7 +51,7 @@ def normalised_select(source_sql: str, alias: str = "s") -> str:
         "audio_seconds": f"coalesce({alias}.audio_seconds, 0)",
     }
     for col in ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "images",
-                "characters"):
+                "characters", "cache_write_tokens", "cache_write_long_tokens"):
         exprs[col] = f"coalesce({alias}.{col}, 0)"
     cols = []
     for name, typ in CALL_COLUMNS.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..schema import CALL_COLUMNS
+from ..schema import CALL_COLUMNS, ENDPOINTS
 from .fields import (
     Field,
     bool_field,
@@ -48,16 +48,15 @@ def _fields(present: set[str], timezone: str) -> list[Field]:
                  "image_size", "usage_flag", "key_id"):
         fields.append(text_field(name, col(name)))
     for name in ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "images",
-                 "characters", "requests", "latency_ms", "ttft_ms"):
+                 "characters", "requests", "latency_ms", "ttft_ms", "cache_write_tokens",
+                 "cache_write_long_tokens"):
         fields.append(count_field(name, col(name)))
     fields += [
         number_field("audio_seconds", col("audio_seconds")),
         number_field("charged", col("charged"), "DECIMAL(38,12)"),
         bool_field("stream", col("stream")),
         status_field("status", col("status")),
-        choice_field("endpoint", col("endpoint"),
-                     ("chat", "embeddings", "images", "speech", "transcriptions", "rerank",
-                      "other")),
+        choice_field("endpoint", col("endpoint"), ENDPOINTS),
         choice_field("billing_mode", col("billing_mode"), ("token", "request")),
         choice_field("usage_source", col("usage_source"), ("reported", "estimated", "none")),
     ]
