@@ -40,7 +40,8 @@ SELECT 'b' || i AS call_id, 'demo' AS source,
     CASE WHEN i % 1000 = 0 THEN 250000 ELSE 200 + i % 6000 END AS input_tokens,
     (i % 4) * 100 AS cached_tokens, 50 + i % 1500 AS output_tokens, 0 AS reasoning_tokens,
     0 AS images, 0 AS characters, 0.0 AS audio_seconds, 'reported' AS usage_source,
-    NULL AS charged, NULL AS tags, NULL AS image_size, NULL AS usage_flag
+    NULL AS charged, NULL AS tags, NULL AS image_size, NULL AS usage_flag,
+    0 AS cache_write_tokens, 0 AS cache_write_long_tokens
 FROM range($n) t(i)
 JOIN (SELECT row_number() OVER (ORDER BY name) - 1 AS k, name, count(*) OVER () AS models
       FROM (SELECT DISTINCT model AS name FROM prices WHERE model NOT LIKE '%-c'

@@ -39,11 +39,14 @@ def ranked_bar(df: pd.DataFrame, label: str, value: str = "cost", currency: str 
 
 
 def token_mix(df: pd.DataFrame) -> go.Figure:
-    """Per model: uncached input, cached input, output (excl. reasoning), reasoning tokens."""
+    """Per model: uncached input, cached input (cache reads), cache writes, output (excl.
+    reasoning), reasoning tokens."""
+    writes = df["cache_write_tokens"]
     mix = pd.DataFrame({
         "model": df["model"],
-        "uncached input": df["input_tokens"] - df["cached_tokens"],
+        "uncached input": df["input_tokens"] - df["cached_tokens"] - writes,
         "cached input": df["cached_tokens"],
+        "cache writes": writes,
         "output": df["output_tokens"] - df["reasoning_tokens"],
         "reasoning": df["reasoning_tokens"],
     }).groupby("model", as_index=False).sum()

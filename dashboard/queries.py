@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ledger import fetch_one
+from ledger import TEXT_ENDPOINTS, fetch_one, sql_literal
 from pricing import break_even_tokens, rollup, variants
 from pricing.frames import decimal_frame, records
 from pricing.groups import group_column, tag_value_sql
@@ -36,8 +36,8 @@ RAW, ROLLUP, DAILY, DIST = "priced_calls", rollup.TABLE, rollup.DAILY, rollup.DI
 TIME_COL = {RAW: "started_at", ROLLUP: "hour", DAILY: "day", DIST: "day"}
 _cached = st.cache_data(ttl=3600, max_entries=1024, show_spinner=False)
 
-MAIN_MEASURES = ("cost", "calls", "input_tokens", "cached_tokens", "output_tokens",
-                 "reasoning_tokens", "unpriced_calls", "errors")
+MAIN_MEASURES = ("cost", "calls", "input_tokens", "cached_tokens", "cache_write_tokens",
+                 "output_tokens", "reasoning_tokens", "unpriced_calls", "errors")
 STATUS_MIX = {"e401": "status = 401", "e403": "status = 403", "e429": "status = 429",
               "e5xx": "status >= 500", "errors": "status >= 400"}
 
@@ -277,6 +277,10 @@ def dist_source(f: Filters, p: dict[str, Any]) -> str:
     return f"({raw})"
 
 
+# calls whose size is their tokens: text generation in every provider's format, embeddings
+_TOKEN_ENDPOINTS = "(" + ", ".join(map(sql_literal, (*TEXT_ENDPOINTS, "embeddings"))) + ")"
+
+
 @_cached
 def tokens_per_call(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     """Histogram of tokens per call (input + output), one bin per octave, per model."""
@@ -284,7 +288,7 @@ def tokens_per_call(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     per_octave = rollup.TOKEN_BINS_PER_OCTAVE
     sql = (f"SELECT model, CAST(pow(2, bin // {per_octave}) AS BIGINT) AS tokens_from, "
            f"sum(calls) AS calls FROM {dist_source(f, p)} WHERE kind = 'tokens' "
-           f"AND endpoint IN ('chat', 'embeddings') GROUP BY ALL ORDER BY model, tokens_from")
+           f"AND endpoint IN {_TOKEN_ENDPOINTS} GROUP BY ALL ORDER BY model, tokens_from")
     return _df(_ledger, sql, p)
 
 

@@ -100,7 +100,15 @@ def m006_adjustments(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(create_adjustments_sql())
 
 
-CORE = (m001_calls, m006_adjustments)
+def m007_cache_write_tokens(conn: duckdb.DuckDBPyConnection) -> None:
+    """Prompt-cache writes, which Anthropic (1.25x / 2x input) and OpenAI bill apart from input:
+    ``cache_write_tokens`` ⊆ input and the part written with the longer retention (Anthropic's
+    1-hour cache, OpenAI's 12-hour one), ``cache_write_long_tokens`` ⊆ cache_write_tokens."""
+    for name in ("cache_write_tokens", "cache_write_long_tokens"):
+        conn.execute(f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {name} BIGINT DEFAULT 0")
+
+
+CORE = (m001_calls, m006_adjustments, m007_cache_write_tokens)
 for _step in CORE:
     migration(_step)
 

@@ -38,9 +38,19 @@ CALL_COLUMNS: dict[str, str] = {
     "tags": "MAP(VARCHAR, VARCHAR)",
     "image_size": "VARCHAR",
     "usage_flag": "VARCHAR",
+    # prompt-cache writes (m007): cache_write ⊆ input, cache_write_long ⊆ cache_write
+    "cache_write_tokens": "BIGINT",
+    "cache_write_long_tokens": "BIGINT",
 }
 
-ENDPOINTS = ("chat", "embeddings", "images", "speech", "transcriptions", "rerank", "other")
+ENDPOINTS = ("chat", "embeddings", "images", "speech", "transcriptions", "rerank", "messages",
+             "responses", "gemini", "count_tokens", "models", "probe", "other")
+# Text generation in each provider's own format: OpenAI chat completions, Anthropic Messages,
+# OpenAI Responses, Gemini generateContent (recommendations compare these models as chat).
+TEXT_ENDPOINTS = ("chat", "messages", "responses", "gemini")
+# Calls a platform never bills (token counting, model lists, clients' reachability probes):
+# kept in the ledger as traffic, priced at exactly 0, never listed as unpriced.
+NON_BILLABLE_ENDPOINTS = ("count_tokens", "models", "probe")
 SOURCES = ("proxy", "otel", "newapi", "openai", "openai-usage", "litellm", "csv", "demo")
 USAGE_SOURCES = ("reported", "estimated", "none")
 BILLING_MODES = ("token", "request")
@@ -54,6 +64,8 @@ CALL_DEFAULTS: dict[str, object] = {
     "cached_tokens": 0,
     "output_tokens": 0,
     "reasoning_tokens": 0,
+    "cache_write_tokens": 0,
+    "cache_write_long_tokens": 0,
     "images": 0,
     "characters": 0,
     "audio_seconds": 0.0,

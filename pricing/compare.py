@@ -25,6 +25,7 @@ MONEY_PLACES = Decimal("0.000000000001")  # averages are shown to 1e-12 of the c
 
 BREAK_EVEN_COLUMNS = (
     "key_id", "base_model", "calls", "tokens_per_call", "input_share", "cached_share",
+    "cache_write_share",
     "token_cost", "request_cost", "token_cost_per_call", "request_price",
     "token_cost_per_1m", "break_even_tokens", "cheaper_mode", "saving",
 )
@@ -54,7 +55,8 @@ def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
 
 def break_even_row(row: dict[str, Any]) -> dict[str, Any]:
     """Break-even and the cheaper mode from totals: ``calls``, ``input_tokens``,
-    ``cached_tokens``, ``output_tokens``, ``token_cost`` and ``request_cost`` (both priced);
+    ``cached_tokens``, ``cache_write_tokens`` (optional), ``output_tokens``, ``token_cost`` and
+    ``request_cost`` (both priced; cache writes are in ``token_cost`` at their own rates);
     BREAK_EVEN_COLUMNS out. Observed workloads (:func:`break_even_tokens`) and planned ones
     (``pricing.quote``) both go through here."""
     calls = Decimal(int(row["calls"]))
@@ -78,6 +80,7 @@ def break_even_row(row: dict[str, Any]) -> dict[str, Any]:
         "tokens_per_call": (tokens / calls).quantize(Decimal("0.1"), ROUND_HALF_EVEN),
         "input_share": _ratio(inp, tokens),
         "cached_share": _ratio(cached, inp),
+        "cache_write_share": _ratio(Decimal(int(row.get("cache_write_tokens") or 0)), inp),
         "token_cost": token_cost,
         "request_cost": request_cost,
         "token_cost_per_call": money(token_cost / calls),

@@ -62,7 +62,8 @@ def load_prices(conn: duckdb.DuckDBPyConnection, source: str | Path | PriceSheet
                          models=len(sheet.models), currency=sheet.currency)
     # base rows store above_input_tokens NULL (blank in the sheet); tier rows the threshold
     params = [[r.model, r.effective_from, r.above_input_tokens or None, r.input, r.cached_input,
-               r.output, r.request, r.image, r.audio_minute, r.characters, r.currency, r.line]
+               r.output, r.request, r.image, r.audio_minute, r.characters, r.currency, r.line,
+               r.cache_write, r.cache_write_long]
               for r in sheet.rows]
     conn.execute("BEGIN TRANSACTION")
     try:

@@ -6,8 +6,13 @@ against hand-computed figures and against genai-prices.
 
 from __future__ import annotations
 
+from ledger import NON_BILLABLE_ENDPOINTS, sql_literal
+
 from .periods import utc_day_sql
 from .variants import VARIANT_COLUMNS, raw, variant_choice_sql, variant_totals_sql
+
+# endpoint IN (...) of the calls a platform never bills
+NON_BILLABLE_SQL = "(" + ", ".join(map(sql_literal, NON_BILLABLE_ENDPOINTS)) + ")"
 
 PRICES_TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS prices (
@@ -39,10 +44,16 @@ CREATE TABLE IF NOT EXISTS price_sheets (
 
 DELETE_PRICES_SQL = "DELETE FROM prices"
 
+# m008: prompt-cache write prices (blank: cache_write = input, cache_write_long = cache_write)
+ADD_CACHE_WRITE_PRICE_COLUMNS_SQL = [
+    f"ALTER TABLE prices ADD COLUMN IF NOT EXISTS {name} DECIMAL(18,9)"
+    for name in ("cache_write", "cache_write_long")]
+
 INSERT_PRICE_SQL = """
 INSERT INTO prices (model, effective_from, above_input_tokens, input, cached_input, output,
-                    request, image, audio_minute, characters, currency, sheet_line)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    request, image, audio_minute, characters, currency, sheet_line, cache_write,
+                    cache_write_long)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 INSERT_PRICE_SHEET_SQL = """
@@ -69,11 +80,15 @@ FROM price_sheets ORDER BY loaded_at DESC LIMIT 1
 #    half up, because seconds x price-per-minute / 60 has no finite decimal in general.
 # A usage count above zero whose unit has no price makes the cost NULL (unpriced, not 0).
 # A failed call (status >= 400) costs 0 even for an unpriced model: nothing was charged;
-# ``priced`` still says whether the sheet knows the model.
+# ``priced`` still says whether the sheet knows the model. A call the platform never bills
+# (NON_BILLABLE_ENDPOINTS: count_tokens, models, probe) costs 0 and counts as priced.
+# Input tokens split four ways (cached ⊆ input, cache writes ⊆ input, long writes ⊆ writes):
+# cache reads at cached_input, writes at cache_write (long ones at cache_write_long), the rest
+# at input.
 MAX_TIERS = 3  # base row + 2 tier rows per model and day (the sheet checks this)
 
 _TIER_PRICES = ("input_pt", "cached_pt", "output_pt", "image", "audio_minute_nano",
-                "characters_pt")
+                "characters_pt", "cache_write_pt", "cache_write_long_pt")
 
 
 def _tier_pick(col: str) -> str:
@@ -111,7 +126,9 @@ WITH price_rows AS (
         request,
         image,
         CAST(audio_minute * 1000000000 AS BIGINT) AS audio_minute_nano,
-        characters * 0.000001 AS characters_pt
+        characters * 0.000001 AS characters_pt,
+        coalesce(cache_write, input) * 0.000001 AS cache_write_pt,
+        coalesce(cache_write_long, cache_write, input) * 0.000001 AS cache_write_long_pt
     FROM prices
 ),
 versions AS (
@@ -149,6 +166,14 @@ keyed AS (
         {_tier_pick('image')} AS _t_image,
         {_tier_pick('audio_minute_nano')} AS _t_audio,
         {_tier_pick('characters_pt')} AS _t_chars,
+        {_tier_pick('cache_write_pt')} AS _t_write,
+        {_tier_pick('cache_write_long_pt')} AS _t_write_long,
+        least(coalesce(c.cache_write_tokens, 0),
+              greatest(coalesce(c.input_tokens, 0) - coalesce(c.cached_tokens, 0), 0))
+            AS _n_write,
+        least(coalesce(c.cache_write_long_tokens, 0), coalesce(c.cache_write_tokens, 0),
+              greatest(coalesce(c.input_tokens, 0) - coalesce(c.cached_tokens, 0), 0))
+            AS _n_write_long,
         rp.request AS _r_request, tp.currency AS _t_currency, rp.currency AS _r_currency
     FROM {{source}} c
     LEFT JOIN token_periods tp ON tp.model = c.base_model
@@ -162,13 +187,17 @@ _PRICED_TAIL_SQL = """
 costed AS (
     SELECT *,
         CASE
+          WHEN endpoint IN {non_billable} THEN CAST(0 AS DECIMAL(38,15))
           WHEN NOT _t_found THEN NULL
           WHEN coalesce(status, 200) >= 400 THEN CAST(0 AS DECIMAL(38,15))
           ELSE CAST(
-              (CASE WHEN greatest(input_tokens - cached_tokens, 0) = 0 THEN 0
-                    ELSE greatest(input_tokens - cached_tokens, 0) * _t_input END)
+              (CASE WHEN greatest(input_tokens - cached_tokens - _n_write, 0) = 0 THEN 0
+                    ELSE greatest(input_tokens - cached_tokens - _n_write, 0) * _t_input END)
             + (CASE WHEN least(cached_tokens, input_tokens) <= 0 THEN 0
                     ELSE least(cached_tokens, input_tokens) * _t_cached END)
+            + (CASE WHEN _n_write - _n_write_long = 0 THEN 0
+                    ELSE (_n_write - _n_write_long) * _t_write END)
+            + (CASE WHEN _n_write_long = 0 THEN 0 ELSE _n_write_long * _t_write_long END)
             + (CASE WHEN output_tokens = 0 THEN 0 ELSE output_tokens * _t_output END)
             + (CASE WHEN images = 0 THEN 0 ELSE CAST(images AS BIGINT) * _t_image END)
             + (CASE WHEN characters = 0 THEN 0
@@ -181,6 +210,7 @@ costed AS (
             AS DECIMAL(38,15))
         END AS cost_as_token,
         CASE
+          WHEN endpoint IN {non_billable} THEN CAST(0 AS DECIMAL(38,15))
           WHEN NOT _r_found THEN NULL
           WHEN coalesce(status, 200) >= 400 THEN CAST(0 AS DECIMAL(38,15))
           ELSE CAST(CAST(coalesce(requests, 1) AS BIGINT) * _r_request AS DECIMAL(38,15))
@@ -189,19 +219,21 @@ costed AS (
 )
 SELECT * EXCLUDE (_tier_tokens, _token_from, _request_from, _t_found, _r_found,
                   _t_input, _t_cached, _t_output, _t_image, _t_audio, _t_chars, _t_currency,
-                  _r_request, _r_currency),
+                  _t_write, _t_write_long, _n_write, _n_write_long, _r_request, _r_currency),
     CASE
+      WHEN endpoint IN {non_billable} THEN CAST(0 AS DECIMAL(38,15))
       WHEN coalesce(status, 200) >= 400 THEN CAST(0 AS DECIMAL(38,15))
       WHEN billing_mode = 'request' THEN cost_as_request
       ELSE cost_as_token
     END AS cost,
-    CASE WHEN billing_mode = 'request' THEN _r_found ELSE _t_found END AS priced,
+    CASE WHEN endpoint IN {non_billable} THEN true
+         WHEN billing_mode = 'request' THEN _r_found ELSE _t_found END AS priced,
     CASE WHEN billing_mode = 'request' THEN _request_from ELSE _token_from END
         AS price_effective_from,
     coalesce(CASE WHEN billing_mode = 'request' THEN _r_currency ELSE _t_currency END,
              _t_currency, _r_currency) AS currency
 FROM costed
-"""
+""".replace("{non_billable}", NON_BILLABLE_SQL)
 
 # Costs are memoised in the calls table (memo_* columns), computed on insert and on every
 # prices change, and tagged with the version (a hash of the prices table) they were computed
@@ -226,6 +258,10 @@ MEMO_COLUMNS_SQL = {
 }
 ADD_MEMO_COLUMNS_SQL = [f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {name} {typ}"
                         for name, typ in MEMO_COLUMNS_SQL.items()]
+
+# A change of the cost formula itself (a migration) makes every memo stale.
+FORGET_MEMO_SQL = ("UPDATE calls SET memo_prices_version = NULL "
+                   "WHERE memo_prices_version IS NOT NULL")
 
 PRICES_VERSION_SQL = """
 SELECT md5(coalesce(string_agg(CAST(p AS VARCHAR), '|' ORDER BY CAST(p AS VARCHAR)), ''))
@@ -301,6 +337,7 @@ SELECT model, base_model, billing_mode,
     {utc_day_sql("started_at")} AS day,
     sum(coalesce(requests, 1)) AS calls
 FROM calls
+WHERE endpoint IS NULL OR endpoint NOT IN {NON_BILLABLE_SQL}
 GROUP BY ALL
 """
 
@@ -334,6 +371,7 @@ SELECT {group},
     sum(coalesce(requests, 1)) AS calls,
     sum(input_tokens) AS input_tokens,
     sum(cached_tokens) AS cached_tokens,
+    sum(coalesce(cache_write_tokens, 0)) AS cache_write_tokens,
     sum(output_tokens) AS output_tokens,
     sum(cost_as_token) AS token_cost,
     sum(cost_as_request) AS request_cost

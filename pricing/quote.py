@@ -28,7 +28,7 @@ __all__ = ["Option", "Quote", "Workload", "quote"]
 
 # The workload's fields in each synthetic row; every other calls column gets its default.
 _FIELDS = ("model", "base_model", "billing_mode", "started_at", "requests", "input_tokens",
-           "cached_tokens", "output_tokens")
+           "cached_tokens", "output_tokens", "cache_write_tokens", "cache_write_long_tokens")
 _DEFAULTS = {"status": "200", "endpoint": "'chat'", "stream": "false", "images": "0",
              "characters": "0", "audio_seconds": "0", "reasoning_tokens": "0",
              "usage_source": "'reported'"}
@@ -37,7 +37,9 @@ _DEFAULTS = {"status": "200", "endpoint": "'chat'", "stream": "false", "images":
 @dataclass(frozen=True)
 class Workload:
     """A planned workload: ``calls`` calls of ``input_tokens`` in and ``output_tokens`` out
-    each, ``cached_share`` of the input served from the prompt cache, priced as of ``on``."""
+    each, ``cached_share`` of the input read from the prompt cache and ``cache_write_share``
+    written to it (``cache_write_long_share`` of the input with the longer retention, part of
+    the written share), priced as of ``on``."""
 
     model: str
     calls: int
@@ -45,17 +47,36 @@ class Workload:
     output_tokens: int
     cached_share: Decimal = Decimal(0)
     on: date | None = None
+    cache_write_share: Decimal = Decimal(0)
+    cache_write_long_share: Decimal = Decimal(0)
 
     def check(self) -> None:
         if self.calls < 1 or self.input_tokens < 0 or self.output_tokens < 0:
             raise ValueError("a workload needs calls >= 1 and token counts >= 0")
-        if not Decimal(0) <= self.cached_share <= Decimal(1):
-            raise ValueError("cached share must be between 0 and 1")
+        shares = (self.cached_share, self.cache_write_share, self.cache_write_long_share)
+        if not all(Decimal(0) <= s <= Decimal(1) for s in shares):
+            raise ValueError("cached share and cache-write shares must be between 0 and 1")
+        if self.cached_share + self.cache_write_share > 1:
+            raise ValueError("cached share + cache-write share cannot pass 1 (both are parts "
+                             "of the input)")
+        if self.cache_write_long_share > self.cache_write_share:
+            raise ValueError("the long-retention share is part of the cache-write share")
+
+    def _share(self, share: Decimal) -> int:
+        total = Decimal(self.calls * self.input_tokens) * share
+        return int(total.quantize(Decimal(1), ROUND_HALF_EVEN))
 
     @property
     def cached_tokens(self) -> int:
-        total = Decimal(self.calls * self.input_tokens) * self.cached_share
-        return int(total.quantize(Decimal(1), ROUND_HALF_EVEN))
+        return self._share(self.cached_share)
+
+    @property
+    def cache_write_tokens(self) -> int:
+        return self._share(self.cache_write_share)
+
+    @property
+    def cache_write_long_tokens(self) -> int:
+        return self._share(self.cache_write_long_share)
 
 
 @dataclass
@@ -100,7 +121,7 @@ def _price(conn: duckdb.DuckDBPyConnection, w: Workload, names: list[str]
     for name in names:
         base, mode = (name[:-2], "request") if name.endswith("-c") else (name, "token")
         params += [name, base, mode, at, w.calls, w.calls * w.input_tokens, w.cached_tokens,
-                   w.calls * w.output_tokens]
+                   w.calls * w.output_tokens, w.cache_write_tokens, w.cache_write_long_tokens]
     sql = f"SELECT model, cost, currency FROM ({priced_select(_source(len(names)))})"
     return {m: (None if c is None else Decimal(c), cur)
             for m, c, cur in conn.execute(sql, params).fetchall()}
@@ -146,6 +167,7 @@ def quote(conn: duckdb.DuckDBPyConnection, workload: Workload,
             "base_model": base, "calls": workload.calls,
             "input_tokens": workload.calls * workload.input_tokens,
             "cached_tokens": workload.cached_tokens,
+            "cache_write_tokens": workload.cache_write_tokens,
             "output_tokens": workload.calls * workload.output_tokens,
             "token_cost": token, "request_cost": request})
     else:

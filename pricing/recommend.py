@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ledger import data_file, fetch_one, variant_name
+from ledger import TEXT_ENDPOINTS, data_file, fetch_one, sql_literal, variant_name
 
 from .frames import decimal_frame, records
 from .groups import TAG_PAIRS_JOIN
@@ -237,9 +237,11 @@ def variant_switches(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound
 # ---- 2. cheaper model ----------------------------------------------------------------------
 
 MODELS_CSV = "data/models.csv"
-NEEDED_MODALITY = {"chat": "text", "embeddings": "embedding"}
+NEEDED_MODALITY = {**{e: "text" for e in TEXT_ENDPOINTS}, "embeddings": "embedding"}
+# chat in any provider's format, and embeddings: the calls a cheaper model could serve
+_RECOMMENDED_SQL = "(" + ", ".join(map(sql_literal, NEEDED_MODALITY)) + ")"
 
-WORKLOAD_SHAPE_SQL = """
+WORKLOAD_SHAPE_SQL = f"""
 SELECT key_id, any_value(key_hint) AS key_hint, base_model, endpoint,
   string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
   sum(requests) AS calls, count(*) FILTER (WHERE cost IS NULL) AS unpriced_rows,
@@ -248,8 +250,8 @@ SELECT key_id, any_value(key_hint) AS key_hint, base_model, endpoint,
   quantile_disc(output_tokens // greatest(requests, 1), 0.9) AS p90_output,
   max(input_tokens // greatest(requests, 1)) AS max_input,
   sum(reasoning_tokens) AS reasoning_tokens
-FROM {source}
-WHERE started_at >= ? AND started_at < ? AND endpoint IN ('chat', 'embeddings')
+FROM {{source}}
+WHERE started_at >= ? AND started_at < ? AND endpoint IN {_RECOMMENDED_SQL}
 GROUP BY key_id, base_model, endpoint
 """
 
@@ -262,7 +264,10 @@ GROUP BY key_id, base_model, endpoint
 WORKLOAD_DAYS_SQL = """
 CREATE TEMP TABLE {name} AS
 SELECT key_id, base_model, endpoint, {day} AS day,
-  sum(input_tokens - cached_tokens) AS uncached, sum(cached_tokens) AS cached,
+  sum(input_tokens - cached_tokens - coalesce(cache_write_tokens, 0)) AS uncached,
+  sum(cached_tokens) AS cached,
+  sum(coalesce(cache_write_tokens, 0) - coalesce(cache_write_long_tokens, 0)) AS writes,
+  sum(coalesce(cache_write_long_tokens, 0)) AS writes_long,
   sum(output_tokens) AS output, sum(requests) AS requests
 FROM calls
 WHERE started_at >= ? AND started_at < ? AND status < 400 {endpoint_filter}
@@ -270,8 +275,8 @@ GROUP BY ALL
 """
 _WORKLOAD_DAYS_CTE = """
 WITH w AS (
-  SELECT day, sum(uncached) AS uncached, sum(cached) AS cached, sum(output) AS output,
-    sum(requests) AS requests
+  SELECT day, sum(uncached) AS uncached, sum(cached) AS cached, sum(writes) AS writes,
+    sum(writes_long) AS writes_long, sum(output) AS output, sum(requests) AS requests
   FROM {days}
   WHERE key_id IS NOT DISTINCT FROM ? AND base_model = ? AND endpoint = ?
   GROUP BY day
@@ -281,6 +286,8 @@ CANDIDATE_TOKEN_COST_SQL = _WORKLOAD_DAYS_CTE + """
 SELECT count(*) FILTER (WHERE p.input IS NULL AND p.output IS NULL) AS unpriced_days,
   sum(w.uncached * p.input * 0.000001
       + w.cached * coalesce(p.cached_input, p.input) * 0.000001
+      + w.writes * coalesce(p.cache_write, p.input) * 0.000001
+      + w.writes_long * coalesce(p.cache_write_long, p.cache_write, p.input) * 0.000001
       + w.output * coalesce(p.output, 0) * 0.000001) AS cost
 FROM w ASOF LEFT JOIN p ON w.day >= p.effective_from
 """
@@ -318,11 +325,11 @@ def _tier_filter(conn: duckdb.DuckDBPyConnection) -> str:
 def workload_days(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
                   endpoint: str | None = None) -> Iterator[str]:
     """The period's successful calls summed per workload x UTC day (TEMP table, dropped after);
-    chat and embeddings calls, or one ``endpoint``'s."""
+    text and embeddings calls, or one ``endpoint``'s."""
     name = f"_rec_workload_days_{uuid.uuid4().hex[:12]}"
     params = [*_period(since, until)]
     if endpoint is None:
-        endpoint_filter = "AND endpoint IN ('chat', 'embeddings')"
+        endpoint_filter = f"AND endpoint IN {_RECOMMENDED_SQL}"
     else:
         endpoint_filter, params = "AND endpoint = ?", [*params, endpoint]
     conn.execute(WORKLOAD_DAYS_SQL.format(name=name, day=UTC_DAY_SQL.format(col="started_at"),
@@ -443,13 +450,16 @@ def _cheaper_recommendations(w: dict[str, Any], best: dict[str, tuple[Decimal, s
 
 # ---- 3. other money ------------------------------------------------------------------------
 
-# Cache: cached share of input and the money it saved at the sheet's cached-input price.
+# Cache: cached share of input and the money it saved at the sheet's cached-input price, less
+# what writing the cache cost above the input price (Anthropic: 1.25x for 5 minutes, 2x for 1h).
 # Token sums per key x model x UTC day meet the price in force that day (exact: the price is
 # constant within the day, and the products are DECIMAL).
 CACHE_SQL = """
 WITH c AS (
   SELECT key_id, any_value(key_hint) AS key_hint, base_model,
          sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
+         sum(coalesce(cache_write_tokens, 0) - coalesce(cache_write_long_tokens, 0)) AS writes,
+         sum(coalesce(cache_write_long_tokens, 0)) AS writes_long,
          {day} AS day
   FROM calls WHERE started_at >= ? AND started_at < ? AND status < 400
     AND billing_mode = 'token' AND input_tokens > 0
@@ -458,7 +468,10 @@ WITH c AS (
 SELECT c.key_id, any_value(c.key_hint) AS key_hint, c.base_model,
   sum(c.input_tokens) AS input_tokens, sum(c.cached_tokens) AS cached_tokens,
   sum(c.cached_tokens) / sum(c.input_tokens) AS cached_share,
-  sum(c.cached_tokens * (p.input - coalesce(p.cached_input, p.input)) * 0.000001)
+  sum(c.cached_tokens * (p.input - coalesce(p.cached_input, p.input)) * 0.000001
+      - c.writes * (coalesce(p.cache_write, p.input) - p.input) * 0.000001
+      - c.writes_long * (coalesce(p.cache_write_long, p.cache_write, p.input) - p.input)
+        * 0.000001)
     AS saving_realised,
   sum(c.input_tokens * (p.input - coalesce(p.cached_input, p.input)) * 0.000001) * 0.1
     AS saving_per_10pct_more_cached

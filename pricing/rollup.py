@@ -12,7 +12,7 @@ how many calls fell in each log-spaced bin: tokens per call (quarter octaves, wi
 variants' cost for the break-even chart), latency and time to first token (eighth octaves, for
 approximate percentiles). Counts per bin are exact; percentiles read from bins are approximate.
 
-Keeping them fresh: the tables are created by pricing's migration ``m007_rollups``; calls are
+Keeping them fresh: the tables are created by pricing's migration ``m009_rollups``; calls are
 only ever appended, so the rows with a ``rowid`` above the last one summed are the new ones, and
 :func:`append_new_calls` (registered with the ledger core as a step after every load, see
 ``pricing.install``) appends their sums as extra rollup rows (queries sum them anyway).
@@ -48,6 +48,7 @@ MEASURES: dict[str, str] = {
     "call_rows": "count(*)",
     "input_tokens": "sum(input_tokens)",
     "cached_tokens": "sum(cached_tokens)",
+    "cache_write_tokens": "sum(cache_write_tokens)",
     "output_tokens": "sum(output_tokens)",
     "reasoning_tokens": "sum(reasoning_tokens)",
     "images": "sum(images)",
@@ -145,6 +146,12 @@ def _state(conn: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
         f"({', '.join('?' for _ in names)}) AND NOT temporary", list(names)))[0]
     if exists < len(names):
         return None
+    # rollups built by an older callmeter lack a measure added since: rebuild them
+    have = fetch_one(conn.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND "
+        f"column_name IN ({', '.join('?' for _ in MEASURES)})", [TABLE, *MEASURES]))[0]
+    if have < len(MEASURES):
+        return None
     return conn.execute(f"SELECT calls_rows, max_rowid, prices_marker FROM {STATE}").fetchone()
 
 
@@ -155,7 +162,7 @@ def _save(conn: duckdb.DuckDBPyConnection, rows: int, max_rowid: int, prices: st
 
 def build(conn: duckdb.DuckDBPyConnection) -> None:
     """Build the rollups from scratch over all of ``priced_calls``, inside the caller's
-    transaction (migration ``m007_rollups`` runs this in its own)."""
+    transaction (migration ``m009_rollups`` runs this in its own)."""
     ensure(conn)
     rows, max_rowid = fetch_one(conn.execute(CALLS_MARKER_SQL))
     prices = fetch_one(conn.execute(PRICES_MARKER_SQL))[0]

@@ -19,7 +19,7 @@ from .errors import SheetInvalid, SheetProblem
 from .queries import MAX_TIERS
 
 PRICE_COLUMNS = ("input", "cached_input", "output", "request", "image", "audio_minute",
-                 "characters")
+                 "characters", "cache_write", "cache_write_long")
 # Prices a per-token (no -c) row may carry; a -c row carries only `request`.
 USAGE_PRICE_COLUMNS = tuple(c for c in PRICE_COLUMNS if c != "request")
 SHEET_COLUMNS = ("model", "effective_from", *PRICE_COLUMNS, "above_input_tokens", "currency")
@@ -53,6 +53,8 @@ class PriceRow:
     image: Decimal | None = None
     audio_minute: Decimal | None = None
     characters: Decimal | None = None
+    cache_write: Decimal | None = None        # prompt-cache writes; blank → input
+    cache_write_long: Decimal | None = None   # writes of the longer retention; blank → cache_write
     above_input_tokens: int = 0
     currency: str = DEFAULT_CURRENCY
 
@@ -189,13 +191,16 @@ def _check_billing_rules(row: PriceRow, out: _Collector) -> None:
                   f"belongs on a {row.model}-c row")
     elif not given:
         out.error(row.line, None, f"{row.model} has no price: give at least one of "
-                  + ", ".join(USAGE_PRICE_COLUMNS))
-    if row.cached_input is not None and row.input is None:
-        out.error(row.line, "cached_input", "cached_input without an input price")
-    elif (row.cached_input is not None and row.input is not None
-          and row.cached_input > row.input):
+                  + ", ".join(c for c in USAGE_PRICE_COLUMNS if not c.startswith("cache_write")))
+    for column in ("cached_input", "cache_write", "cache_write_long"):
+        if getattr(row, column) is not None and row.input is None:
+            out.error(row.line, column, f"{column} without an input price")
+    if row.cached_input is not None and row.input is not None and row.cached_input > row.input:
         out.warn(row.line, "cached_input", f"cached input ({row.cached_input}) costs more "
                  f"than input ({row.input})")
+    if row.cache_write is not None and row.input is not None and row.cache_write < row.input:
+        out.warn(row.line, "cache_write", f"a cache write ({row.cache_write}) costs less than "
+                 f"input ({row.input}); providers charge writes at or above the input price")
 
 
 def _check_across_rows(rows: list[PriceRow], out: _Collector) -> None:

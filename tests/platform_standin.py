@@ -158,6 +158,23 @@ class StandIn:
         return self.add(created_at, log_type=2, model=model, prompt=0, completion=0,
                         quota=delta, content="token重算", use_time=0, other=other)
 
+    def fee(self, created_at: int, quota: int, *, model: str = "grok-imagine-image",
+            token_name: str = "team-a", token_id: int = 7) -> dict:
+        """service/violation_fee.go ChargeViolationFeeIfNeeded (same commit): a Grok request
+        failed on a content check, so RecordConsumeLog writes a type 2 row of the fee, no
+        tokens, ``Content`` "Violation fee charged" and ``other`` exactly the fee's map."""
+        row = self.add(created_at, log_type=2, model=model, prompt=0, completion=0,
+                       quota=quota, token_name=token_name, token_id=token_id,
+                       content="Violation fee charged", use_time=1)
+        row["other"] = go_json({
+            "violation_fee": True, "violation_fee_code": "violation_fee.grok.csam",
+            "fee_quota": quota, "base_amount": 0.05, "fee_amount": "0.05",
+            "fee_source": "configured_amount", "group_ratio": 1, "status_code": 400,
+            "upstream_error_type": "invalid_request_error",
+            "upstream_error_code": "violation_fee.grok.csam",
+            "violation_fee_marker": "Failed check: SAFETY_CHECK_TYPE"})
+        return row
+
     def fail(self, path: str, *faults: Fault) -> None:
         self.faults.setdefault(path, []).extend(faults)
 

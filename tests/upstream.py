@@ -7,7 +7,9 @@ Used by the proxy tests, the reliability tests and the benchmarks::
     python -m tests.upstream --port 0     # a process; prints "listening http://…/v1"
 
 Every endpoint of the platform's docs answers (chat completions plain and streamed, embeddings,
-images, speech, transcriptions, rerank, models); any other path is echoed as JSON. What it does
+images, speech, transcriptions, rerank, models), and so do the Anthropic Messages, OpenAI
+Responses and Gemini native APIs (tests/upstream_native.py, which cites the SDK sources it is
+built from); any other path is echoed as JSON. What it does
 is chosen per request by an ``X-Upstream-Behaviour: key=value;key=value`` header (or for the
 whole server with ``UpstreamServer(behaviour=...)``):
 
@@ -340,6 +342,15 @@ async def echo(request: Request) -> Response:
                   "query": request.url.query}, b)
 
 
+def _native_routes() -> list[Route]:
+    """Anthropic Messages, OpenAI Responses and Gemini native (tests/upstream_native.py)."""
+    try:
+        import upstream_native
+    except ImportError:  # run as ``python -m tests.upstream``
+        from tests import upstream_native
+    return upstream_native.routes()
+
+
 def build_app(behaviour: dict[str, str] | None = None) -> Starlette:
     post = ["POST"]
     routes = [
@@ -350,6 +361,7 @@ def build_app(behaviour: dict[str, str] | None = None) -> Starlette:
         Route("/v1/audio/transcriptions", transcriptions, methods=post),
         Route("/v1/rerank", rerank, methods=post),
         Route("/v1/models", models, methods=["GET"]),
+        *_native_routes(),
         Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
     app = Starlette(routes=routes)

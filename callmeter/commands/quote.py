@@ -71,7 +71,8 @@ def _print(q: Quote, source: str) -> None:
 
     w = q.workload
     table = Table(title=f"{w.calls:,} calls of {w.model}: {w.input_tokens:,} in "
-                  f"({w.cached_share:.0%} cached) / {w.output_tokens:,} out each "
+                  f"({w.cached_share:.0%} cached, {w.cache_write_share:.0%} written to the "
+                  f"cache) / {w.output_tokens:,} out each "
                   f"[{q.currency or '?'}]")
     for col in ("option", "model", "billing", "total", "per call"):
         table.add_column(col, justify="right" if col in ("total", "per call") else "left")
@@ -97,6 +98,12 @@ def quote_command(
     output_tokens: Annotated[int, typer.Option("--output", help="Output tokens per call.")],
     cached_share: Annotated[str, typer.Option(help="Share of input tokens served from the "
                                               "prompt cache, 0 to 1.")] = "0",
+    cache_write_share: Annotated[str, typer.Option(help="Share of input tokens written to the "
+                                                   "prompt cache (Anthropic bills 1.25x "
+                                                   "input), 0 to 1.")] = "0",
+    cache_write_long_share: Annotated[str, typer.Option(
+        help="Of which written with the longer retention (Anthropic's 1-hour cache, 2x "
+             "input), 0 to 1.")] = "0",
     on: Annotated[str | None, typer.Option(help="Price as of this date (YYYY-MM-DD); "
                                            "default today (UTC).")] = None,
     prices: Annotated[Path | None, typer.Option(help="Price sheet to use; default the "
@@ -117,12 +124,13 @@ def quote_command(
     from pricing.recommend import MODELS_CSV, load_models
 
     try:
-        share = Decimal(cached_share)
+        share, write, write_long = (Decimal(v) for v in (cached_share, cache_write_share,
+                                                          cache_write_long_share))
         day = date.fromisoformat(on) if on else None
     except (InvalidOperation, ValueError) as exc:
-        raise typer.BadParameter(f"--cached-share wants 0..1 and --on YYYY-MM-DD ({exc})"
-                                 ) from None
-    work = Workload(model, calls, input_tokens, output_tokens, share, day)
+        raise typer.BadParameter("--cached-share and --cache-write[-long]-share want 0..1, "
+                                 f"--on YYYY-MM-DD ({exc})") from None
+    work = Workload(model, calls, input_tokens, output_tokens, share, day, write, write_long)
     try:
         with _prices(db, prices) as (conn, source):
             q = quote(conn, work, load_models(str(data_file(models or MODELS_CSV))))
@@ -135,7 +143,10 @@ def quote_command(
 
 
 def _as_dict(q: Quote, source: str) -> dict[str, Any]:
-    return {"workload": {**q.workload.__dict__, "cached_tokens": q.workload.cached_tokens},
+    w = q.workload
+    return {"workload": {**w.__dict__, "cached_tokens": w.cached_tokens,
+                         "cache_write_tokens": w.cache_write_tokens,
+                         "cache_write_long_tokens": w.cache_write_long_tokens},
             "currency": q.currency, "prices": source,
             "options": [o.__dict__ for o in q.options], "break_even": q.break_even,
             "notes": q.notes}

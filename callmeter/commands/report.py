@@ -99,7 +99,8 @@ def _focus_report(db: str, month: str, out: Path | None, opts: FocusOptions) -> 
     finally:
         conn.close()
     write_focus(export, out, sys.stdout)
-    note = (f"{len(export.rows)} FOCUS rows, ListCost {export.list_cost:.2f}, BilledCost "
+    note = (f"{len(export.rows)} FOCUS rows ({export.adjustment_rows} of refunds, settlements, "
+            f"fees, billed lines), ListCost {export.list_cost:.2f}, BilledCost "
             f"{export.billed_cost:.2f}")
     if out:
         note = f"wrote {out} ({note})"

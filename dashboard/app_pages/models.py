@@ -14,8 +14,8 @@ by_model = queries.breakdown(ctx.ledger, ctx.marker, f, ("model", "endpoint"), (
 by_model["stream_share"] = (by_model["streamed"] / by_model["calls"]).fillna(0)
 st.subheader("Spend and consumption by model and endpoint")
 table(by_model[["model", "endpoint", "cost", "calls", "input_tokens", "cached_tokens",
-                "output_tokens", "reasoning_tokens", "stream_share", "unpriced_calls",
-                "errors"]], "models", d,
+                "cache_write_tokens", "output_tokens", "reasoning_tokens", "stream_share",
+                "unpriced_calls", "errors"]], "models", d,
       {"stream_share": st.column_config.ProgressColumn("streamed", format="percent",
                                                        min_value=0, max_value=1)})
 
@@ -23,7 +23,8 @@ mix_col, dist_col = st.columns(2)
 with mix_col:
     st.subheader("Token mix")
     chart_with_table(charts.token_mix(by_model), by_model[["model", "input_tokens",
-                     "cached_tokens", "output_tokens", "reasoning_tokens"]], "token_mix", d)
+                     "cached_tokens", "cache_write_tokens", "output_tokens",
+                     "reasoning_tokens"]], "token_mix", d)
 with dist_col:
     st.subheader("Tokens per call")
     hist = queries.tokens_per_call(ctx.ledger, ctx.marker, f)

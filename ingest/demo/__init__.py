@@ -48,7 +48,8 @@ SELECT printf('demo:%d:%09d', CAST($seed AS BIGINT), g.idx) AS call_id,
   g.images, g.characters, g.audio_seconds,
   {_USAGE} AS usage_source, NULL AS charged, k.tags,
   {list(IMAGE_SIZES)}[g.image_size + 1] AS image_size,
-  CASE WHEN g.usage = 1 THEN {sql_literal(USAGE_FLAG_INTERRUPTED)} END AS usage_flag
+  CASE WHEN g.usage = 1 THEN {sql_literal(USAGE_FLAG_INTERRUPTED)} END AS usage_flag,
+  NULL AS cache_write_tokens, NULL AS cache_write_long_tokens
 FROM _demo_calls g
 JOIN _demo_keys k ON k.w = g.w
 JOIN _demo_models md ON md.m = g.m

@@ -166,6 +166,10 @@ _COMMON_CHECKS = f"""
     WHEN endpoint IS NOT NULL AND endpoint NOT IN ({", ".join(map(sql_literal, ENDPOINTS))})
       THEN 'field endpoint: ''' || endpoint || ''' is not one of {"/".join(ENDPOINTS)}'
     WHEN cached_tokens > input_tokens THEN 'field cached_tokens: more than input_tokens'
+    WHEN coalesce(cache_write_tokens, 0) > input_tokens - coalesce(cached_tokens, 0)
+      THEN 'field cache_write_tokens: more than input_tokens less cached_tokens'
+    WHEN coalesce(cache_write_long_tokens, 0) > coalesce(cache_write_tokens, 0)
+      THEN 'field cache_write_long_tokens: more than cache_write_tokens'
     WHEN reasoning_tokens > output_tokens THEN 'field reasoning_tokens: more than output_tokens'
     WHEN requests IS NOT NULL AND requests < 1 THEN 'field requests: must be at least 1'
   END"""

@@ -50,7 +50,8 @@ def _fields(present: set[str], timezone: str) -> list[Field]:
                  "image_size", "usage_flag", "key_id"):
         fields.append(text_field(name, col(name)))
     for name in ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "images",
-                 "characters", "requests", "latency_ms", "ttft_ms"):
+                 "characters", "requests", "latency_ms", "ttft_ms", "cache_write_tokens",
+                 "cache_write_long_tokens"):
         fields.append(count_field(name, col(name)))
     fields += [
         number_field("audio_seconds", col("audio_seconds")),

@@ -63,6 +63,7 @@ OTHER_KEYS = {
     "model_price": "$.model_price", "cache_tokens": "$.cache_tokens",
     "cache_creation_tokens": "$.cache_creation_tokens",
     "cache_write_tokens": "$.cache_write_tokens", "frt": "$.frt",
+    "cache_creation_tokens_1h": "$.cache_creation_tokens_1h",
     "status_code": "$.status_code", "request_path": "$.request_path",
     "billing_mode": "$.billing_mode", "usage_semantic": "$.usage_semantic",
     "claude": "$.claude", "image_n": "$.image_request.n", "image_size": "$.image_request.size",
@@ -134,6 +135,7 @@ def _parsed_sql(raw: str, options: ImportOptions) -> str:
         count_field("cache", "o_cache_tokens"),
         count_field("cache_creation", "o_cache_creation_tokens"),
         count_field("cache_write", "o_cache_write_tokens"),
+        count_field("cache_write_1h", "o_cache_creation_tokens_1h"),
         number_field("use_time", "use_time"),
         number_field("elapsed_time", "elapsed_time"),
         count_field("type", "type"),
@@ -185,6 +187,10 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOption
         "input_tokens": tokens.value,
         "cached_tokens": f"CASE WHEN {tokens.placeholder} THEN 0 ELSE p_cache END",
         "output_tokens": "p_completion",
+        "cache_write_tokens": f"CASE WHEN {tokens.placeholder} THEN 0 "
+                              "ELSE coalesce(p_cache_write, p_cache_creation, 0) END",
+        "cache_write_long_tokens": f"CASE WHEN {tokens.placeholder} THEN 0 "
+                                   "ELSE coalesce(p_cache_write_1h, 0) END",
         "images": f"CASE WHEN {image_row} THEN coalesce(images_n_, 1) END",
         "image_size": f"CASE WHEN {image_row} THEN {IMAGE_SIZE_SQL} END",
         "usage_source": tokens.usage_source,

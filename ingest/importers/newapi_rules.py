@@ -23,6 +23,11 @@ ENDPOINT_SQL = """CASE
   WHEN o_request_path LIKE '%/audio/transcriptions%' OR o_request_path LIKE '%/audio/translations%'
     THEN 'transcriptions'
   WHEN o_request_path LIKE '%rerank%' THEN 'rerank'
+  WHEN o_request_path LIKE '%/messages/count_tokens%' THEN 'count_tokens'
+  WHEN o_request_path LIKE '%/messages%' THEN 'messages'
+  WHEN o_request_path LIKE '%/responses%' THEN 'responses'
+  WHEN o_request_path LIKE '%:generateContent%' OR o_request_path LIKE '%:streamGenerateContent%'
+    THEN 'gemini'
   WHEN o_request_path IS NOT NULL THEN 'chat'
   WHEN m LIKE '%embedding%' THEN 'embeddings'
   WHEN m LIKE '%rerank%' THEN 'rerank'
@@ -105,8 +110,10 @@ def input_tokens_sql(image_row: str) -> InputTokens:
     - Claude semantics (service/text_quota.go: ``usage_semantic == "anthropic"``; builds before
       2026-03 wrote ``claude: true`` from ``PostClaudeConsumeQuota``): ``prompt_tokens``
       excludes cache reads and writes, so input = prompt + cache read + cache write
-      (``cache_write_tokens``, else ``cache_creation_tokens``). Cache writes stay inside
-      input_tokens until the ledger has a column of their own.
+      (``cache_write_tokens``, else ``cache_creation_tokens``). The writes are also the ledger's
+      ``cache_write_tokens`` (any semantics: an OpenAI-semantics prompt already holds them),
+      ``cache_creation_tokens_1h`` its ``cache_write_long_tokens`` (the proxy reads the same
+      counts from the answer new-api relays).
     - relay/image_handler.go sets ``prompt_tokens`` to 1 (before 2026-03: to n) when the
       upstream reports no usage, and one-api logs image rows with 0 tokens: those are not
       tokens. The image count is ``other.image_request.n`` or the content's "生成数量 N".

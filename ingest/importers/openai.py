@@ -35,6 +35,10 @@ RESPONSE_PATHS = {
     "reasoning_o": "$.usage.output_tokens_details.reasoning_tokens",
     "cache_read": "$.usage.cache_read_input_tokens",
     "cache_write": "$.usage.cache_creation_input_tokens",
+    "write_1h": "$.usage.cache_creation.ephemeral_1h_input_tokens",
+    "write_p": "$.usage.prompt_tokens_details.cache_write_tokens",
+    "write_i": "$.usage.input_tokens_details.cache_write_tokens",
+    "write_12h": "$.usage.input_tokens_details.cache_write_tokens_details.ttl_12h_tokens",
     "usage_type": "$.usage.type", "seconds": "$.usage.seconds",
     "data0_object": "$.data[0].object", "data0_url": "$.data[0].url",
     "data0_b64": "$.data[0].b64_json", "text": "$.text", "size": "$.size", "data": "$.data",
@@ -79,6 +83,8 @@ def _usage_fields() -> list[Any]:
         count_field("reasoning", "coalesce(reasoning_c, reasoning_o)"),
         count_field("cache_read", "cache_read"),
         count_field("cache_write", "cache_write"),
+        count_field("write", "coalesce(write_p, write_i)"),
+        count_field("write_long", "coalesce(write_1h, write_12h)"),
         number_field("seconds", "seconds"),
         count_field("latency", "latency"),
     ]
@@ -104,6 +110,8 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOption
       WHEN data0_object = 'embedding' THEN 'embeddings'
       WHEN usage_type = 'duration' OR (text IS NOT NULL AND object IS NULL) THEN 'transcriptions'
       WHEN data0_url IS NOT NULL OR data0_b64 IS NOT NULL THEN 'images'
+      WHEN type = 'message' THEN 'messages'
+      WHEN object = 'response' THEN 'responses'
       ELSE 'chat' END"""
     status = ("CASE WHEN try_cast(coalesce(status_code, status) AS INTEGER) BETWEEN 100 AND 599 "
               "THEN try_cast(coalesce(status_code, status) AS INTEGER) "
@@ -125,6 +133,8 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOption
         "output_tokens": f"CASE WHEN {separate} THEN p_completion + p_reasoning "
                          "ELSE p_completion END",
         "reasoning_tokens": "p_reasoning",
+        "cache_write_tokens": f"CASE WHEN {anth} THEN p_cache_write ELSE p_write END",
+        "cache_write_long_tokens": "p_write_long",
         "images": ("CASE WHEN endpoint_x = 'images' THEN "
                    "json_array_length(CAST(data AS JSON)) END"),
         "image_size": "CASE WHEN endpoint_x = 'images' THEN coalesce(size, req_size) END",

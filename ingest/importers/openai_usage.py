@@ -11,8 +11,10 @@ embeddings, images, audio speech/transcription and moderation results are calls.
 hashes the bucket and **every group-by field** (project, user, API key, model, batch, service
 tier, image source and size) — a result grouped by service tier is another row, not a copy —
 and not its counts, so a later export of the same bucket adds nothing: export finished buckets.
-Completions ``input_tokens`` include cached and cache-write tokens (so do ours); cache writes and
-audio tokens have no column of their own and are not priced apart. Web search and file search
+Completions ``input_tokens`` include cached and cache-write tokens (so do ours); cache writes
+(``input_cache_write_tokens``, the 12-hour part ``input_cache_write_12h_tokens``) fill the
+ledger's cache-write columns, priced at the sheet's ``cache_write`` rates; audio tokens have no
+column of their own and are not priced apart. Web search and file search
 results count tool calls of requests the completions results already hold, and vector store
 and code interpreter results are storage and sessions: all skipped. A Costs API result
 (``organization.costs.result``) is money the usage does not tie to requests: it goes to the
@@ -36,6 +38,8 @@ RESULT_PATHS = {
     "object": "$.object", "model": "$.model", "api_key_id": "$.api_key_id",
     "project_id": "$.project_id", "user_id": "$.user_id", "batch": "$.batch",
     "input_tokens": "$.input_tokens", "input_cached_tokens": "$.input_cached_tokens",
+    "input_cache_write_tokens": "$.input_cache_write_tokens",
+    "input_cache_write_12h_tokens": "$.input_cache_write_12h_tokens",
     "output_tokens": "$.output_tokens", "num_model_requests": "$.num_model_requests",
     "images": "$.images", "source": "$.source", "size": "$.size", "characters": "$.characters",
     "seconds": "$.seconds", "start_time": "$.start_time", "end_time": "$.end_time",
@@ -85,6 +89,8 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOption
         time_field("started_at", "start_time", options.timezone),
         text_field("model", "model"),
         count_field("input", "input_tokens"), count_field("cached", "input_cached_tokens"),
+        count_field("write", "input_cache_write_tokens"),
+        count_field("write_long", "input_cache_write_12h_tokens"),
         count_field("output", "output_tokens"), count_field("requests", "num_model_requests"),
         count_field("images", "images"), count_field("characters", "characters"),
         number_field("seconds", "seconds"),
@@ -103,6 +109,7 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOption
         "call_id": call_id, "source": "'openai-usage'", "started_at": "p_started_at",
         "key_id": "api_key_id", "endpoint": endpoint, "model": "p_model",
         "requests": "p_requests", "input_tokens": "p_input", "cached_tokens": "p_cached",
+        "cache_write_tokens": "p_write", "cache_write_long_tokens": "p_write_long",
         "output_tokens": "p_output", "images": "p_images", "characters": "p_characters",
         "audio_seconds": "p_seconds", "image_size": "size",
         "charged": f"CASE WHEN {billed} THEN {amount} END",

@@ -177,7 +177,7 @@ def call_record(span: Span, resource: Mapping[str, object], scope: str,
         "requests": 1,
         "input_tokens": usage.input_tokens, "cached_tokens": usage.cached_tokens,
         "output_tokens": usage.output_tokens, "reasoning_tokens": usage.reasoning_tokens,
-        "usage_source": usage.usage_source,
+        "cache_write_tokens": usage.cache_write_tokens, "usage_source": usage.usage_source,
     }
     if isinstance(ttft, int | float) and ttft >= 0:
         record["ttft_ms"] = int(ttft * 1000)

@@ -21,6 +21,7 @@ class SpanUsage:
     cached_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
     usage_source: str = "none"
     usage_flag: str | None = None
 
@@ -63,6 +64,8 @@ def span_usage(attrs: Mapping[str, object], provider: str | None = None,
         flag = "reasoning_separate"
     elif not apart and total is not None and total != reported_in + reported_out:
         flag = "total_mismatch"
-    return SpanUsage(input_tokens=inp, cached_tokens=min(cache_read, inp), output_tokens=out,
-                     reasoning_tokens=min(reasoning, out), usage_source="reported",
+    cached = min(cache_read, inp)
+    return SpanUsage(input_tokens=inp, cached_tokens=cached, output_tokens=out,
+                     reasoning_tokens=min(reasoning, out),
+                     cache_write_tokens=min(cache_write, inp - cached), usage_source="reported",
                      usage_flag=flag)

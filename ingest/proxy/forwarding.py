@@ -26,8 +26,14 @@ RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}
 API_ROOTS = frozenset({
     "chat", "completions", "embeddings", "images", "audio", "rerank", "models", "responses",
     "moderations", "files", "batches", "fine_tuning", "uploads", "vector_stores", "assistants",
-    "threads", "realtime", "engines", "edits",
+    "threads", "realtime", "engines", "edits", "messages",
 })
+# Gemini's native API versions: ``/v1beta/models/{model}:generateContent`` goes to the upstream's
+# origin unchanged (new-api serves it there), and is read as a Gemini call.
+GEMINI_VERSIONS = frozenset({"v1beta", "v1alpha"})
+# ``models/{model}:{method}`` (Gemini) → endpoint; other methods (embedContent, ...) are `other`
+GEMINI_METHODS = {"generateContent": "gemini", "streamGenerateContent": "gemini",
+                  "countTokens": "count_tokens"}
 ENDPOINT_BY_PATH = {
     "chat/completions": "chat",
     "embeddings": "embeddings",
@@ -38,6 +44,13 @@ ENDPOINT_BY_PATH = {
     "audio/transcriptions": "transcriptions",
     "audio/translations": "transcriptions",
     "rerank": "rerank",
+    "messages": "messages",                    # Anthropic Messages (Claude Code, anthropic SDK)
+    "messages/count_tokens": "count_tokens",
+    "responses": "responses",                  # OpenAI Responses (Codex CLI, openai SDK)
+    "responses/compact": "responses",
+    "responses/input_tokens": "count_tokens",
+    "models": "models",
+    "": "probe",                               # the bare base URL: clients' reachability checks
 }
 _SAFE_PATH = "/:@!$&'()*+,;=-._~"
 
@@ -47,6 +60,22 @@ class Route:
     endpoint: str   # contract endpoint name: chat, embeddings, ..., other
     api_path: str   # "chat/completions", or the origin path for non-API paths
     url: str        # upstream URL without the query string
+    model: str | None = None   # a model named by the path (Gemini), not by the body
+    stream: bool = False       # the path asks for a stream (Gemini's streamGenerateContent)
+
+
+def classify(api_path: str) -> tuple[str, str | None, bool]:
+    """(endpoint, model named in the path, streamed) of an API path such as
+    ``chat/completions`` or ``models/gemini-2.5-pro:streamGenerateContent``."""
+    endpoint = ENDPOINT_BY_PATH.get(api_path)
+    if endpoint is not None:
+        return endpoint, None, False
+    if not api_path.startswith("models/"):
+        return "other", None, False
+    name, colon, method = api_path[7:].rpartition(":")
+    if not colon:
+        return "models", None, False   # GET models/{id}
+    return GEMINI_METHODS.get(method, "other"), name or None, method == "streamGenerateContent"
 
 
 class Upstream:
@@ -76,12 +105,17 @@ class Upstream:
             rest, target = clean[3:], self.base
         elif first in API_ROOTS:
             rest, target = clean, self.base
+        elif first in GEMINI_VERSIONS:
+            endpoint, model, stream = classify(clean[len(first) + 1:].strip("/"))
+            return Route(endpoint, clean.lstrip("/"),
+                         self.origin + quote(clean, safe=_SAFE_PATH), model, stream)
         else:
-            return Route("other", clean.lstrip("/"), self.origin + quote(clean, safe=_SAFE_PATH))
+            endpoint = "probe" if clean == "/" else "other"
+            return Route(endpoint, clean.lstrip("/"), self.origin + quote(clean, safe=_SAFE_PATH))
         api_path = rest.strip("/")
-        endpoint = ENDPOINT_BY_PATH.get(api_path, "other")
+        endpoint, model, stream = classify(api_path)
         return Route(endpoint, api_path, target + quote("/" + api_path, safe=_SAFE_PATH)
-                     if api_path else target)
+                     if api_path else target, model, stream)
 
 
 def error_body(message: str, code: str, kind: str = "proxy_error") -> bytes:

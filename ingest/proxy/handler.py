@@ -7,18 +7,19 @@ next instant (at worst a call is recorded whose last bytes never left).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes
+
+import httpx
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
     from .app import ProxyApp
 
-import asyncio
-import time
-
-import httpx
-
+from . import estimate as estimate_mod
 from . import usage as usage_mod
 from .egress import describe_failure
 from .forwarding import REQUEST_DROP, RESPONSE_DROP, Route, error_body
@@ -29,7 +30,10 @@ from .stream import SseRelay
 DONE = b"data: [DONE]"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 COLLECT_LIMIT = 64 * 1024 * 1024   # response bytes kept to read usage from a non-streamed body
-USAGE_ENDPOINTS = frozenset({"chat", "embeddings", "images", "transcriptions", "rerank", "other"})
+# Answers whose body carries the call's usage; count_tokens, models and probe answers carry
+# none the platform bills (a count_tokens answer's `input_tokens` is a count, not a charge).
+USAGE_ENDPOINTS = frozenset({"chat", "embeddings", "images", "transcriptions", "rerank", "other",
+                             "messages", "responses", "gemini"})
 
 
 def billable(status: int) -> bool:
@@ -120,7 +124,9 @@ class CallHandler:
         app, call = self.app, self.call
         self._owner_task = asyncio.current_task()
         headers = RequestHeaders(self.scope["headers"])
-        call.identify(headers.key, app.fingerprinter)
+        call.identify(headers.key or _query_key(self.scope), app.fingerprinter)
+        if self.scope["method"] == "HEAD":
+            call.endpoint = "probe"  # a reachability check (Claude Code sends HEAD / per run)
         self.origin = headers.origin
         response = None
         skip_record = False
@@ -136,7 +142,8 @@ class CallHandler:
                 return
             info, body = read_request(call.endpoint, headers.content_type, body)
             self.info = info
-            call.model, call.stream = info.model, info.stream
+            call.model = info.model or self.route.model
+            call.stream = info.stream or self.route.stream
             call.tags = parse_tags(headers.tags, info.user)
             if info.malformed:
                 call.flag = "malformed_request"
@@ -242,8 +249,8 @@ class CallHandler:
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _pump(self, response: httpx.Response, relay: SseRelay | None,
-                    parts: list[bytes] | None,
-                    length: int | None, encoding: str | None) -> str | None:
+                    parts: list[bytes] | None, length: int | None, encoding: str | None
+                    ) -> str | None:
         """Forward each upstream chunk as it arrives; returns why it stopped early, if it did."""
         call, send = self.call, self.send
         remaining = length
@@ -307,23 +314,27 @@ class CallHandler:
         call, info = self.call, self.info
         if billable(call.status):
             text: str | None = None
+            top_up = False
             if relay is not None:
                 out = usage_mod.Usage()
                 if relay.usage is not None:
                     usage_mod.apply_stream_usage(out, call.endpoint, relay.usage)
-                if usage_mod.needs_estimate(out, call.endpoint):
+                top_up = _cut_after_usage(out, call.endpoint, problem)
+                if estimate_mod.needs_estimate(out, call.endpoint) or top_up:
                     text = relay.text()
                 call.usage = out
             elif parts is not None and problem is None:
                 body = usage_mod.decoded(b"".join(parts), encoding)
                 call.usage = usage_mod.usage_from_body(call.endpoint, info, body)
-                if usage_mod.needs_estimate(call.usage, call.endpoint):
-                    text = usage_mod.output_text(body)
+                if estimate_mod.needs_estimate(call.usage, call.endpoint):
+                    text = estimate_mod.output_text(body)
             elif call.endpoint == "speech":
                 call.usage = usage_mod.usage_from_body("speech", info, b"")
             if text is not None:
-                await asyncio.to_thread(usage_mod.estimate, call.usage, call.endpoint, info,
-                                        text)
+                count = estimate_mod.top_up_cut_output if top_up else estimate_mod.estimate
+                args = (call.usage, info, text) if top_up else (call.usage, call.endpoint, info,
+                                                                 text)
+                await asyncio.to_thread(count, *args)
         if not call.recorded:
             self.app.record(call)
 
@@ -336,10 +347,30 @@ class CallHandler:
         out = usage_mod.Usage()
         if relay is not None and relay.usage is not None:
             usage_mod.apply_stream_usage(out, call.endpoint, relay.usage)
-        if usage_mod.needs_estimate(out, call.endpoint):
-            usage_mod.estimate(out, call.endpoint, self.info,
-                               relay.text() if relay is not None else "")
+        if estimate_mod.needs_estimate(out, call.endpoint):
+            estimate_mod.estimate(out, call.endpoint, self.info,
+                                  relay.text() if relay is not None else "")
+        elif relay is not None and _cut_after_usage(out, call.endpoint, "interrupted"):
+            estimate_mod.top_up_cut_output(out, self.info, relay.text())
         call.usage = out
+
+
+def _cut_after_usage(out: usage_mod.Usage, endpoint: str, problem: str | None) -> bool:
+    """A text stream cut after reporting usage: its output count may predate the cut text."""
+    return (problem is not None and out.usage_source == "reported"
+            and endpoint in estimate_mod.ESTIMATED_ENDPOINTS)
+
+
+def _query_key(scope: Scope) -> bytes | None:
+    """Gemini's ``?key=`` (curl examples put the key there); fingerprinted, never stored."""
+    query = scope.get("query_string") or b""
+    if b"key=" not in query:
+        return None
+    for pair in query.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if name == b"key" and value:
+            return unquote_to_bytes(value)
+    return None
 
 
 def _response_headers(raw: list[tuple[bytes, bytes]]

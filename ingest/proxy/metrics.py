@@ -20,7 +20,7 @@ from ledger import SpoolWriter
 
 MAX_MODEL_LABELS = 200
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-TOKEN_KINDS = ("input", "cached", "output", "reasoning")
+TOKEN_KINDS = ("input", "cached", "cache_write", "output", "reasoning")
 
 
 class _SpoolCollector:
@@ -90,8 +90,8 @@ class ProxyMetrics:
         if upstream_seconds is not None:
             child(self.upstream_latency, endpoint).observe(upstream_seconds)
         for kind, value in zip(TOKEN_KINDS, (usage.input_tokens, usage.cached_tokens,
-                                             usage.output_tokens, usage.reasoning_tokens),
-                               strict=True):
+                                             usage.cache_write_tokens, usage.output_tokens,
+                                             usage.reasoning_tokens), strict=True):
             if value:
                 child(self.tokens, label, kind).inc(value)
 

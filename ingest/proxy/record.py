@@ -86,6 +86,8 @@ class Call:
             "cached_tokens": u.cached_tokens,
             "output_tokens": u.output_tokens,
             "reasoning_tokens": u.reasoning_tokens,
+            "cache_write_tokens": u.cache_write_tokens,
+            "cache_write_long_tokens": u.cache_write_long_tokens,
             "images": u.images,
             "characters": u.characters,
             "audio_seconds": u.audio_seconds,

@@ -1,7 +1,9 @@
 """Reading usage out of a server-sent-event stream as it passes through.
 
-Per chunk the work is a couple of byte searches: events are split only to find the usage
-object (once per stream) and, when the proxy asked for usage on the client's behalf, to drop the
+Per chunk the work is a couple of byte searches: events are split only to find usage objects
+(chat and Responses streams send one; Anthropic sends ``message_start`` and each
+``message_delta``, Gemini one ``usageMetadata`` per chunk: they are merged, later counts winning)
+and, when the proxy asked for usage on the client's behalf, to drop the
 usage-only chunk (``"choices": []``) the client never asked for. The text of the stream is kept
 (bounded) so that a stream without usage can be counted locally at its end.
 """
@@ -13,9 +15,10 @@ import re
 import zlib
 from typing import Any
 
-from .usage import find_usage
+from .estimate import event_text
+from .usage import find_usage, merge_usage
 
-_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
+_USAGE_OBJECT = re.compile(rb'"usage(?:Metadata)?"\s*:\s*\{')
 _EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 KEEP_BYTES = 4 * 1024 * 1024      # stream text kept for a local count when usage is missing
 MAX_PENDING = 1024 * 1024         # an "event" this long is not SSE: stop splitting
@@ -93,7 +96,7 @@ class SseRelay:
                 continue
             usage = find_usage(event)
             if usage is not None:
-                self.usage = usage
+                self.usage = merge_usage(self.usage, usage)
             if not (self.strip and _EMPTY_CHOICES.search(event)):
                 kept.append(event)
         return b"".join(kept)
@@ -111,23 +114,5 @@ class SseRelay:
                 event = json.loads(payload)
             except ValueError:
                 continue
-            _event_text(event, parts)
+            event_text(event, parts)
         return "".join(parts)
-
-
-def _event_text(event: dict[str, Any], parts: list[str]) -> None:
-    for choice in event.get("choices") or ():
-        if not isinstance(choice, dict):
-            continue
-        delta = choice.get("delta") or {}
-        for key in ("content", "reasoning_content"):
-            if isinstance(delta.get(key), str):
-                parts.append(delta[key])
-        for call in delta.get("tool_calls") or ():
-            fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
-                parts.append(fn["arguments"])
-        if isinstance(choice.get("text"), str):
-            parts.append(choice["text"])
-    if isinstance(event.get("delta"), str):  # transcription and Responses API deltas
-        parts.append(event["delta"])

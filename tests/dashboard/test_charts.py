@@ -43,12 +43,14 @@ def test_break_even_chart_draws_pricings_lines_crossing_at_the_break_even_and_th
     assert [t.name for t in charts.break_even(points, None).data] == names[2:]
 
 
-def test_token_mix_splits_cached_and_reasoning():
+def test_token_mix_splits_cached_cache_writes_and_reasoning():
     df = pd.DataFrame({"model": ["m"], "input_tokens": [100], "cached_tokens": [30],
-                       "output_tokens": [50], "reasoning_tokens": [20]})
+                       "cache_write_tokens": [25], "output_tokens": [50],
+                       "reasoning_tokens": [20]})
     fig = charts.token_mix(df)
     got = {t.name: list(t.y)[0] for t in fig.data}
-    assert got == {"uncached input": 70, "cached input": 30, "output": 30, "reasoning": 20}
+    assert got == {"uncached input": 45, "cached input": 30, "cache writes": 25, "output": 30,
+                   "reasoning": 20}
 
 
 def test_savings_bar_leaves_out_unknown_savings():

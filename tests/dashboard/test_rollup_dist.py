@@ -124,7 +124,7 @@ def test_appended_calls_keep_every_rollup_exact(tmp_path):
 
 def test_callmeter_load_appends_to_existing_rollups(tmp_path):
     """`load` (ingest.loader.load_spool) keeps rollups current through the hook pricing
-    registers; every ledger has them (migration m007_rollups), so a ledger the dashboard never
+    registers; every ledger has them (migration m009_rollups), so a ledger the dashboard never
     opened is summed too once its rollups are current."""
     from ingest.loader import load_spool
     from ledger.connect import open_ledger

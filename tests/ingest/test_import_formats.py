@@ -34,11 +34,14 @@ def test_openai_jsonl_normalises_usage_and_flags_totals(tmp_path):
                                           "reasoning_tokens, status, endpoint, usage_flag")}
     assert got["gpt-4o-2024-08-06"] == (1450, 1280, 12, 0, 200, "chat", None)
     assert got["o3-mini-2025-01-31"] == (320, 0, 900, 704, 200, "chat", None)
-    assert got["gpt-4.1-mini"] == (2000, 1024, 300, 0, 200, "chat", None)  # Responses API
+    assert got["gpt-4.1-mini"] == (2000, 1024, 300, 0, 200, "responses", None)
     assert got["text-embedding-3-small"] == (8, 0, 0, 0, 200, "embeddings", None)
     # Anthropic: input excludes cache reads and writes -> 50 + 4000 + 100
-    assert got["claude-sonnet-4-20250514"] == (4150, 4000, 80, 0, 200, "chat",
+    assert got["claude-sonnet-4-20250514"] == (4150, 4000, 80, 0, 200, "messages",
                                                "anthropic_usage_normalised")
+    # ... and its 100 cache-creation tokens are the cache writes the price sheet prices apart
+    written = {r[0]: r[1] for r in calls(db, "model, cache_write_tokens")}
+    assert written["claude-sonnet-4-20250514"] == 100 and written["gpt-4.1-mini"] == 0
     # Gemini: thinking tokens outside completion_tokens (total = 100 + 50 + 300)
     assert got["gemini-2.5-pro"] == (100, 0, 350, 300, 200, "chat", "reasoning_separate")
     assert got["gemini-2.5-flash-c"] == (100, 0, 50, 0, 200, "chat", "total_mismatch")

@@ -14,6 +14,7 @@ from ledger.connect import open_ledger
 from ledger.errors import LedgerTooNew
 from ledger.migrations import m001_calls, migrate, registered
 from ledger.schema import CALL_COLUMNS
+from pricing.queries import PRICES_VERSION_SQL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,6 +63,36 @@ def test_old_ledger_with_only_the_first_migration_is_upgraded_and_keeps_its_call
     assert conn.execute("SELECT call_id FROM calls").fetchall() == [("old-1",)]
     assert conn.execute("SELECT count(*) FROM prices").fetchone()[0] == 0
     assert conn.execute("SELECT call_id FROM priced_calls").fetchall() == [("old-1",)]
+    conn.close()
+
+
+def test_ledger_from_before_cache_writes_is_upgraded_and_its_memo_recomputed(tmp_path):
+    """m007/m008 on a ledger written before them: the new columns read 0, and memoised costs
+    are recomputed under the new formula even when the prices did not change (a count_tokens
+    call memoised as unpriced becomes the non-billable 0 it is)."""
+    db = str(tmp_path / "before.duckdb")
+    conn = open_ledger(db)
+    conn.execute("INSERT INTO calls (call_id, source, started_at, endpoint, model, base_model, "
+                 "billing_mode, status, requests, input_tokens) VALUES ('count', 'proxy', "
+                 "TIMESTAMPTZ '2026-01-02 00:00:00+00', 'count_tokens', 'claude-x', 'claude-x', "
+                 "'token', 200, 1, 5202)")
+    # back to what the previous release wrote: no cache-write columns, the old migrations, and
+    # the memo of the old formula (an unknown model: unpriced) under the current prices version
+    conn.execute("DROP VIEW priced_calls")
+    for table, cols in (("calls", ("cache_write_tokens", "cache_write_long_tokens")),
+                        ("prices", ("cache_write", "cache_write_long"))):
+        for col in cols:
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
+    conn.execute("DELETE FROM _migrations WHERE name IN ('m007_cache_write_tokens', "
+                 "'m008_cache_write_prices')")
+    conn.execute(f"UPDATE calls SET memo_cost = NULL, memo_priced = false, "
+                 f"memo_prices_version = ({PRICES_VERSION_SQL})")
+    conn.close()
+
+    conn = open_ledger(db)
+    assert migration_names(conn) == [name for name, _ in registered()]
+    assert conn.execute("SELECT cache_write_tokens, cache_write_long_tokens, cost, priced "
+                        "FROM priced_calls").fetchall() == [(0, 0, 0, True)]
     conn.close()
 
 

@@ -77,6 +77,25 @@ def test_usage_spellings(attrs, scope, expected):
     assert tokens(rec) == expected and rec["usage_source"] == "reported"
 
 
+@pytest.mark.parametrize(("attrs", "scope", "written"), [
+    # OpenLIT passes Anthropic's native counts (cache kept outside the input)
+    (chat("claude-sonnet-4-5", 10, 5, **{"gen_ai.provider.name": "anthropic",
+                                         "gen_ai.usage.cache_read.input_tokens": 4,
+                                         "gen_ai.usage.cache_creation.input_tokens": 3}),
+     "openlit.otel.tracing", 3),
+    # semantic conventions' spelling, cache inside the input
+    (chat("claude-sonnet-4-5", 100, 5, **{"gen_ai.usage.cache_creation.input_tokens": 60}),
+     "x", 60),
+    # OpenInference
+    ({"openinference.span.kind": "LLM", "llm.model_name": "claude-sonnet-4-5",
+      "llm.token_count.prompt": 300, "llm.token_count.completion": 20,
+      "llm.token_count.prompt_details.cache_write": 200}, "x", 200),
+    (chat(inp=80, out=10), "x", 0),
+])
+def test_cache_writes_fill_the_ledger_column(attrs, scope, written):
+    assert one(attrs, scope=scope)["cache_write_tokens"] == written
+
+
 def test_no_usage_is_marked_none_not_zero_cost_in_disguise():
     rec = one({"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"})
     assert rec["usage_source"] == "none" and rec["input_tokens"] == 0

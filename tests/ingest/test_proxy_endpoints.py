@@ -179,7 +179,7 @@ def test_models_list_for_chat_apps(client, ledger_rows):
     ids = [m.id for m in client.models.list()]
     assert "gpt-4o-c" in ids
     row = only(ledger_rows())
-    assert (row["endpoint"], row["status"], row["model"]) == ("other", 200, None)
+    assert (row["endpoint"], row["status"], row["model"]) == ("models", 200, None)
 
 
 def test_other_path_passed_through(proxy, upstream, ledger_rows):

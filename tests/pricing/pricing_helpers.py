@@ -27,20 +27,22 @@ asr,2025-01-01,,,,,,0.006,,
 CALL_SQL = """
 INSERT INTO calls (call_id, source, started_at, key_id, model, base_model, billing_mode,
                    status, requests, input_tokens, cached_tokens, output_tokens,
-                   reasoning_tokens, images, characters, audio_seconds)
+                   reasoning_tokens, images, characters, audio_seconds, cache_write_tokens,
+                   cache_write_long_tokens, endpoint)
 VALUES (?, 'csv', ?, ?, ?, regexp_replace(?, '-c$', ''),
         CASE WHEN ? LIKE '%-c' THEN 'request' ELSE 'token' END,
-        ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
 def add_call(conn, call_id: str, model: str, started_at: str = "2025-02-01 12:00:00+00",
              *, key: str = "k1:a", status: int = 200, requests: int = 1, input: int = 0,
              cached: int = 0, output: int = 0, reasoning: int = 0, images: int = 0,
-             characters: int = 0, audio_seconds: float = 0.0) -> None:
+             characters: int = 0, audio_seconds: float = 0.0, write: int = 0,
+             write_long: int = 0, endpoint: str = "chat") -> None:
     conn.execute(CALL_SQL, [call_id, started_at, key, model, model, model, status, requests,
                             input, cached, output, reasoning, images, characters,
-                            audio_seconds])
+                            audio_seconds, write, write_long, endpoint])
 
 
 def write(tmp_path: Path, text: str, name: str = "prices.csv") -> Path:

@@ -12,7 +12,8 @@ from pricing_helpers import add_call, costs
 from ledger.connect import open_ledger
 from pricing import load_prices
 
-# (model as called, genai-prices ref, provider, call time, input, cached, output)
+# (model as called, genai-prices ref, provider, call time, input, cached, output[, cache
+# writes, of which 1-hour])
 SAMPLE = [
     ("gpt-4o", "gpt-4o", "openai", "2026-10-01T10:00:00", 12_345, 2_048, 789),
     ("gpt-4o-mini", "gpt-4o-mini", "openai", "2026-10-01T10:00:00", 100_000, 50_000, 3_000),
@@ -35,6 +36,17 @@ SAMPLE = [
      8_000, 0, 0),
     ("text-embedding-3-large", "text-embedding-3-large", "openai", "2026-10-01T10:00:00",
      8_000, 0, 0),
+    # prompt-cache writes: 5-minute at 1.25x input, 1-hour at 2x (Claude Code's long calls)
+    ("claude-sonnet-4-5", "claude-sonnet-4-5", "anthropic", "2026-10-01T10:00:00", 5_202,
+     4_644, 64, 552, 152),
+    ("claude-sonnet-4-5", "claude-sonnet-4-5", "anthropic", "2026-10-01T10:00:00", 250_000,
+     180_000, 2_000, 60_000, 0),  # above the 200k tier
+    ("claude-haiku-4-5", "claude-haiku-4-5", "anthropic", "2026-10-01T10:00:00", 30_000, 0,
+     500, 30_000, 30_000),
+    ("claude-opus-4-5", "claude-opus-4-5", "anthropic", "2026-10-01T10:00:00", 90_000,
+     70_000, 3_000, 10_000, 2_500),
+    ("claude-3-7-sonnet", "claude-3-7-sonnet", "anthropic", "2025-10-01T10:00:00", 12_000,
+     0, 800, 11_000, 0),
 ]
 
 
@@ -48,12 +60,15 @@ def shipped(tmp_path_factory):
 
 @pytest.mark.parametrize("case", SAMPLE, ids=[f"{s[0]}-{s[3][:10]}-{s[4]}" for s in SAMPLE])
 def test_cost_matches_genai_prices(shipped, case):
-    model, ref, provider, when, inp, cached, out = case
+    model, ref, provider, when, inp, cached, out, *writes = case
+    write, write_long = writes or (0, 0)
     cid = f"{model}-{when}-{inp}"
-    add_call(shipped, cid, model, when + "+00:00", input=inp, cached=cached, output=out)
+    add_call(shipped, cid, model, when + "+00:00", input=inp, cached=cached, output=out,
+             write=write, write_long=write_long)
     ours = costs(shipped, cid)["cost"]
-    theirs = calc_price(Usage(input_tokens=inp, cache_read_tokens=cached, output_tokens=out),
-                        ref, provider_id=provider,
+    usage = Usage(input_tokens=inp, cache_read_tokens=cached, output_tokens=out,
+                  cache_write_tokens=write, cache_write_1h_tokens=write_long)
+    theirs = calc_price(usage, ref, provider_id=provider,
                         genai_request_timestamp=datetime.fromisoformat(when).replace(tzinfo=UTC)
                         ).total_price
     assert ours == theirs, f"{model}: ours {ours}, genai-prices {theirs}"

@@ -41,8 +41,8 @@ def test_unknown_column(tmp_path):
     assert messages(tmp_path, "a,2025-01-01,1,,2,\n",
                     header="model,effective_from,input,cached_input,output,reqest\n") == [
         "1:reqest:unknown column 'reqest'; known columns: model, effective_from, input, "
-        "cached_input, output, request, image, audio_minute, characters, "
-        "above_input_tokens, currency"]
+        "cached_input, output, request, image, audio_minute, characters, cache_write, "
+        "cache_write_long, above_input_tokens, currency"]
 
 
 def test_negative_and_non_numeric_prices(tmp_path):

@@ -149,3 +149,66 @@ def test_two_tiers_pick_the_highest_threshold_passed(tmp_path):
     assert got == {"base": D("0.0001"), "t1": D("0.000202"), "t1b": D("0.0004"),
                    "t2": D("0.000603")}
     conn.close()
+
+
+CACHE_SHEET = """\
+model,effective_from,input,cached_input,output,cache_write,cache_write_long
+cw,2025-01-01,2,0.2,8,2.5,4
+cw,2025-06-01,2,0.2,8,2.5,
+cw,2025-09-01,2,0.2,8,,
+"""
+
+
+def test_cache_writes_priced_at_their_own_rates_blank_falling_back(tmp_path):
+    from pricing_helpers import write
+
+    from ledger.connect import open_ledger
+    from pricing import load_prices
+
+    conn = open_ledger(str(tmp_path / "cw.duckdb"))
+    load_prices(conn, write(tmp_path, CACHE_SHEET))
+    call = {"input": 10_000, "cached": 6_000, "write": 3_000, "write_long": 1_000, "output": 100}
+    for cid, day in (("both", "2025-02-01"), ("no_long", "2025-07-01"), ("none", "2025-10-01")):
+        add_call(conn, cid, "cw", day + " 12:00:00+00", **call)
+    # 1000 uncached × 2 + 6000 read × 0.2 + 2000 five-minute × 2.5 + 1000 one-hour × 4
+    # + 100 out × 8 = 2000 + 1200 + 5000 + 4000 + 800 per 1M
+    assert costs(conn, "both")["cost"] == D("0.013")
+    # cache_write_long blank → the 1-hour writes at cache_write (2.5): 1500 less
+    assert costs(conn, "no_long")["cost"] == D("0.0115")
+    # both blank → every write at input (2), as before cache writes were modelled
+    assert costs(conn, "none")["cost"] == D("0.01")
+    # a gateway's over-reported writes never price more input than the call had
+    add_call(conn, "over", "cw", "2025-02-01 12:00:00+00", input=1_000, cached=800, write=900,
+             write_long=900)
+    assert costs(conn, "over")["cost"] == D("0.00096")  # 800 × 0.2 + 200 × 4
+    conn.close()
+
+
+def test_non_billable_calls_cost_zero_and_are_never_unpriced(ledger):
+    from pricing import unpriced_models
+    from pricing.loader import unpriced_by_sheet
+    from pricing.sheet import read_sheet
+
+    add_call(ledger, "count", "claude-not-in-the-sheet", input=5_202, endpoint="count_tokens")
+    add_call(ledger, "list", "tok", endpoint="models")
+    ledger.execute("INSERT INTO calls (call_id, source, started_at, endpoint, status, requests) "
+                   "VALUES ('probe', 'proxy', TIMESTAMPTZ '2025-02-01 00:00:00+00', 'probe', "
+                   "404, 1), ('anon', 'proxy', TIMESTAMPTZ '2025-02-01 00:00:00+00', 'models', "
+                   "200, 1)")
+    for cid in ("count", "list", "probe", "anon"):
+        got = costs(ledger, cid)
+        assert (got["cost"], got["cost_as_token"], got["cost_as_request"], got["priced"]) == (
+            0, 0, 0, True), cid
+    assert unpriced_models(ledger).empty
+    sheet = read_sheet(ledger.execute("SELECT sheet FROM price_sheets").fetchone()[0])
+    assert unpriced_by_sheet(ledger, sheet) == []
+    # the same unknown model called for real is unpriced, and listed
+    add_call(ledger, "real", "claude-not-in-the-sheet", input=5_202, endpoint="messages")
+    assert costs(ledger, "real")["cost"] is None
+    assert list(unpriced_models(ledger)["model"]) == ["claude-not-in-the-sheet"]
+    # the dashboard's unpriced counts (its rollups) agree: one call, not five
+    from pricing import rollup
+
+    rollup.refresh(ledger)
+    assert ledger.execute(f"SELECT sum(unpriced_calls), sum(calls) FROM {rollup.DAILY}"
+                          ).fetchone() == (1, 5)

@@ -53,6 +53,26 @@ def test_hand_computed_quote(conn):
     assert firsts[0] <= asked.cost
 
 
+def test_cache_writes_in_a_quote(conn):
+    # claude-sonnet-4-5: 3 in, 0.3 cached, 3.75 five-minute and 6 one-hour writes, 15 out per
+    # 1M; -c 0.0135 a call. 1000 calls of 10k in (60% read, 30% written, 10% for 1 hour) and
+    # 500 out: 1M × 3 + 6M × 0.3 + 2M × 3.75 + 1M × 6 + 0.5M × 15 = 3 + 1.8 + 7.5 + 6 + 7.5
+    w = Workload("claude-sonnet-4-5", 1000, 10_000, 500, Decimal("0.6"), date(2026, 1, 1),
+                 Decimal("0.3"), Decimal("0.1"))
+    q = quote(conn, w, MODELS)
+    assert [(o.model, o.cost) for o in q.options[:2]] == [
+        ("claude-sonnet-4-5", Decimal("25.8")), ("claude-sonnet-4-5-c", Decimal("13.5"))]
+    # 13.5 / 1000 a call ÷ (25.8 / 10.5M a token) = 5494.19 tokens per call
+    assert q.break_even["break_even_tokens"] == 5494
+    assert q.break_even["cache_write_share"] == Decimal("0.3")
+    without = quote(conn, Workload("claude-sonnet-4-5", 1000, 10_000, 500, Decimal("0.6"),
+                                   date(2026, 1, 1)))
+    assert without.options[0].cost == Decimal("3") * 4 + Decimal("1.8") + Decimal("7.5")
+    with pytest.raises(ValueError, match="part of the cache-write share"):
+        quote(conn, Workload("claude-sonnet-4-5", 1, 10, 1, cache_write_share=Decimal("0.1"),
+                             cache_write_long_share=Decimal("0.2")))
+
+
 def test_price_date_and_tiers(conn):
     # deepseek-chat: 0.27/1.1 from 2025-02-09, 0.56/1.68 from 2025-09-06 (no cache here)
     before = quote(conn, Workload("deepseek-chat", 10, 1000, 1000, on=date(2025, 9, 5)))
@@ -126,3 +146,11 @@ def test_cli_quote(tmp_path):
                           "2", "--db", str(tmp_path / "none.duckdb")], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "cached share" in bad.stderr
+    written = subprocess.run([sys.executable, "-m", "callmeter.cli", "quote", "--model",
+                              "claude-sonnet-4-5", "--calls", "1000", "--input", "10000",
+                              "--output", "500", "--cached-share", "0.6", "--cache-write-share",
+                              "0.3", "--cache-write-long-share", "0.1", "--json", "--db",
+                              str(tmp_path / "none.duckdb")], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)
+    assert written.returncode == 0, written.stderr
+    assert Decimal(json.loads(written.stdout)["options"][0]["cost"]) == Decimal("25.8")
