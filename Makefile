@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast bench bench-quick browser-deps focus-validator lint
+.PHONY: setup demo test test-fast bench bench-quick browser-deps focus-validator lint settings-doc
 
 $(BIN)/callmeter: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -46,5 +46,12 @@ bench: setup
 bench-quick: setup
 	$(BIN)/python -m benchmarks --quick
 
+# ruff, the layer contracts (import-linter, pyproject.toml) and mypy --strict over every package
+# docs/settings.md's table, from the settings' one definition (ledger/config.py)
+settings-doc: setup
+	$(BIN)/python -c "from ledger.config import settings_table; print(settings_table(), end='')"
+
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy

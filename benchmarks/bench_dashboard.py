@@ -112,7 +112,7 @@ def page_calls(ledger, marker: str, f, key: str) -> dict[str, list]:
                        ("recent_calls", q.recent_calls, (ledger, marker, kf, 100))],
         "billing": [("billing_comparison model", q.billing_comparison,
                      (ledger, marker, f, ("base_model",))),
-                    ("model_prices", q.model_prices, (ledger, marker, "gpt-4o", f.end)),
+                    ("break_even", q.break_even, (ledger, marker, f, "gpt-4o")),
                     ("break_even_points", q.break_even_points, (ledger, marker, f, "gpt-4o")),
                     ("billing_comparison key", q.billing_comparison,
                      (ledger, marker, f, ("key",)))],
@@ -151,7 +151,7 @@ def query_layer(db: str) -> dict:
     from dashboard import queries
     from dashboard.connection import open_dashboard_ledger
     from dashboard.filters import Filters
-    from ingest.config import settings_from_env
+    from ledger.config import settings_from_env
 
     t0 = time.perf_counter()
     ledger = open_dashboard_ledger(settings_from_env(db))

@@ -56,7 +56,9 @@ VALUES ('gpt-4o', DATE '2024-01-01', 2.5, 1.25, 10, NULL),
 
 LOADER = """
 import sys
-from ingest.ledger import open_ledger
+import pricing
+from ledger.connect import open_ledger
+pricing.install()
 from ingest.loader import load_spool
 conn = open_ledger(sys.argv[1])
 print(load_spool(conn, sys.argv[2], keep=True).inserted)
@@ -95,8 +97,8 @@ def _restore(spools: list[Path]) -> None:
 
 
 def _serial_load(db: str, spools: list[Path]) -> float:
-    from ingest.ledger import open_ledger
     from ingest.loader import load_spool
+    from ledger.connect import open_ledger
 
     t0 = time.perf_counter()
     conn = open_ledger(db)
@@ -107,9 +109,9 @@ def _serial_load(db: str, spools: list[Path]) -> float:
 
 
 def _overview(conn, n: int) -> float:
-    from ingest.loader import insert_new_calls
     from ingest.normalise import normalised_select
-    from ingest.schema import CALL_COLUMNS
+    from ledger import insert_new_calls
+    from ledger.schema import CALL_COLUMNS
 
     given = {"call_id": "'o-' || i", "source": "'demo'", "model": "['gpt-4o', 'gpt-4o-c', "
              "'gpt-4o-mini', 'claude-sonnet-4'][1 + i % 4]",
@@ -130,7 +132,7 @@ def run(quick: bool = True) -> dict:
     reason = missing_reason()
     if reason:
         return {"skipped": reason}
-    from ingest.ledger import open_ledger
+    from ledger.connect import open_ledger
 
     per_writer, n_overview = (10_000, 100_000) if quick else (1_000_000, 30_000_000)
     cluster = start_cluster()

@@ -81,7 +81,7 @@ def time_load(db: Path) -> tuple[float, str]:
 
 
 def run(quick: bool) -> dict:
-    from ingest.config import spool_dir
+    from ledger.config import spool_dir
 
     rows = QUICK_ROWS if quick else FULL_ROWS
     half = rows // 2
@@ -110,10 +110,10 @@ def run(quick: bool) -> dict:
 def profile(rows: int = 1_000_000) -> dict:
     """Where ``load`` spends its time, step by step in-process (``--profile``): DuckDB's JSON
     reader, the normalising select, the in-batch dedupe (QUALIFY row_number), the anti-join."""
-    from ingest.config import spool_dir
-    from ingest.ledger import open_ledger
     from ingest.loader import finished_segments, segments_sql
-    from ingest.schema import CALL_COLUMNS
+    from ledger.config import spool_dir
+    from ledger.connect import open_ledger
+    from ledger.schema import CALL_COLUMNS
 
     cols = ", ".join(CALL_COLUMNS)
     steps = {

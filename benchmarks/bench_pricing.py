@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest.ledger import open_ledger
-from ingest.loader import insert_new_calls
+from ledger import insert_new_calls
+from ledger.connect import open_ledger
 from pricing import load_prices
 from pricing.memo import refresh_cost_memo
 

@@ -17,9 +17,9 @@ import argparse
 def serve_callmeter(args) -> None:
     import uvicorn
 
-    from ingest.config import ledger_home, spool_dir
-    from ingest.keys import SECRET_FILE_NAME, KeyFingerprinter, load_or_create_secret
     from ingest.proxy import ProxyOptions, build_app, uvicorn_config
+    from ledger.config import ledger_home, spool_dir
+    from ledger.keys import SECRET_FILE_NAME, KeyFingerprinter, load_or_create_secret
 
     options = ProxyOptions(upstream=args.upstream, port=args.port, transport=args.transport,
                            access_log=False)

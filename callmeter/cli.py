@@ -1,13 +1,35 @@
-"""Entry point: one Typer app; each command group lives in its own module under commands/."""
+"""Entry point and composition root: one Typer app, one module per command (or command group)
+under ``commands/``, each imported here by name, so a module that fails to import fails the
+command line loudly instead of dropping its commands.
+
+The app's callback installs pricing's migrations and hooks into the ledger core before any
+command runs (``pricing.install``); commands import what they need (pandas, Streamlit, httpx,
+the pricing engines) inside their functions, so ``callmeter --help`` and ``callmeter load``
+start fast.
+"""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
 
-from ingest.errors import CallmeterError
+from callmeter.commands import (
+    budgets,
+    dashboard,
+    demo,
+    import_,
+    load,
+    migrate,
+    otel,
+    prices,
+    proxy,
+    quote,
+    recommend,
+    report,
+    sync,
+)
+from ledger import CallmeterError
 
 app = typer.Typer(
     name="callmeter",
@@ -19,26 +41,19 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-# Each module exposes register(app). Order is the order of `callmeter --help`.
-COMMAND_MODULES = (
-    "callmeter.commands.proxy",
-    "callmeter.commands.otel",
-    "callmeter.commands.ledger",
-    "callmeter.commands.dashboard",
-    "callmeter.commands.reports",
-    "callmeter.commands.quote",
-    "callmeter.commands.prices",
-    "callmeter.commands.sync",
-    "callmeter.commands.lake",
-)
+@app.callback()
+def compose() -> None:
+    """Runs before every command (not for --help): registers pricing's migrations and hooks
+    with the ledger core, so no command can open a ledger without them."""
+    import pricing
 
-for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as exc:  # a command group not built yet
-        if exc.name != _name:
-            raise
-        continue
+    pricing.install()
+
+
+# Order is the order of `callmeter --help`.
+COMMANDS = (proxy, otel, import_, load, dashboard, demo, report, recommend, budgets, quote,
+            prices, sync, migrate)
+for _module in COMMANDS:
     _module.register(app)
 
 

@@ -18,13 +18,14 @@ def with_query_progress(conn: duckdb.DuckDBPyConnection, label: str, work: Calla
     if not enabled:
         return work()
     done = threading.Event()
-    box: dict[str, object] = {}
+    value: list[T] = []
+    error: list[BaseException] = []
 
     def run() -> None:
         try:
-            box["value"] = work()
+            value.append(work())
         except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
+            error.append(exc)
         finally:
             done.set()
 
@@ -43,6 +44,6 @@ def with_query_progress(conn: duckdb.DuckDBPyConnection, label: str, work: Calla
                 bar.update(task, completed=pct)
         bar.update(task, completed=100)
     thread.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+    if error:
+        raise error[0]
+    return value[0]

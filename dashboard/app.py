@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -15,18 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
+import pricing  # noqa: E402
 from dashboard import auth, queries  # noqa: E402
 from dashboard.connection import get_ledger  # noqa: E402
 from dashboard.context import Context, set_context  # noqa: E402
 from dashboard.filters import sidebar_filters  # noqa: E402
-from ingest.config import settings_from_env  # noqa: E402
-from ingest.errors import CallmeterError  # noqa: E402
+from ledger import CallmeterError, Settings, settings_from_env  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PAGES = HERE / "app_pages"
 
 
-def _user(settings) -> auth.User:
+def _user(settings: Settings) -> auth.User:
     """The logged-in user; draws the login form and stops the run when there is none."""
     try:
         users = (auth.load_users(settings.dashboard_users_file)
@@ -43,26 +44,28 @@ def _user(settings) -> auth.User:
                  "or bind to 127.0.0.1.")
         st.stop()
     if "user" in st.session_state:
-        return st.session_state["user"]
+        user: auth.User = st.session_state["user"]
+        return user
     st.title("callmeter")
     with st.form("login"):
         name = st.text_input("User", disabled=not users)
         password = st.text_input("Password", type="password")
         if st.form_submit_button("Sign in"):
-            user = auth.login(name, password, users=users,
-                              shared_password=settings.dashboard_password)
-            if user:
-                st.session_state["user"] = user
+            found = auth.login(name, password, users=users,
+                               shared_password=settings.dashboard_password)
+            if found:
+                st.session_state["user"] = found
                 st.rerun()
             st.error("Wrong user or password.")
     st.stop()
 
 
-def _page(name: str, title: str, icon: str, **kw) -> st.Page:
+def _page(name: str, title: str, icon: str, **kw: Any) -> st.Page:
     return st.Page(str(PAGES / f"{name}.py"), title=title, icon=icon, **kw)
 
 
 def main() -> None:
+    pricing.install()  # the dashboard is an entry point: pricing's steps before any ledger opens
     st.set_page_config(page_title="callmeter", page_icon="💸", layout="wide")
     settings = settings_from_env()
     user = _user(settings)

@@ -24,6 +24,7 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROLES = ("finance", "owner")
 LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")
@@ -66,13 +67,13 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
-def load_users(path: Path) -> dict[str, dict]:
+def load_users(path: Path) -> dict[str, dict[str, Any]]:
     """Read and check a users file; raises AuthConfigError naming the problem."""
     try:
         data = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise AuthConfigError(f"users file {path}: {exc}") from exc
-    users = data.get("users", {})
+    users: dict[str, dict[str, Any]] = data.get("users", {})
     for name, entry in users.items():
         if not str(entry.get("password", "")).startswith("pbkdf2_sha256$"):
             raise AuthConfigError(f"users file {path}: {name} needs a hashed password "
@@ -82,7 +83,7 @@ def load_users(path: Path) -> dict[str, dict]:
     return users
 
 
-def login(username: str, password: str, *, users: dict[str, dict] | None,
+def login(username: str, password: str, *, users: dict[str, dict[str, Any]] | None,
           shared_password: str | None) -> User | None:
     """The user these credentials belong to, or None."""
     if users:

@@ -5,7 +5,7 @@ Money arrives as Decimal; it becomes float here, for drawing only.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 import plotly.express as px
@@ -76,25 +76,27 @@ def percentiles(df: pd.DataFrame, what: str = "latency") -> go.Figure:
     return fig
 
 
-def break_even(points: pd.DataFrame, prices: dict, currency: str = "USD") -> go.Figure:
+def break_even(points: pd.DataFrame, even: dict[str, Any] | None, currency: str = "USD"
+               ) -> go.Figure:
     """Cost per call against tokens per call for both variants, with the workload's calls.
 
-    The per-request line is flat at the request price; the per-token line uses the workload's
-    own share of input tokens. Marker size is the number of calls in each bin.
+    ``even`` is the workload's ``pricing.break_even_tokens`` row: the per-request line is flat
+    at its request price, the per-token line rises at its observed cost per token (cached
+    input, tiers and the input/output mix included), so the lines cross at its break-even.
+    Marker size is the number of calls in each bin.
     """
     fig = go.Figure()
     tokens = points["tokens"].astype(float) if len(points) else pd.Series([1.0, 10000.0])
     x_max = max(float(tokens.max()) * 1.2, 10.0)
-    token_price = prices.get("token")
-    share = input_share(points)
-    if token_price and token_price.get("input") is not None:
-        per_token = (share * float(token_price["input"])
-                     + (1 - share) * float(token_price["output"] or 0)) / 1e6
+    if even is not None and even.get("break_even_tokens") is not None:
+        x_max = max(x_max, float(even["break_even_tokens"]) * 1.5)
+    if even is not None and even.get("token_cost_per_1m") is not None:
+        per_token = float(even["token_cost_per_1m"]) / 1e6
         fig.add_trace(go.Scatter(x=[0, x_max], y=[0, per_token * x_max], mode="lines",
                                  name="per-token price"))
-    if prices.get("request") is not None:
-        fig.add_trace(go.Scatter(x=[0, x_max], y=[float(prices["request"])] * 2, mode="lines",
-                                 name="per-request price", line={"dash": "dash"}))
+    if even is not None and even.get("request_price") is not None:
+        fig.add_trace(go.Scatter(x=[0, x_max], y=[float(even["request_price"])] * 2,
+                                 mode="lines", name="per-request price", line={"dash": "dash"}))
     if len(points):
         size = points["calls"].astype(float)
         size = 6 + 24 * (size / size.max()) ** 0.5
@@ -108,22 +110,6 @@ def break_even(points: pd.DataFrame, prices: dict, currency: str = "USD") -> go.
     fig.update_layout(template=TEMPLATE, xaxis_title="tokens per call",
                       yaxis_title=f"cost per call ({currency})", margin={"t": 10, "b": 10})
     return fig
-
-
-def input_share(points: pd.DataFrame) -> float:
-    """Share of input tokens in the workload's tokens (0.5 when there are none)."""
-    total = float(points["tokens_sum"].sum()) if len(points) else 0.0
-    return float(points["input_tokens"].sum()) / total if total else 0.5
-
-
-def break_even_tokens(prices: dict, input_share: float) -> Decimal | None:
-    """Tokens per call at which both variants cost the same (None when one is unpriced)."""
-    tok, req = prices.get("token"), prices.get("request")
-    if not tok or req is None or tok.get("input") is None:
-        return None
-    share = Decimal(str(round(input_share, 6)))
-    per_token = (share * tok["input"] + (1 - share) * (tok["output"] or 0)) / Decimal(10**6)
-    return (req / per_token).quantize(Decimal(1)) if per_token else None
 
 
 def savings_bar(df: pd.DataFrame, label: str, currency: str = "USD") -> go.Figure:

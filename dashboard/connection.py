@@ -1,6 +1,6 @@
 """One ledger connection per dashboard process, and the refresh done on every page load.
 
-The dashboard owns the ledger while it runs (see ``ingest.ledger``): it opens it read-write
+The dashboard owns the ledger while it runs (see ``ledger.connect``): it opens it read-write
 once, loads the proxy's finished spool segments on each refresh, and keeps the hourly rollup in
 step. Streamlit runs sessions on threads, so each read takes its own cursor.
 """
@@ -15,11 +15,9 @@ from pathlib import Path
 import duckdb
 import streamlit as st
 
-from ingest.config import Settings, settings_from_env, spool_dir
-from ingest.ledger import open_ledger
 from ingest.loader import LoadResult, load_spool
-
-from . import rollup
+from ledger import Settings, open_ledger, settings_from_env, spool_dir, sql_literal
+from pricing import rollup
 
 # Loading the spool costs a directory listing; once a second is fresh enough.
 REFRESH_EVERY_SECONDS = 1.0
@@ -66,7 +64,7 @@ class Ledger:
 def open_dashboard_ledger(settings: Settings) -> Ledger:
     """Open (and migrate) the ledger for the dashboard; raises LedgerLocked when it is held."""
     conn = open_ledger(settings.db, wait_seconds=2.0)
-    conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    conn.execute(f"SET memory_limit = {sql_literal(MEMORY_LIMIT)}")
     conn.execute("SET preserve_insertion_order = false")
     rollup.ensure(conn)
     return Ledger(settings=settings, conn=conn)

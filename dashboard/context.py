@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import streamlit as st
 
@@ -18,9 +19,20 @@ class Context:
     ledger: Ledger
     marker: str
     user: User
-    filters: Filters | None = None
-    display: Display | None = None
-    options: dict | None = None
+    display: Display = field(default_factory=Display)
+    options: dict[str, Any] = field(default_factory=dict)
+    _filters: Filters | None = None
+
+    @property
+    def filters(self) -> Filters:
+        """The sidebar's filters (set by app.py before any page that reads calls runs)."""
+        if self._filters is None:
+            raise RuntimeError("no filters yet: the ledger is empty (first-run pages only)")
+        return self._filters
+
+    @filters.setter
+    def filters(self, value: Filters) -> None:
+        self._filters = value
 
 
 def set_context(ctx: Context) -> None:
@@ -29,4 +41,5 @@ def set_context(ctx: Context) -> None:
 
 def context() -> Context:
     """The current run's context (pages call this first)."""
-    return st.session_state[_KEY]
+    ctx: Context = st.session_state[_KEY]
+    return ctx

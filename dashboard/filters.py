@@ -6,9 +6,11 @@ first values from ``st.query_params`` and write them back after every change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 import streamlit as st
@@ -50,6 +52,12 @@ class Filters:
     def with_keys(self, keys: tuple[str, ...]) -> Filters:
         return replace(self, keys=keys)
 
+    def keys_in_view(self) -> tuple[str, ...] | None:
+        """The keys the chosen keys and the user's scope leave (None: every key)."""
+        if not self.keys:
+            return self.scope_keys
+        return tuple(k for k in self.keys if self.scope_keys is None or k in self.scope_keys)
+
 
 @dataclass(frozen=True)
 class Display:
@@ -58,7 +66,7 @@ class Display:
     currency: str = "USD"
     rate: Decimal = Decimal(1)
 
-    def money(self, value) -> str:
+    def money(self, value: object) -> str:
         if value is None or value != value:  # None or NaN
             return "—"
         amount = (Decimal(str(value)) * self.rate).quantize(Decimal("0.01"))
@@ -72,7 +80,11 @@ def _param_date(raw: str | None, default: date) -> date:
         return default
 
 
-def _initial(qp, default_end: date) -> dict:
+def _label_of(choices: dict[str, str]) -> Callable[[str], str]:
+    return lambda v: choices.get(v, v)
+
+
+def _initial(qp: Any, default_end: date) -> dict[str, Any]:
     end = _param_date(qp.get("to"), default_end)
     start = _param_date(qp.get("from"), end - timedelta(days=29))
     tz = qp.get("tz", "UTC")
@@ -85,7 +97,7 @@ def _initial(qp, default_end: date) -> dict:
     }
 
 
-def sidebar_filters(options: dict, default_end: date, sheet_currency: str,
+def sidebar_filters(options: dict[str, Any], default_end: date, sheet_currency: str,
                     scope_keys: tuple[str, ...] | None = None) -> tuple[Filters, Display]:
     """Draw the sidebar; ``options`` maps keys/models/endpoints/modes/tags to choices."""
     if "f_period" not in st.session_state:
@@ -100,16 +112,18 @@ def sidebar_filters(options: dict, default_end: date, sheet_currency: str,
     tz = sb.selectbox("Timezone", sorted({*TIMEZONES, st.session_state["f_tz"]}), key="f_tz")
     labels = {"keys": "Keys", "models": "Models", "endpoints": "Endpoints",
               "modes": "Billing mode", "tags": "Tags"}
-    chosen = {}
+    chosen: dict[str, tuple[str, ...]] = {}
     for name, label in labels.items():
-        choices = options.get(name, {})
+        choices: dict[str, str] = options.get(name, {})
         chosen[name] = tuple(sb.multiselect(label, list(choices), key=f"f_{name}",
-                                            format_func=lambda v, c=choices: c.get(v, v)))
+                                            format_func=_label_of(choices)))
     with sb.expander("Display currency"):
         currency = st.text_input("Currency", key="f_currency", placeholder=sheet_currency)
         rate_text = st.text_input(f"Rate (1 {sheet_currency} =)", key="f_rate")
-    start, end = (period if isinstance(period, tuple) and len(period) == 2
-                  else (period[0], period[0]) if isinstance(period, tuple) else (period, period))
+    # date_input gives a tuple while a range is being picked (one date so far), else a date
+    picked: Any = period
+    start, end = (picked if isinstance(picked, tuple) and len(picked) == 2
+                  else (picked[0], picked[0]) if isinstance(picked, tuple) else (picked, picked))
     try:
         rate = Decimal(rate_text or "1")
     except InvalidOperation:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from .filters import Display
@@ -31,8 +33,8 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
     return df.to_csv(index=False).encode()
 
 
-def chart_with_table(fig, df: pd.DataFrame, name: str, display: Display,
-                     column_config: dict | None = None) -> None:
+def chart_with_table(fig: go.Figure, df: pd.DataFrame, name: str, display: Display,
+                     column_config: dict[str, Any] | None = None) -> None:
     """A plotly chart, with the table behind it in the next tab and a CSV download."""
     chart_tab, table_tab = st.tabs(["Chart", "Table"])
     with chart_tab:
@@ -41,8 +43,8 @@ def chart_with_table(fig, df: pd.DataFrame, name: str, display: Display,
         table(df, name, display, column_config)
 
 
-def table(df: pd.DataFrame, name: str, display: Display, column_config: dict | None = None,
-          **kw) -> object:
+def table(df: pd.DataFrame, name: str, display: Display,
+          column_config: dict[str, Any] | None = None, **kw: Any) -> object:
     event = st.dataframe(for_display(df, display), hide_index=True, width="stretch",
                          column_config=column_config, key=f"table_{name}", **kw)
     st.download_button("Download CSV", csv_bytes(df), file_name=f"{name}.csv",
@@ -50,7 +52,7 @@ def table(df: pd.DataFrame, name: str, display: Display, column_config: dict | N
     return event
 
 
-def delta(now, before) -> str | None:
+def delta(now: Any, before: Any) -> str | None:
     """Change against the previous period, as a percentage string."""
     if now is None or before in (None, 0):
         return None

@@ -5,19 +5,30 @@ UTC), on the hourly rollup when they fall on whole UTC hours (every whole-hour t
 on ``priced_calls``; all give the same numbers (tested). Per-call shapes (tokens per call,
 break-even bins, latency percentiles) read the distribution rollup on whole UTC days, else the
 same bins computed from ``priced_calls``. Values are always bound, never formatted in; group-by
-columns come from :data:`GROUPS`.
+columns come from ``pricing.groups``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pricing.report import FinanceReport
+
 from datetime import UTC, date, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from ingest.schema import TEXT_ENDPOINTS
+from ledger import TEXT_ENDPOINTS, fetch_one, sql_literal
+from pricing import break_even_tokens, rollup, variants
+from pricing.frames import decimal_frame, records
+from pricing.groups import group_column, tag_value_sql
+from pricing.spikes import spikes
+from pricing.variants import variant_choice_sql, variant_totals_sql
 
-from . import rollup
 from .connection import Ledger
 from .filters import Filters
 
@@ -25,12 +36,6 @@ RAW, ROLLUP, DAILY, DIST = "priced_calls", rollup.TABLE, rollup.DAILY, rollup.DI
 TIME_COL = {RAW: "started_at", ROLLUP: "hour", DAILY: "day", DIST: "day"}
 _cached = st.cache_data(ttl=3600, max_entries=1024, show_spinner=False)
 
-# name -> (SQL over the source, label). Tag groups are ``tag:<name>``, the name bound.
-GROUPS: dict[str, str] = {
-    "key": "key_id", "model": "model", "base_model": "base_model", "endpoint": "endpoint",
-    "billing_mode": "billing_mode", "status": "status", "source": "source",
-    "usage_source": "usage_source",
-}
 MAIN_MEASURES = ("cost", "calls", "input_tokens", "cached_tokens", "cache_write_tokens",
                  "output_tokens", "reasoning_tokens", "unpriced_calls", "errors")
 STATUS_MIX = {"e401": "status = 401", "e403": "status = 403", "e429": "status = 429",
@@ -61,11 +66,11 @@ def measure(name: str, src: str) -> str:
     return {"first_seen": "min", "last_seen": "max"}.get(name, "sum") + f"({name})"
 
 
-def measures(names, src: str) -> str:
+def measures(names: Iterable[str], src: str) -> str:
     return ", ".join(f"{measure(n, src)} AS {n}" for n in names)
 
 
-def where(f: Filters, src: str, p: dict) -> str:
+def where(f: Filters, src: str, p: dict[str, Any]) -> str:
     """The WHERE clause for ``f``; fills ``p`` with the bound values."""
     time_col = TIME_COL[src]
     p["t0"], p["t1"] = f.bounds()
@@ -86,7 +91,7 @@ def where(f: Filters, src: str, p: dict) -> str:
     return " AND ".join(clauses)
 
 
-def _in(col: str, values, p: dict) -> str:
+def _in(col: str, values: Iterable[object], p: dict[str, Any]) -> str:
     if not values:
         return "FALSE"  # a key owner with no keys sees nothing
     names = []
@@ -96,19 +101,17 @@ def _in(col: str, values, p: dict) -> str:
     return f"{col} IN ({', '.join(names)})"
 
 
-def group_expr(by: str, p: dict) -> str:
+def group_expr(by: str, p: dict[str, Any]) -> str:
+    """SQL for an allow-listed group (pricing.groups) or ``tag:NAME`` (the name bound)."""
     if by.startswith("tag:"):
         p["tag"] = by[4:]
-        return "coalesce(tags[$tag], '(untagged)')"
-    if by not in GROUPS:
-        raise ValueError(f"cannot group by {by!r}")
-    return GROUPS[by]
+        return f"coalesce({tag_value_sql('$tag')}, '(untagged)')"
+    return group_column(by)
 
 
-def _df(ledger: Ledger, sql: str, p: dict) -> pd.DataFrame:
-    """Rows as a DataFrame with money kept as Decimal (DuckDB's ``.df()`` makes it float)."""
-    cur = ledger.cursor().execute(sql, p)
-    return pd.DataFrame(cur.fetchall(), columns=[c[0] for c in cur.description])
+def _df(ledger: Ledger, sql: str, p: dict[str, Any]) -> pd.DataFrame:
+    """Rows as a DataFrame with money kept as Decimal (pricing.frames), on a fresh cursor."""
+    return decimal_frame(ledger.cursor(), sql, p)
 
 
 def bucket_expr(grain: str, src: str) -> str:
@@ -119,10 +122,10 @@ def bucket_expr(grain: str, src: str) -> str:
 # --- ledger-wide -------------------------------------------------------------------------
 
 @_cached
-def ledger_summary(_ledger: Ledger, marker: str) -> dict:
-    row = _ledger.cursor().execute(
+def ledger_summary(_ledger: Ledger, marker: str) -> dict[str, Any]:
+    row = fetch_one(_ledger.cursor().execute(
         f"SELECT coalesce(sum(call_rows), 0), coalesce(sum(calls), 0), min(first_seen), "
-        f"max(last_seen) FROM {DAILY}").fetchone()
+        f"max(last_seen) FROM {DAILY}"))
     return {"rows": row[0], "calls": row[1], "first": row[2], "last": row[3]}
 
 
@@ -148,21 +151,22 @@ def filter_options(_ledger: Ledger, marker: str) -> dict[str, dict[str, str]]:
 
 @_cached
 def sheet_currency(_ledger: Ledger, marker: str) -> str:
-    row = _ledger.cursor().execute(
-        "SELECT coalesce(any_value(currency), 'USD') FROM prices").fetchone()
-    return row[0]
+    row = fetch_one(_ledger.cursor().execute(
+        "SELECT coalesce(any_value(currency), 'USD') FROM prices"))
+    return str(row[0])
 
 
 # --- totals, time series, breakdowns -----------------------------------------------------
 
 @_cached
-def totals(_ledger: Ledger, marker: str, f: Filters) -> dict:
+def totals(_ledger: Ledger, marker: str, f: Filters) -> dict[str, Any]:
     """Headline numbers for the period (money as Decimal, None when nothing is priced)."""
-    src, p = source_for(f), {}
+    src = source_for(f)
+    p: dict[str, Any] = {}
     names = (*MAIN_MEASURES, "charged", "charged_calls", "cost_where_charged",
              "unpriced_tokens", "streamed")
     sql = f"SELECT {measures(names, src)} FROM {src} WHERE {where(f, src, p)}"
-    row = _ledger.cursor().execute(sql, p).fetchone()
+    row = fetch_one(_ledger.cursor().execute(sql, p))
     out = dict(zip(names, row, strict=True))
     for n in names:
         if n not in ("cost", "charged", "cost_where_charged") and out[n] is None:
@@ -174,7 +178,8 @@ def totals(_ledger: Ledger, marker: str, f: Filters) -> dict:
 def over_time(_ledger: Ledger, marker: str, f: Filters, by: str, grain: str = "day"
               ) -> pd.DataFrame:
     """Spend and calls per bucket (local time of ``f.tz``) and group."""
-    src, p = source_for(f, hours=grain == "hour"), {"tz": f.tz}
+    src = source_for(f, hours=grain == "hour")
+    p: dict[str, Any] = {"tz": f.tz}
     g = group_expr(by, p)
     label = ("coalesce(max(key_label), max(key_hint), key_id)" if by == "key" else g)
     sql = (f"SELECT {bucket_expr(grain, src)} AS bucket, {g} AS grp, {label} AS name, "
@@ -187,7 +192,8 @@ def over_time(_ledger: Ledger, marker: str, f: Filters, by: str, grain: str = "d
 def breakdown(_ledger: Ledger, marker: str, f: Filters, by: tuple[str, ...],
               extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """Main measures (plus ``extra``) per combination of the ``by`` groups, by spend."""
-    src, p = source_for(f), {}
+    src = source_for(f)
+    p: dict[str, Any] = {}
     cols = [f"{group_expr(b, p)} AS {b.replace(':', '_')}" for b in by]
     if "key" in by:
         cols += ["max(key_label) AS key_label", "max(key_hint) AS key_hint"]
@@ -201,7 +207,8 @@ def breakdown(_ledger: Ledger, marker: str, f: Filters, by: tuple[str, ...],
 @_cached
 def daily_cost(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     """Spend per local day, every day of the period present (0 when no calls)."""
-    src, p = source_for(f), {"tz": f.tz, "d0": f.start, "d1": f.end}
+    src = source_for(f)
+    p: dict[str, Any] = {"tz": f.tz, "d0": f.start, "d1": f.end}
     sql = (f"WITH days AS (SELECT CAST(d AS DATE) AS day FROM range($d0::DATE, "
            f"$d1::DATE + INTERVAL 1 DAY, INTERVAL 1 DAY) t(d)), agg AS ("
            f"SELECT CAST({bucket_expr('day', src)} AS DATE) AS day, "
@@ -216,7 +223,8 @@ def daily_cost(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
 @_cached
 def keys_table(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     """One row per key: spend, calls, error mix, last seen, daily spend for a sparkline."""
-    src, p = source_for(f), {"tz": f.tz, "d0": f.start, "d1": f.end}
+    src = source_for(f)
+    p: dict[str, Any] = {"tz": f.tz, "d0": f.start, "d1": f.end}
     names = ("cost", "calls", "unpriced_calls", "e401", "e403", "e429", "e5xx", "errors",
              "last_seen")
     sql = f"""
@@ -239,38 +247,18 @@ def keys_table(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
 
 
 @_cached
-def key_spikes(_ledger: Ledger, marker: str, f: Filters, baseline_days: int = 28,
-               threshold: float = 5.0) -> pd.DataFrame:
-    """Keys whose spend on the period's last day exceeds median + ``threshold`` × MAD of the
-    ``baseline_days`` before it (robust to the key's own usual level)."""
-    last = f.end
-    base = Filters(start=last - timedelta(days=baseline_days), end=last, tz=f.tz,
-                   keys=f.keys, models=f.models, endpoints=f.endpoints, modes=f.modes,
-                   tags=f.tags, scope_keys=f.scope_keys)
-    src, p = source_for(base), {"tz": f.tz, "last": last}
-    sql = f"""
-        WITH per_day AS (SELECT key_id, CAST({bucket_expr('day', src)} AS DATE) AS day,
-                         CAST({measure('cost', src)} AS DOUBLE) AS cost
-                         FROM {src} WHERE {where(base, src, p)} GROUP BY ALL),
-        stats AS (SELECT key_id, median(cost) AS med,
-                  median(abs(cost - (SELECT median(cost) FROM per_day x
-                                     WHERE x.key_id = b.key_id AND x.day < $last))) AS mad,
-                  count(*) AS days_seen
-                  FROM per_day b WHERE day < $last GROUP BY key_id),
-        final AS (SELECT t.key_id, t.cost AS last_day_cost, s.med AS baseline, s.mad,
-                  s.days_seen FROM per_day t JOIN stats s USING (key_id) WHERE t.day = $last)
-        SELECT * FROM final
-        WHERE days_seen >= 7 AND last_day_cost > baseline + {float(threshold)} * greatest(mad,
-              0.05 * baseline, 0.01)
-        ORDER BY last_day_cost - baseline DESC
-    """
-    return _df(_ledger, sql, p)
+def key_spikes(_ledger: Ledger, marker: str, f: Filters, baseline_days: int = 28
+               ) -> pd.DataFrame:
+    """``pricing.spikes`` on the period's last day (UTC), for the keys in view, from the daily
+    rollup: the statistic ``callmeter recommend --alerts`` uses."""
+    return spikes(_ledger.cursor(), f.end, baseline_days=baseline_days, key_ids=f.keys_in_view(),
+                  rollup_table=DAILY)
 
 
 @_cached
 def recent_calls(_ledger: Ledger, marker: str, f: Filters, limit: int = 200) -> pd.DataFrame:
     """The newest calls matching ``f`` (a capped detail table; never the key itself)."""
-    p = {"limit": int(limit)}
+    p: dict[str, Any] = {"limit": int(limit)}
     sql = (f"SELECT started_at, model, endpoint, status, stream, input_tokens, output_tokens, "
            f"latency_ms, cost, key_hint, usage_source FROM {RAW} WHERE {where(f, RAW, p)} "
            f"ORDER BY started_at DESC LIMIT $limit")
@@ -279,7 +267,7 @@ def recent_calls(_ledger: Ledger, marker: str, f: Filters, limit: int = 200) -> 
 
 # --- models: per-call shapes from the distribution rollup ----------------------------------
 
-def dist_source(f: Filters, p: dict) -> str:
+def dist_source(f: Filters, p: dict[str, Any]) -> str:
     """``rollup_dist`` rows matching ``f`` — from the table on whole UTC days, else the same bins
     computed from ``priced_calls`` — as a FROM item with columns day, the filter dimensions,
     ok, kind, bin and the bin's sums."""
@@ -290,13 +278,13 @@ def dist_source(f: Filters, p: dict) -> str:
 
 
 # calls whose size is their tokens: text generation in every provider's format, embeddings
-_TOKEN_ENDPOINTS = "(" + ", ".join(f"'{e}'" for e in (*TEXT_ENDPOINTS, "embeddings")) + ")"
+_TOKEN_ENDPOINTS = "(" + ", ".join(map(sql_literal, (*TEXT_ENDPOINTS, "embeddings"))) + ")"
 
 
 @_cached
 def tokens_per_call(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     """Histogram of tokens per call (input + output), one bin per octave, per model."""
-    p: dict = {}
+    p: dict[str, Any] = {}
     per_octave = rollup.TOKEN_BINS_PER_OCTAVE
     sql = (f"SELECT model, CAST(pow(2, bin // {per_octave}) AS BIGINT) AS tokens_from, "
            f"sum(calls) AS calls FROM {dist_source(f, p)} WHERE kind = 'tokens' "
@@ -311,7 +299,7 @@ QUANTILES = (0.5, 0.9, 0.99)
 def latency_percentiles(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     """Approximate p50 / p90 / p99 of latency and time to first token (streams) per model, over
     successful calls: the centre of the eighth-octave bin holding the quantile (within ±4.5 %)."""
-    p: dict = {}
+    p: dict[str, Any] = {}
     per_octave = rollup.TIME_BINS_PER_OCTAVE
     qs = ", ".join(f"({q}::DOUBLE)" for q in QUANTILES)
     sql = f"""
@@ -329,75 +317,48 @@ def latency_percentiles(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFram
         SELECT * FROM final
     """
     long = _df(_ledger, sql, p)
-    out = long.groupby("model", as_index=False)["calls"].max()
+    out = pd.DataFrame(long.groupby("model", as_index=False)["calls"].max())
     for kind in ("latency", "ttft"):
         for q in QUANTILES:
             sel = long[(long["kind"] == kind) & (long["q"] == q)].set_index("model")["ms"]
             out[f"{kind}_p{round(q * 100)}"] = out["model"].map(sel)
-    return out.sort_values("calls", ascending=False, ignore_index=True)
+    ranked: pd.DataFrame = out.sort_values(by="calls", ascending=False, ignore_index=True)
+    return ranked
 
 
 # --- billing modes -----------------------------------------------------------------------
 
-def _alternative(src: str) -> str:
-    """Actual spend, what the other variant would have cost, and calls it could not price."""
-    calls = "requests" if src == RAW else "calls"
-    if src == RAW:
-        no_req = "sum(requests) FILTER (WHERE cost_as_request IS NULL AND billing_mode='token')"
-        no_tok = "sum(requests) FILTER (WHERE cost_as_token IS NULL AND billing_mode='request')"
-    else:
-        no_req = "sum(no_request_price_calls) FILTER (WHERE billing_mode = 'token')"
-        no_tok = "sum(no_token_price_calls) FILTER (WHERE billing_mode = 'request')"
-    return f"""
-        coalesce(sum({calls}) FILTER (WHERE billing_mode = 'token'), 0) AS token_calls,
-        coalesce(sum({calls}) FILTER (WHERE billing_mode = 'request'), 0) AS request_calls,
-        sum(cost) AS actual,
-        coalesce(sum(cost_as_request) FILTER (WHERE billing_mode = 'token'), 0)
-          + coalesce(sum(cost_as_token) FILTER (WHERE billing_mode = 'request'), 0)
-          AS other_variant,
-        coalesce({no_req}, 0) + coalesce({no_tok}, 0) AS other_unpriced_calls,
-        sum(cost_as_token) AS all_as_token, sum(cost_as_request) AS all_as_request,
-        {measure('no_token_price_calls', src)} AS no_token_price_calls,
-        {measure('no_request_price_calls', src)} AS no_request_price_calls"""
-
-
 @_cached
 def billing_comparison(_ledger: Ledger, marker: str, f: Filters,
                        by: tuple[str, ...] = ("base_model",)) -> pd.DataFrame:
-    """Per group (base model, key, ...): actual spend against the other variant's cost.
-
-    ``saving`` (actual − other) is only given when every call has a price in the other
-    variant; otherwise it stays NULL and ``other_unpriced_calls`` says why.
-    """
-    src, p = source_for(f), {}
+    """Per group (base model, key, ...): what was paid, what every call would cost per token and
+    per request, the cheaper variant and the saving: ``pricing.variants``, the rule
+    ``callmeter recommend`` uses, summed over the fastest source for ``f``."""
+    src = source_for(f)
+    p: dict[str, Any] = {}
     cols = [f"{group_expr(b, p)} AS {b.replace(':', '_')}" for b in by]
     if "key" in by:
         cols += ["max(key_label) AS key_label", "max(key_hint) AS key_hint"]
     groups = ", ".join(str(i + 1) for i in range(len(by)))
+    totals = variant_totals_sql(variants.raw if src == RAW else variants.summed)
     sql = f"""
-        WITH final AS (SELECT {', '.join(cols)}, {_alternative(src)}
-                       FROM {src} WHERE {where(f, src, p)} GROUP BY {groups})
-        SELECT *, CASE WHEN other_unpriced_calls = 0 AND actual IS NOT NULL
-                       THEN actual - other_variant END AS saving
-        FROM final ORDER BY actual DESC NULLS LAST
+        WITH totals AS (SELECT {', '.join(cols)}, {totals}
+                        FROM {src} WHERE {where(f, src, p)} GROUP BY {groups})
+        SELECT *, {variant_choice_sql()} FROM totals
+        ORDER BY actual_cost DESC NULLS LAST, calls DESC
     """
     return _df(_ledger, sql, p)
 
 
 @_cached
-def model_prices(_ledger: Ledger, marker: str, base_model: str, on: date) -> dict:
-    """The base price rows in force on ``on`` for ``base_model`` and its ``-c`` variant."""
-    df = _df(_ledger, "SELECT * FROM prices WHERE model IN ($m, $m || '-c') "
-             "AND effective_from <= $on ORDER BY effective_from DESC", {"m": base_model, "on": on})
-    if "above_input_tokens" in df.columns:  # tiered rows: the first tier is the base price
-        df = df[df["above_input_tokens"].fillna(0) == 0]
-    out: dict = {"token": None, "request": None}
-    for row in df.drop_duplicates("model").to_dict("records"):
-        if row["model"] == base_model:
-            out["token"] = {k: row[k] for k in ("input", "cached_input", "output")}
-        else:
-            out["request"] = row["request"]
-    return out
+def break_even(_ledger: Ledger, marker: str, f: Filters, base_model: str) -> dict[str, Any] | None:
+    """``pricing.break_even_tokens`` for ``base_model`` over the period and the keys in view
+    (cached-input prices, tiers and price history counted as in the costs), or None when no
+    successful call of it has both prices."""
+    start, end = f.bounds()
+    df = break_even_tokens(_ledger.cursor(), base_model, since=start, until=end,
+                           key_ids=f.keys_in_view())
+    return records(df)[0] if len(df) else None
 
 
 @_cached
@@ -406,7 +367,7 @@ def break_even_points(_ledger: Ledger, marker: str, f: Filters, base_model: str
     """This workload's successful calls of ``base_model`` binned by tokens per call (quarter
     octaves; ``tokens`` is the bin's centre), with the mean cost per call under each variant
     and the share of input tokens (for the per-token line)."""
-    p = {"bm": base_model}
+    p: dict[str, Any] = {"bm": base_model}
     per_octave = rollup.TOKEN_BINS_PER_OCTAVE
     sql = f"""
         WITH final AS (
@@ -450,10 +411,10 @@ def prices_table(_ledger: Ledger, marker: str) -> pd.DataFrame:
 
 
 @_cached
-def ledger_cost(_ledger: Ledger, marker: str) -> dict:
+def ledger_cost(_ledger: Ledger, marker: str) -> dict[str, Any]:
     """Priced total and unpriced calls over the whole ledger (the Prices page's before/after)."""
-    row = _ledger.cursor().execute(
-        f"SELECT sum(cost), coalesce(sum(unpriced_calls), 0) FROM {DAILY}").fetchone()
+    row = fetch_one(_ledger.cursor().execute(
+        f"SELECT sum(cost), coalesce(sum(unpriced_calls), 0) FROM {DAILY}"))
     return {"cost": row[0], "unpriced_calls": row[1]}
 
 
@@ -475,15 +436,15 @@ def import_log(_ledger: Ledger, marker: str, limit: int = 50) -> pd.DataFrame:
 
 def last_proxy_call(ledger: Ledger) -> object:
     """Newest call recorded by the proxy (not cached: the Data page shows it live)."""
-    return ledger.cursor().execute(
-        "SELECT max(started_at) FROM calls WHERE source = 'proxy'").fetchone()[0]
+    return fetch_one(ledger.cursor().execute(
+        "SELECT max(started_at) FROM calls WHERE source = 'proxy'"))[0]
 
 
 # --- pricing's engines (issue 7), cached here ---------------------------------------------
 
 @_cached
 def month_forecast(_ledger: Ledger, marker: str, on: date, key: str | None = None,
-                   tag: str | None = None) -> dict:
+                   tag: str | None = None) -> dict[str, Any]:
     """``pricing.forecast.month_forecast`` for the month of ``on``, as of ``on``."""
     from pricing.forecast import month_forecast as forecast
 
@@ -492,12 +453,12 @@ def month_forecast(_ledger: Ledger, marker: str, on: date, key: str | None = Non
             "high": fc.high, "method": fc.method, "daily": fc.daily}
 
 
-def key_forecast(ledger: Ledger, marker: str, key: str, on: date) -> dict:
+def key_forecast(ledger: Ledger, marker: str, key: str, on: date) -> dict[str, Any]:
     return month_forecast(ledger, marker, on, key=key)
 
 
 @_cached
-def finance_pack(_ledger: Ledger, marker: str, month: date, by: str):
+def finance_pack(_ledger: Ledger, marker: str, month: date, by: str) -> FinanceReport:
     """``pricing.report.finance_report``: the same pack `callmeter report` writes."""
     from pricing.report import finance_report
 
@@ -505,7 +466,7 @@ def finance_pack(_ledger: Ledger, marker: str, month: date, by: str):
 
 
 @_cached
-def recommendations(_ledger: Ledger, marker: str, since: date, until: date) -> list[dict]:
+def recommendations(_ledger: Ledger, marker: str, since: date, until: date) -> list[dict[str, Any]]:
     """``pricing.recommend.recommend`` over [since, until): every kind (billing-variant switch,
     cheaper model, prompt cache, rate limits, estimated usage), largest saving first."""
     from pricing.recommend import recommend
@@ -513,7 +474,7 @@ def recommendations(_ledger: Ledger, marker: str, since: date, until: date) -> l
     return [r.to_dict() for r in recommend(_ledger.cursor(), since, until)]
 
 
-def key_budgets(ledger: Ledger, key: str, names: tuple[str | None, ...]) -> tuple:
+def key_budgets(ledger: Ledger, key: str, names: tuple[str | None, ...]) -> tuple[Any, ...]:
     """The budgets set on ``key`` (scope key, target its fingerprint, hint or label), read live:
     budgets change without new calls, so they key the cached status below."""
     from pricing.budgets import list_budgets
@@ -524,7 +485,8 @@ def key_budgets(ledger: Ledger, key: str, names: tuple[str | None, ...]) -> tupl
 
 
 @_cached
-def key_budget(_ledger: Ledger, marker: str, budgets: tuple, today: date) -> list[dict]:
+def key_budget(_ledger: Ledger, marker: str, budgets: tuple[Any, ...], today: date
+               ) -> list[dict[str, Any]]:
     """``pricing.budgets.budget_status`` rows for ``budgets`` (from :func:`key_budgets`) as of
     ``today``: monthly, spent, share used, burn per day, projection, run-out date."""
     if not budgets:
@@ -534,4 +496,4 @@ def key_budget(_ledger: Ledger, marker: str, budgets: tuple, today: date) -> lis
     status = budget_status(_ledger.cursor(), today)
     targets = {t for t, _ in budgets}
     rows = status[(status["scope"] == "key") & status["target"].isin(targets)]
-    return rows.to_dict("records")
+    return records(rows)

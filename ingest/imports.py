@@ -1,6 +1,6 @@
 """``callmeter import``: run files through their importers into the ledger, or via the spool.
 
-When another process owns the ledger (see :mod:`ingest.ledger`), rows are staged in memory and
+When another process owns the ledger (see :mod:`ledger.connect`), rows are staged in memory and
 written as a finished spool segment, which the owner loads on its next refresh; nothing waits.
 """
 
@@ -9,15 +9,33 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from .config import rejected_dir, spool_dir
-from .errors import ImportFormatError, LedgerLocked
-from .importers import FORMATS, ImportOptions, ImportResult, detect_format, import_file
-from .ledger import open_ledger
-from .schema import ADJUSTMENT_COLUMNS, CALL_COLUMNS
-from .spool import ADJUSTMENTS_SUFFIX, CLOSED_SUFFIX, segment_name
+from ledger import (
+    ADJUSTMENT_COLUMNS,
+    ADJUSTMENTS_SUFFIX,
+    CALL_COLUMNS,
+    CLOSED_SUFFIX,
+    ImportFormatError,
+    LedgerLocked,
+    fetch_one,
+    open_ledger,
+    rejected_dir,
+    segment_name,
+    spool_dir,
+    sql_literal,
+)
+
+from .importers import (
+    FORMATS,
+    ImportFormat,
+    ImportOptions,
+    ImportResult,
+    detect_format,
+    import_file,
+)
 
 
 def spool_handoff(folder: Path) -> Callable[..., int]:
@@ -38,17 +56,18 @@ def spool_handoff(folder: Path) -> Callable[..., int]:
         cols = ", ".join(  # money as text: JSON numbers would pass through a float
             f"CAST({c} AS VARCHAR) AS {c}" if c in ("charged", "amount") else c for c in columns
         )
-        n = conn.execute(f"SELECT count(*) FROM ({rows_sql})").fetchone()[0]
+        n = fetch_one(conn.execute(f"SELECT count(*) FROM ({rows_sql})"))[0]
         if n:
-            conn.execute(f"COPY (SELECT {cols} FROM ({rows_sql})) TO '{tmp}' (FORMAT json)")
+            conn.execute(f"COPY (SELECT {cols} FROM ({rows_sql})) TO {sql_literal(tmp)} "
+                         "(FORMAT json)")
             os.replace(tmp, final)
-        return n
+        return int(n)
 
     return handoff
 
 
 def open_for_import(db: str, data_path: str | None = None) -> tuple[
-        duckdb.DuckDBPyConnection, Callable | None, LedgerLocked | None]:
+        duckdb.DuckDBPyConnection, Callable[..., Any] | None, LedgerLocked | None]:
     """The ledger when it is free; else an in-memory staging connection and a hand-off that
     writes the staged rows to the spool for the ledger's owner (and who that owner is)."""
     try:
@@ -62,7 +81,7 @@ def import_paths(
     paths: Iterable[Path],
     fmt: str = "auto",
     options: ImportOptions | None = None,
-    around: Callable | None = None,
+    around: Callable[..., Any] | None = None,
     data_path: str | None = None,
 ) -> tuple[list[ImportResult], LedgerLocked | None]:
     """Import every path; return the results and, when the ledger was held, who held it.
@@ -80,7 +99,7 @@ def import_paths(
         for path in paths:
             module = detect_format(path, FORMATS) if fmt == "auto" else _format(fmt)
 
-            def work(path=path, module=module):
+            def work(path: Path = path, module: ImportFormat = module) -> ImportResult:
                 return import_file(conn, path, module, options, rejected_dir(db),
                                    handoff=handoff)
 
@@ -90,7 +109,7 @@ def import_paths(
     return results, locked
 
 
-def _format(name: str):
+def _format(name: str) -> ImportFormat:
     try:
         return FORMATS[name]
     except KeyError:

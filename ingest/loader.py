@@ -13,17 +13,26 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from .normalise import normalised_select
-from .schema import (
-    ADJUSTMENT_COLUMNS,
-    CALL_COLUMNS,
+from ledger import (
+    ADJUSTMENTS_SUFFIX,
+    CLOSED_SUFFIX,
+    OPEN_SUFFIX,
     adjustment_columns_struct,
+    calls_added,
     duckdb_columns_struct,
+    id_census,
+    insert_new_adjustments,
+    insert_new_calls,
+    lock_segment,
+    segment_pid,
+    sql_list,
 )
-from .spool import ADJUSTMENTS_SUFFIX, CLOSED_SUFFIX, OPEN_SUFFIX, lock_segment, segment_pid
+
+from .normalise import normalised_select
 
 
 @dataclass
@@ -111,47 +120,6 @@ def finished_segments(folder: Path) -> list[Path]:
     return sorted(folder.glob("*" + CLOSED_SUFFIX))
 
 
-def id_census(conn: duckdb.DuckDBPyConnection, source_sql: str) -> tuple[int, bool]:
-    """Rows of ``source_sql`` and whether every one carries a call_id that no other repeats:
-    when so, :func:`insert_new_calls` can skip its per-id window (``dedupe_within=False``)."""
-    rows, clean = conn.execute(
-        f"SELECT count(*), count(*) = count(call_id) AND count(*) = count(DISTINCT call_id) "
-        f"FROM ({source_sql})").fetchone()
-    return rows, bool(clean)
-
-
-def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
-                     params: list | None = None, *, dedupe_within: bool = True) -> int:
-    """Insert rows of ``source_sql`` (contract columns) whose call_id is not yet in the ledger.
-
-    Rows are priced on the way in, so ``priced_calls`` reads them from the cost memo
-    (pricing.memo). ``dedupe_within=False`` skips the per-id window when the caller knows the
-    source has no repeated id (the slowest step on large files).
-    """
-    # pricing builds on the ledger; imported lazily, as in ingest.migrations
-    from pricing.memo import priced_insert_sql
-
-    cols = ", ".join(CALL_COLUMNS)
-    once = "QUALIFY row_number() OVER (PARTITION BY src.call_id) = 1" if dedupe_within else ""
-    # An explicit ANTI JOIN: NOT EXISTS was planned as a delim join over a complex source
-    # (every row buffered, its ids grouped, joined back), ~0.8 µs a row more
-    new_rows = (f"SELECT {cols} FROM ({source_sql}) src "
-                f"ANTI JOIN calls c ON c.call_id = src.call_id {once}")
-    before = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
-    conn.execute(priced_insert_sql(new_rows, cols), params or [])
-    return conn.execute("SELECT count(*) FROM calls").fetchone()[0] - before
-
-
-def insert_new_adjustments(conn: duckdb.DuckDBPyConnection, source_sql: str) -> int:
-    """Insert rows of ``source_sql`` (adjustment columns) whose id is not yet in the ledger."""
-    cols = ", ".join(ADJUSTMENT_COLUMNS)
-    before = conn.execute("SELECT count(*) FROM adjustments").fetchone()[0]
-    conn.execute(f"INSERT INTO adjustments ({cols}) SELECT {cols} FROM ({source_sql}) src "
-                 "ANTI JOIN adjustments a ON a.adjustment_id = src.adjustment_id "
-                 "QUALIFY row_number() OVER (PARTITION BY src.adjustment_id) = 1")
-    return conn.execute("SELECT count(*) FROM adjustments").fetchone()[0] - before
-
-
 def adjustment_segments(folder: Path) -> list[Path]:
     return sorted(folder.glob("*" + ADJUSTMENTS_SUFFIX))
 
@@ -162,8 +130,7 @@ def _load_adjustments(conn: duckdb.DuckDBPyConnection, folder: Path, keep: bool,
     paths = adjustment_segments(folder)
     if not paths:
         return
-    files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-    src = (f"SELECT * FROM read_json({files}, format='newline_delimited', "
+    src = (f"SELECT * FROM read_json({sql_list(paths)}, format='newline_delimited', "
            f"columns={adjustment_columns_struct()})")
     conn.execute("BEGIN TRANSACTION")
     try:
@@ -178,8 +145,7 @@ def _load_adjustments(conn: duckdb.DuckDBPyConnection, folder: Path, keep: bool,
 
 def raw_segments_sql(paths: list[Path]) -> str:
     """The segments as written: every contract column, nothing derived or defaulted."""
-    files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-    return (f"SELECT * FROM read_json({files}, format='newline_delimited', "
+    return (f"SELECT * FROM read_json({sql_list(paths)}, format='newline_delimited', "
             f"columns={duckdb_columns_struct()})")
 
 
@@ -221,10 +187,7 @@ def load_spool(conn: duckdb.DuckDBPyConnection, folder: Path, *, keep: bool = Fa
         result.duplicates += rows - inserted
         _retire(chunk, folder, keep)
     if result.inserted:
-        # keep the dashboard's rollups current (appends only; lazily, as pricing.memo above)
-        from dashboard.rollup import append_new_calls
-
-        append_new_calls(conn)
+        calls_added(conn)  # registered steps, e.g. pricing's rollup append (ledger.hooks)
     return result
 
 
@@ -239,7 +202,7 @@ def _retire(paths: list[Path], folder: Path, keep: bool) -> None:
             p.unlink(missing_ok=True)
 
 
-def spool_backlog(folder: Path) -> dict:
+def spool_backlog(folder: Path) -> dict[str, Any]:
     """Segments waiting to be loaded and the newest record time, for the Data page."""
     folder = Path(folder)
     if not folder.exists():

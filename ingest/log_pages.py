@@ -23,6 +23,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from .platform import PlatformClient, PlatformError
 
@@ -33,7 +34,7 @@ MAX_PASSES = 3             # over one crowded second
 
 @dataclass
 class Answer:
-    items: list[dict]
+    items: list[dict[str, Any]]
     total: int | None            # None: a bare list (no total)
     size: int
 
@@ -78,7 +79,7 @@ class LogWalker:
             self.on_page(self.stats.requests, self.stats.rows, self.stats.expected)
         return answer
 
-    def slices(self, start: int, end: int) -> Iterator[list[dict]]:
+    def slices(self, start: int, end: int) -> Iterator[list[dict[str, Any]]]:
         first = self.ask(start, end, 0)
         if first.total is None:
             yield from self._pages_from_zero(start, end, first)
@@ -86,7 +87,7 @@ class LogWalker:
         self.stats.expected += first.total
         yield from self._slices(start, end, first)
 
-    def _take(self, rows: list[dict], start: int, end: int) -> list[dict]:
+    def _take(self, rows: list[dict[str, Any]], start: int, end: int) -> list[dict[str, Any]]:
         outside = [r for r in rows if not start <= _created(r) <= end]
         if outside:
             raise PlatformError(
@@ -96,7 +97,7 @@ class LogWalker:
         self.stats.rows += len(rows)
         return rows
 
-    def _slices(self, start: int, end: int, answer: Answer) -> Iterator[list[dict]]:
+    def _slices(self, start: int, end: int, answer: Answer) -> Iterator[list[dict[str, Any]]]:
         hi = end
         while True:
             if answer.total is not None and answer.total <= len(answer.items):
@@ -112,7 +113,7 @@ class LogWalker:
                 return
             answer = self.ask(start, hi, 1)
 
-    def _fitting(self, lo: int, hi: int) -> Iterator[list[dict]]:
+    def _fitting(self, lo: int, hi: int) -> Iterator[list[dict[str, Any]]]:
         """``[lo, hi]``, expected to fit one answer; halved while it does not."""
         answer = self.ask(lo, hi, 1)
         if answer.total is not None and answer.total <= len(answer.items):
@@ -124,12 +125,12 @@ class LogWalker:
             yield from self._fitting(mid + 1, hi)
             yield from self._fitting(lo, mid)
 
-    def _crowded_second(self, second: int) -> list[dict]:
+    def _crowded_second(self, second: int) -> list[dict[str, Any]]:
         """Every row of one second that holds more than a page: passes until two agree."""
-        previous: Counter | None = None
+        previous: Counter[str] | None = None
         for _ in range(MAX_PASSES):
             self.stats.passes += 1
-            rows: list[dict] = []
+            rows: list[dict[str, Any]] = []
             p, total = 1, None
             while True:
                 answer = self.ask(second, second, p)
@@ -148,7 +149,8 @@ class LogWalker:
             f"({total}) and {MAX_PASSES} reads of it disagree (does the platform ignore `p`?); "
             "the rows read are kept and the next run asks again")
 
-    def _pages_from_zero(self, start: int, end: int, first: Answer) -> Iterator[list[dict]]:
+    def _pages_from_zero(self, start: int, end: int, first: Answer
+                         ) -> Iterator[list[dict[str, Any]]]:
         answer, p = first, 0
         while answer.items:
             yield self._take(answer.items, start, end)
@@ -161,14 +163,14 @@ class LogWalker:
             answer = following
 
 
-def _created(row: dict) -> int:
+def _created(row: dict[str, Any]) -> int:
     try:
-        return int(row.get("created_at"))
+        return int(row["created_at"])
     except (TypeError, ValueError):
         raise PlatformError(f"a log row without a usable created_at: {row.get('created_at')!r}")\
             from None
 
 
-def _content_key(row: dict) -> str:
+def _content_key(row: dict[str, Any]) -> str:
     """A row without its ``id`` (a page position on current new-api builds)."""
     return json.dumps({k: v for k, v in row.items() if k != "id"}, sort_keys=True, default=str)

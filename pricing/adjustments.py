@@ -10,10 +10,11 @@ exactly into its parts.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import duckdb
 
-from ingest.schema import ADJUSTMENT_KINDS
+from ledger import ADJUSTMENT_KINDS, fetch_one
 
 __all__ = ["MONTH_ADJUSTMENTS_SQL", "ADJUSTMENTS_BY_KEY_MODEL_SQL", "month_money"]
 
@@ -30,16 +31,16 @@ FROM adjustments WHERE occurred_at >= ? AND occurred_at < ?
 GROUP BY key_id, model
 """
 
-def month_money(conn: duckdb.DuckDBPyConnection, agg: str, bounds: list) -> dict:
+def month_money(conn: duckdb.DuckDBPyConnection, agg: str, bounds: list[Any]) -> dict[str, Any]:
     """The month's money lines: charged on calls, each adjustment kind, the net, the cost.
 
     ``agg`` is the report's month aggregate (its ``charged`` and ``cost`` sums are exact).
     ``net_charged`` is None when neither calls nor adjustments carry a platform charge.
     """
-    charged, cost = conn.execute(f"SELECT sum(charged), sum(cost) FROM {agg}").fetchone()
+    charged, cost = fetch_one(conn.execute(f"SELECT sum(charged), sum(cost) FROM {agg}"))
     by_kind = {k: (n, amount) for k, n, amount in conn.execute(MONTH_ADJUSTMENTS_SQL,
                                                                  bounds).fetchall()}
-    out: dict = {"charged_on_calls": charged}
+    out: dict[str, Any] = {"charged_on_calls": charged}
     for kind in ADJUSTMENT_KINDS:
         out[f"adjustments_{kind}"] = by_kind.get(kind, (0, None))[1]
         out[f"adjustments_{kind}_rows"] = by_kind.get(kind, (0, None))[0]

@@ -13,33 +13,26 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from statistics import median
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from ingest.errors import CallmeterError
+from ledger import CallmeterError, fetch_one
 
-from .forecast import UTC_DAY_SQL, month_bounds, priced_source, utc_start
+from .frames import decimal_frame, records
+from .memo import priced_source
+from .periods import Bound, month_bounds, utc_start
+from .spikes import spikes
 
-__all__ = ["m004_budgets", "Budget", "Alert", "set_budget", "delete_budget", "list_budgets",
+__all__ = ["Budget", "Alert", "set_budget", "delete_budget", "list_budgets",
            "load_budgets_file", "budget_status", "spikes", "new_keys", "auth_failures",
            "alerts", "send_alerts", "WebhookFailed", "SCOPES"]
 
 SCOPES = ("key", "tag", "total")
 
 
-def m004_budgets(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS budgets (scope VARCHAR NOT NULL, target VARCHAR NOT NULL, "
-        "monthly DECIMAL(18,6) NOT NULL, note VARCHAR, updated_at TIMESTAMPTZ, "
-        "PRIMARY KEY (scope, target))")
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS alerts_sent (alert_id VARCHAR, kind VARCHAR, url_hash "
-        "VARCHAR, sent_at TIMESTAMPTZ, PRIMARY KEY (alert_id, url_hash))")
-
-
-# MERGE rather than ON CONFLICT: a DuckLake ledger has no PRIMARY KEY (ingest/dialect.py).
+# MERGE rather than ON CONFLICT: a DuckLake ledger has no PRIMARY KEY (ledger/dialect.py).
 UPSERT_BUDGET_SQL = """
 MERGE INTO budgets USING (
   SELECT ? AS scope, ? AS target, CAST(? AS DECIMAL(18,6)) AS monthly, ? AS note,
@@ -62,12 +55,6 @@ WHERE started_at >= ? AND started_at < ?
   AND CASE ? WHEN 'key' THEN (key_id = ? OR key_label = ? OR key_hint = ?)
              WHEN 'tag' THEN map_extract_value(tags, ?) = ?
              ELSE true END
-"""
-KEY_DAILY_SQL = """
-SELECT key_id, any_value(key_hint) AS key_hint,
-  {day} AS day, coalesce(sum(cost), 0) AS spend
-FROM {source} WHERE started_at >= ? AND started_at < ?
-GROUP BY key_id, day
 """
 FIRST_SEEN_SQL = """
 SELECT key_id, any_value(key_hint) AS key_hint, any_value(key_label) AS key_label,
@@ -145,15 +132,15 @@ def load_budgets_file(conn: duckdb.DuckDBPyConnection, path: str) -> int:
     return len(budgets)
 
 
-def _spend(conn, b: Budget, start: date, end: date, burn_start: date, burn_end: date
-           ) -> tuple[Decimal, Decimal]:
+def _spend(conn: duckdb.DuckDBPyConnection, b: Budget, start: date, end: date,
+           burn_start: date, burn_end: date) -> tuple[Decimal, Decimal]:
     """Spend in [start, end) and in [burn_start, burn_end) (a window inside it)."""
     tag_key, _, tag_value = b.target.partition("=")
     bounds = [utc_start(start), utc_start(end)]
     sql = SCOPED_SPEND_SQL.format(source=priced_source(conn, *bounds))
-    spent, burned = conn.execute(sql, [
+    spent, burned = fetch_one(conn.execute(sql, [
         utc_start(burn_start), utc_start(burn_end), *bounds, b.scope, b.target, b.target,
-        b.target, tag_key, tag_value]).fetchone()
+        b.target, tag_key, tag_value]))
     return Decimal(spent), Decimal(burned)
 
 
@@ -202,86 +189,42 @@ class Alert:
     severity: str    # critical | warning | info
     message: str
     key_hint: str | None = None
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def alert_id(self) -> str:
         raw = "|".join((self.kind, self.subject, self.period))
         return "a1:" + hashlib.sha256(raw.encode()).hexdigest()[:20]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["alert_id"] = self.alert_id
         d["details"] = {k: _json_value(v) for k, v in self.details.items()}
         return d
 
 
-def _json_value(v):
+def _json_value(v: object) -> object:
     if isinstance(v, Decimal):
         return str(v.quantize(Decimal("0.000001")))
     return v.isoformat() if isinstance(v, date) else v
 
 
-def _mad_threshold(values: list[Decimal]) -> tuple[Decimal, Decimal]:
-    """Median and robust spread: 1.4826 × MAD, floored at 10% of the median."""
-    med = median(values)
-    mad = median([abs(v - med) for v in values])
-    return med, max(Decimal("1.4826") * mad, med / 10)
-
-
-def spikes(conn: duckdb.DuckDBPyConnection, day: date | None = None, *,
-           baseline_days: int = 28, k: Decimal = Decimal(5),
-           min_increase: Decimal = Decimal(1)) -> pd.DataFrame:
-    """Keys whose spend on ``day`` (default yesterday, UTC) is far above their own baseline.
-
-    Baseline: the key's daily spend over the previous ``baseline_days`` days since its first
-    call (at least 7 days). Spike when spend > median + k × spread and at least
-    ``min_increase`` above the median, where spread is 1.4826 × MAD (floored at 10% of median).
-    """
-    day = day or (datetime.now(UTC).date() - timedelta(days=1))
-    start = day - timedelta(days=baseline_days)
-    bounds = [utc_start(start), utc_start(day + timedelta(days=1))]
-    sql = KEY_DAILY_SQL.format(day=UTC_DAY_SQL.format(col="started_at"),
-                               source=priced_source(conn, *bounds))
-    cur = conn.execute(sql, bounds)
-    by_key: dict[str, dict] = {}
-    for key_id, hint, d, spend in cur.fetchall():
-        entry = by_key.setdefault(key_id, {"hint": hint, "days": {}})
-        entry["days"][d] = Decimal(spend)
-    rows = []
-    for key_id, entry in by_key.items():
-        active = sorted(d for d in entry["days"] if d < day)
-        if not active or (day - active[0]).days < 7:
-            continue
-        base = [entry["days"].get(active[0] + timedelta(days=i), Decimal(0))
-                for i in range((day - active[0]).days)]
-        value = entry["days"].get(day, Decimal(0))
-        med, spread = _mad_threshold(base)
-        if value - med >= min_increase and value > med + k * spread:
-            rows.append({"key_id": key_id, "key_hint": entry["hint"], "day": day,
-                         "spend": value, "baseline_median": med, "spread": spread,
-                         "robust_z": ((value - med) / spread) if spread else None})
-    return pd.DataFrame(rows, columns=["key_id", "key_hint", "day", "spend", "baseline_median",
-                                       "spread", "robust_z"])
-
-
-def new_keys(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+def new_keys(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound) -> pd.DataFrame:
     """Keys whose first call ever falls in [since, until)."""
-    cur = conn.execute(FIRST_SEEN_SQL, [utc_start(since), utc_start(until)])
-    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+    return decimal_frame(conn, FIRST_SEEN_SQL, [utc_start(since), utc_start(until)])
 
 
-def auth_failures(conn: duckdb.DuckDBPyConnection, since, until, *, min_failures: int = 5,
-                  min_share: float = 0.5) -> pd.DataFrame:
+def auth_failures(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
+                  min_failures: int = 5, min_share: float = 0.5) -> pd.DataFrame:
     """Keys with at least ``min_failures`` 401/403 answers making up ``min_share`` of calls."""
-    cur = conn.execute(AUTH_SQL, [utc_start(since), utc_start(until), min_failures, min_share])
-    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+    return decimal_frame(conn, AUTH_SQL, [utc_start(since), utc_start(until), min_failures,
+                                          min_share])
 
 
-def _budget_alerts(conn, today: date) -> list[Alert]:
+def _budget_alerts(conn: duckdb.DuckDBPyConnection, today: date) -> list[Alert]:
     out = []
     month = today.strftime("%Y-%m")
-    for r in budget_status(conn, today).to_dict("records"):
+    for r in records(budget_status(conn, today)):
         subject = f"{r['scope']}:{r['target']}"
         facts = {"monthly": r["monthly"], "spent": r["spent"], "projected": r["projected"]}
         if r["spent"] >= r["monthly"]:
@@ -303,17 +246,17 @@ def alerts(conn: duckdb.DuckDBPyConnection, today: date | None = None, *,
     today = today or datetime.now(UTC).date()
     tomorrow = today + timedelta(days=1)
     out = _budget_alerts(conn, today)
-    for r in spikes(conn, today - timedelta(days=1), k=spike_k).to_dict("records"):
+    for r in records(spikes(conn, today - timedelta(days=1), k=spike_k)):
         out.append(Alert("spike", r["key_id"], str(r["day"]), "warning",
                          f"key {r['key_hint'] or r['key_id']} spent {r['spend']:.2f} on "
                          f"{r['day']}, against a usual {r['baseline_median']:.2f}/day",
                          key_hint=r["key_hint"], details=r))
-    for r in new_keys(conn, today - timedelta(days=new_key_days), tomorrow).to_dict("records"):
+    for r in records(new_keys(conn, today - timedelta(days=new_key_days), tomorrow)):
         out.append(Alert("new_key", r["key_id"], "", "info",
                          f"key {r['key_hint'] or r['key_id']} seen for the first time at "
                          f"{r['first_seen']:%Y-%m-%d %H:%M} UTC ({r['calls']} calls so far)",
                          key_hint=r["key_hint"], details={"first_seen": str(r["first_seen"])}))
-    for r in auth_failures(conn, today - timedelta(days=1), tomorrow).to_dict("records"):
+    for r in records(auth_failures(conn, today - timedelta(days=1), tomorrow)):
         out.append(Alert("auth_failing", r["key_id"], str(today), "critical",
                          f"key {r['key_hint'] or r['key_id']}: {r['auth_failures']} of "
                          f"{r['calls']} calls refused (401/403) since yesterday; revoked or "

@@ -7,17 +7,20 @@ exact DECIMAL and the few divisions happen here in ``Decimal``.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 import duckdb
 import pandas as pd
 
+from .frames import decimal_frame, records
+from .groups import GROUPS
+from .periods import Period, utc_bound
 from .queries import BREAK_EVEN_TOTALS_SQL, SWITCH_SAVINGS_SQL
 
-Period = date | datetime | str | None
-
-_GROUPS = {False: "base_model", True: "key_id, base_model"}
+_GROUPS = {False: GROUPS["base_model"], True: f"{GROUPS['key']}, {GROUPS['base_model']}"}
 MONEY_PLACES = Decimal("0.000000000001")  # averages are shown to 1e-12 of the currency
 
 BREAK_EVEN_COLUMNS = (
@@ -26,25 +29,6 @@ BREAK_EVEN_COLUMNS = (
     "token_cost", "request_cost", "token_cost_per_call", "request_price",
     "token_cost_per_1m", "break_even_tokens", "cheaper_mode", "saving",
 )
-
-
-def utc_bound(value: Period) -> datetime | None:
-    """A period bound as a naive UTC datetime: dates mean UTC midnight, aware times convert."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    return datetime(value.year, value.month, value.day)
-
-
-def decimal_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None
-                  ) -> pd.DataFrame:
-    """Query into a DataFrame keeping DECIMAL as ``Decimal`` (DuckDB's ``.df()`` makes floats)."""
-    cur = conn.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    return pd.DataFrame.from_records(cur.fetchall(), columns=names)
 
 
 def _period(since: Period, until: Period) -> dict[str, datetime | None]:
@@ -69,7 +53,7 @@ def _ratio(num: Decimal, den: Decimal) -> Decimal | None:
     return None if not den else num / den
 
 
-def break_even_row(row: dict) -> dict:
+def break_even_row(row: dict[str, Any]) -> dict[str, Any]:
     """Break-even and the cheaper mode from totals: ``calls``, ``input_tokens``,
     ``cached_tokens``, ``cache_write_tokens`` (optional), ``output_tokens``, ``token_cost`` and
     ``request_cost`` (both priced; cache writes are in ``token_cost`` at their own rates);
@@ -109,8 +93,8 @@ def break_even_row(row: dict) -> dict:
 
 
 def break_even_tokens(conn: duckdb.DuckDBPyConnection, base_model: str | None = None, *,
-                      by_key: bool = False, since: Period = None,
-                      until: Period = None) -> pd.DataFrame:
+                      by_key: bool = False, since: Period = None, until: Period = None,
+                      key_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """Tokens per call at which per-token and per-request billing cost the same, for the
     input/cached/output mix actually observed (overall, or per key with ``by_key``).
 
@@ -118,10 +102,12 @@ def break_even_tokens(conn: duckdb.DuckDBPyConnection, base_model: str | None = 
     T tokens costs T × token_cost_per_1m / 1M per token and request_price per request, so the
     break-even is T* = request_price / (token_cost / tokens): calls larger than T* are cheaper
     per request. Also gives the cheaper mode for the workload as it was and the saving (the
-    absolute difference of the two totals). Columns: BREAK_EVEN_COLUMNS (key_id is None
-    unless ``by_key``); money in ``Decimal``.
+    absolute difference of the two totals). ``key_ids`` limits the calls to those keys (the
+    dashboard's key filter and a key owner's scope). Columns: BREAK_EVEN_COLUMNS (key_id is
+    None unless ``by_key``); money in ``Decimal``.
     """
     sql = BREAK_EVEN_TOTALS_SQL.replace("{group}", _GROUPS[by_key])
-    params = {**_period(since, until), "base_model": base_model}
-    rows = decimal_frame(conn, sql, params).to_dict("records")
+    params = {**_period(since, until), "base_model": base_model,
+              "key_ids": None if key_ids is None else list(key_ids)}
+    rows = records(decimal_frame(conn, sql, params))
     return pd.DataFrame([break_even_row(r) for r in rows], columns=list(BREAK_EVEN_COLUMNS))

@@ -1,6 +1,6 @@
 """The exceptions pricing raises; only the CLI and dashboard pages turn them into messages.
 
-    CallmeterError (ingest.errors)
+    CallmeterError (ledger.errors)
      └── PricingError
           └── SheetInvalid        a price sheet failed validation; carries every SheetProblem
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest.errors import CallmeterError
+from ledger import CallmeterError
 
 
 @dataclass(frozen=True)

@@ -32,15 +32,18 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TextIO
 
 import duckdb
 
-from .forecast import month_bounds, priced_source, utc_start
+from .memo import priced_source
+from .periods import month_bounds, utc_start
 
 __all__ = ["FOCUS_COLUMNS", "FocusExport", "FocusOptions", "GRAINS", "focus_export",
            "write_focus"]
@@ -123,7 +126,7 @@ class FocusOptions:
 
 @dataclass
 class FocusExport:
-    rows: list[dict]
+    rows: list[dict[str, Any]]
     list_cost: Decimal
     billed_cost: Decimal
     unpriced_rows: int
@@ -131,7 +134,7 @@ class FocusExport:
     adjustment_rows: int = 0
 
 
-def _quantity(r: dict) -> tuple[Decimal, str]:
+def _quantity(r: dict[str, Any]) -> tuple[Decimal, str]:
     """(quantity, unit) of what a per-token row is priced by."""
     tokens = int(r["input_tokens"] or 0) + int(r["output_tokens"] or 0)
     for value, unit in ((tokens, "Tokens"), (r["images"], "Images"),
@@ -143,12 +146,12 @@ def _quantity(r: dict) -> tuple[Decimal, str]:
     return Decimal(int(r["requests"])), "Requests"
 
 
-def _account_name(r: dict) -> str:
+def _account_name(r: dict[str, Any]) -> str:
     """The key's label, else its hint (written with ASCII dots), else its fingerprint."""
     return r["key_label"] or (r["key_hint"] or "").replace("\u2026", "...") or r["key_id"]
 
 
-def _describe(r: dict) -> str:
+def _describe(r: dict[str, Any]) -> str:
     mode = "per request" if r["billing_mode"] == "request" else "per token"
     text = f"{r['model']}: {int(r['requests'])} calls billed {mode}"
     if r["unpriced"]:
@@ -157,8 +160,8 @@ def _describe(r: dict) -> str:
     return text
 
 
-def _charge_columns(r: dict, bounds: tuple[datetime, datetime], step: timedelta,
-                    opts: FocusOptions, model: str | None) -> dict:
+def _charge_columns(r: dict[str, Any], bounds: tuple[datetime, datetime], step: timedelta,
+                    opts: FocusOptions, model: str | None) -> dict[str, Any]:
     """The columns a call row and an adjustment row fill alike: who bills whom, when, for what."""
     start = r["period_start"].replace(tzinfo=UTC)
     publishers = opts.publishers or {}
@@ -173,7 +176,7 @@ def _charge_columns(r: dict, bounds: tuple[datetime, datetime], step: timedelta,
         "InvoiceId": f"{opts.billing_account_id}-{bounds[0]:%Y-%m}",
         "CommitmentDiscountStatus": None,  # no commitment discounts on the platform
         "InvoiceIssuerName": opts.provider, "ProviderName": opts.provider,
-        "PublisherName": publishers.get(model, "unknown"),
+        "PublisherName": publishers.get(model or "", "unknown"),
         "ServiceCategory": "AI and Machine Learning", "ServiceName": "LLM API",
         "ServiceSubcategory": "Generative AI",
         # a key known by its label only (some platform logs) is a sub-account all the same
@@ -184,8 +187,8 @@ def _charge_columns(r: dict, bounds: tuple[datetime, datetime], step: timedelta,
     }
 
 
-def _focus_row(r: dict, bounds: tuple[datetime, datetime], step: timedelta,
-               opts: FocusOptions) -> dict:
+def _focus_row(r: dict[str, Any], bounds: tuple[datetime, datetime], step: timedelta,
+               opts: FocusOptions) -> dict[str, Any]:
     consumed, consumed_unit = _quantity(r)
     if r["billing_mode"] == "request":
         priced, priced_unit = Decimal(int(r["requests"])), "Requests"
@@ -208,8 +211,8 @@ def _focus_row(r: dict, bounds: tuple[datetime, datetime], step: timedelta,
     }
 
 
-def _adjustment_row(r: dict, bounds: tuple[datetime, datetime], step: timedelta,
-                    opts: FocusOptions) -> dict:
+def _adjustment_row(r: dict[str, Any], bounds: tuple[datetime, datetime], step: timedelta,
+                    opts: FocusOptions) -> dict[str, Any]:
     """A FOCUS ``Adjustment`` row: no quantities, every cost column the signed amount."""
     frequency, what = ADJUSTMENT_CHARGES[r["kind"]]
     amount, base = Decimal(r["amount"]), r["model"] and r["model"].removesuffix("-c")
@@ -231,7 +234,7 @@ def _adjustment_row(r: dict, bounds: tuple[datetime, datetime], step: timedelta,
     }
 
 
-def _records(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
+def _records(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     cur = conn.execute(sql, params)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, rec, strict=True)) for rec in cur.fetchall()]
@@ -268,7 +271,7 @@ def _text(column: str, value: object) -> str:
     if value is None:
         return ""
     if column in TIMES:
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[union-attr]
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(value, datetime) else str(value)
     if isinstance(value, Decimal):  # with a point: a CSV reader (the validator's) infers a
         text = format(value.normalize(), "f") if value else "0"   # whole column as integers
         return text if "." in text else f"{text}.0"               # otherwise, not decimals
@@ -277,7 +280,7 @@ def _text(column: str, value: object) -> str:
     return str(value)
 
 
-def write_csv(rows: Iterable[dict], out) -> None:
+def write_csv(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
     """FOCUS CSV: exact decimals with a point, no exponent; ISO 8601 UTC times ending in Z."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(FOCUS_COLUMNS)
@@ -285,7 +288,7 @@ def write_csv(rows: Iterable[dict], out) -> None:
         writer.writerow([_text(c, row[c]) for c in FOCUS_COLUMNS])
 
 
-def write_parquet(rows: list[dict], path: Path) -> None:
+def write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
     """FOCUS Parquet: money and quantities as decimal128(38, 15), times as UTC timestamps."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -304,7 +307,7 @@ def write_parquet(rows: list[dict], path: Path) -> None:
     pq.write_table(pa.table(data, schema=schema), path)
 
 
-def write_focus(export: FocusExport, out: Path | None, stream=None) -> None:
+def write_focus(export: FocusExport, out: Path | None, stream: TextIO | None = None) -> None:
     """Write to ``out`` (``.parquet`` or CSV by suffix) or, without one, CSV to ``stream``."""
     if out is not None and out.suffix.lower() == ".parquet":
         write_parquet(export.rows, out)
@@ -312,4 +315,4 @@ def write_focus(export: FocusExport, out: Path | None, stream=None) -> None:
         with out.open("w", newline="", encoding="utf-8") as f:
             write_csv(export.rows, f)
     else:
-        write_csv(export.rows, stream)
+        write_csv(export.rows, stream or sys.stdout)

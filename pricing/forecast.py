@@ -8,41 +8,22 @@ Days are UTC days; spend is ``priced_calls.cost`` (unpriced calls are not in it 
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from statistics import NormalDist
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from .queries import PRICED_COLUMNS_MEMO, PRICES_VERSION_SQL, calls_columns_sql
+from .memo import priced_source
+from .periods import UTC_DAY_SQL, month_bounds, utc_start
 
-__all__ = ["Forecast", "month_bounds", "parse_month", "utc_start", "month_forecast",
-           "daily_spend", "priced_source", "UTC_DAY_SQL"]
+__all__ = ["Forecast", "month_forecast", "daily_spend"]
 
 CENT = Decimal("0.01")
-
-# priced_calls is the memo (calls.memo_*) where it is current UNION ALL the other rows priced
-# live. When no call in the period has a stale memo (the normal case: inserts and `prices load`
-# keep it current), the memo columns read straight from calls are exactly the rows priced_calls
-# returns, without the union and its per-row version join (a scan of a month of 10M calls:
-# ~700 ms through the view, ~90 ms from the memo).
-STALE_MEMO_SQL = f"""
-SELECT count(*) FROM calls
-WHERE started_at >= ? AND started_at < ?
-  AND memo_prices_version IS DISTINCT FROM ({PRICES_VERSION_SQL.strip()})
-"""
-MEMO_PRICED_SQL = (
-    f"(SELECT {calls_columns_sql()}, "
-    + ", ".join(f"{memo} AS {col}" for col, memo in PRICED_COLUMNS_MEMO.items())
-    + " FROM calls)")
-
-# The UTC day of started_at by epoch arithmetic (a calendar conversion per row,
-# ``CAST(started_at AT TIME ZONE 'UTC' AS DATE)``, costs ~2x the whole scan).
-UTC_DAY_SQL = "(DATE '1970-01-01' + CAST(epoch_us({col}) // 86400000000 AS INTEGER))"
 
 # Daily spend in [start, end) UTC, optionally for one key (key_id, hint or label) or tag k=v.
 DAILY_SPEND_SQL = """
@@ -58,43 +39,7 @@ ORDER BY day
 """
 
 
-def parse_month(month: str | date) -> date:
-    """``'2025-03'`` (or any date in it) → the first day of that month."""
-    if isinstance(month, date):
-        return month.replace(day=1)
-    try:
-        return datetime.strptime(month, "%Y-%m").date()
-    except ValueError as exc:
-        raise ValueError(f"month must look like YYYY-MM, got {month!r}") from exc
-
-
-def month_bounds(month: str | date) -> tuple[date, date]:
-    """First day of the month and first day of the next month."""
-    first = parse_month(month)
-    days = calendar.monthrange(first.year, first.month)[1]
-    return first, first + timedelta(days=days)
-
-
-def utc_start(d: date | datetime | str) -> datetime:
-    """Midnight UTC of a date; an aware datetime is converted to UTC, a naive one taken as UTC.
-
-    ISO strings (``2025-03-01``, ``2025-03-01T12:00+02:00``) are accepted too.
-    """
-    if isinstance(d, str):
-        d = datetime.fromisoformat(d) if len(d) > 10 else date.fromisoformat(d)
-    if isinstance(d, datetime):
-        return d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)
-    return datetime.combine(d, time(0), tzinfo=UTC)
-
-
-def priced_source(conn: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> str:
-    """The relation holding priced calls for [start, end): the memo read from ``calls`` when
-    every memo in the period is current, else ``priced_calls`` (same rows either way)."""
-    stale = conn.execute(STALE_MEMO_SQL, [start, end]).fetchone()[0]
-    return MEMO_PRICED_SQL if stale == 0 else "priced_calls"
-
-
-def _scope_params(key: str | None, tag: str | None) -> list:
+def _scope_params(key: str | None, tag: str | None) -> list[Any]:
     tag_key, _, tag_value = (tag or "").partition("=")
     return [key, key, key, key, tag, tag_key, tag_value]
 

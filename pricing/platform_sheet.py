@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from ingest.errors import LedgerLocked
-from ingest.ledger import open_ledger
 from ingest.platform import PlatformClient, quota_unit
+from ledger import LedgerLocked, open_ledger
 
 from .errors import PricingError
 from .platform_group import GroupRatio, account_group, derive_group_ratio, recent_log_rows
@@ -92,10 +92,11 @@ def _exact(value: object) -> Decimal:
 
 
 def _money(value: Decimal) -> Decimal:
-    return value.quantize(SCALE) if value.as_tuple().exponent < -9 else value  # type: ignore[operator]
+    exponent = value.as_tuple().exponent  # (an int for a finite value)
+    return value.quantize(SCALE) if isinstance(exponent, int) and exponent < -9 else value
 
 
-def platform_prices(body: dict, group: str, ratio: Decimal,
+def platform_prices(body: dict[str, Any], group: str, ratio: Decimal,
                     quota_per_unit: Decimal) -> tuple[list[PlatformPrice], list[str]]:
     """Sheet rows (USD, for ``group`` at ``ratio``) from a ``/api/pricing`` answer, and what was
     left out."""
@@ -136,7 +137,7 @@ def platform_prices(body: dict, group: str, ratio: Decimal,
     return sorted(out, key=lambda p: p.model), warnings
 
 
-def current_prices(conn: duckdb.DuckDBPyConnection, today: date) -> dict[str, dict]:
+def current_prices(conn: duckdb.DuckDBPyConnection, today: date) -> dict[str, dict[str, Any]]:
     """The row in force on ``today`` per model (base rows only), from the ledger's prices."""
     cols = {r[0] for r in conn.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'prices'"
@@ -152,14 +153,15 @@ def current_prices(conn: duckdb.DuckDBPyConnection, today: date) -> dict[str, di
     return {r[0]: dict(zip(wanted, r[1:], strict=True)) for r in rows}
 
 
-def _effective(prices: dict) -> dict[str, Decimal | None]:
+def _effective(prices: dict[str, Any]) -> dict[str, Decimal | None]:
     out = {c: prices.get(c) for c in COMPARED}
     if out["cached_input"] is None:
         out["cached_input"] = out["input"]        # blank cached price = input price
     return out
 
 
-def diff_prices(current: dict[str, dict], pulled: list[PlatformPrice]) -> list[PriceChange]:
+def diff_prices(current: dict[str, dict[str, Any]], pulled: list[PlatformPrice]
+                ) -> list[PriceChange]:
     changes = []
     for p in pulled:
         old = current.get(p.model)
@@ -179,11 +181,11 @@ def diff_prices(current: dict[str, dict], pulled: list[PlatformPrice]) -> list[P
     return changes
 
 
-def current_prices_from_sheet(sheet: Path, today: date) -> dict[str, dict]:
+def current_prices_from_sheet(sheet: Path, today: date) -> dict[str, dict[str, Any]]:
     """Like :func:`current_prices`, from the sheet file (when another process holds the ledger)."""
     if not sheet.exists():
         return {}
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     in_force: dict[str, date] = {}
     for row in read_sheet(sheet).rows:
         if row.above_input_tokens or row.effective_from > today:
@@ -198,7 +200,7 @@ def _text(value: Decimal | None) -> str:
     return "" if value is None else format(value.normalize(), "f")
 
 
-def _rewrite_csv(header: list[str], keep: list[dict], add: list[dict]) -> str:
+def _rewrite_csv(header: list[str], keep: list[dict[str, Any]], add: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
@@ -206,14 +208,15 @@ def _rewrite_csv(header: list[str], keep: list[dict], add: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _read_csv(path: Path, default_header: tuple[str, ...]) -> tuple[list[str], list[dict]]:
+def _read_csv(path: Path, default_header: tuple[str, ...]
+              ) -> tuple[list[str], list[dict[str, Any]]]:
     if not path.exists():
         return list(default_header), []
     reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
     return list(reader.fieldnames or default_header), list(reader)
 
 
-def apply_changes(sheet: Path, changes: list[PriceChange], current: dict[str, dict],
+def apply_changes(sheet: Path, changes: list[PriceChange], current: dict[str, dict[str, Any]],
                   today: date, source: str) -> int:
     """Append today's rows for new and changed models to ``sheet`` (validated before it is
     replaced); a row already dated today for the same model is replaced, not doubled."""
@@ -263,7 +266,7 @@ def _record_sources(sheet: Path, todo: list[PriceChange], day: str, source: str)
 
 def pull_prices(client: PlatformClient, *, group: str | None = None,
                 group_ratio: Decimal | None = None, quota_per_unit: Decimal | None = None,
-                current: dict[str, dict] | None = None,
+                current: dict[str, dict[str, Any]] | None = None,
                 today: date | None = None) -> PullResult:
     """Fetch the pricing page and compare it with ``current`` (see :func:`current_prices`).
 

@@ -6,10 +6,13 @@ against hand-computed figures and against genai-prices.
 
 from __future__ import annotations
 
-from ingest.schema import NON_BILLABLE_ENDPOINTS
+from ledger import NON_BILLABLE_ENDPOINTS, sql_literal
 
-# endpoint IN (...) of the calls a platform never bills (constants of ours, never user input)
-NON_BILLABLE_SQL = "(" + ", ".join(f"'{e}'" for e in NON_BILLABLE_ENDPOINTS) + ")"
+from .periods import utc_day_sql
+from .variants import VARIANT_COLUMNS, raw, variant_choice_sql, variant_totals_sql
+
+# endpoint IN (...) of the calls a platform never bills
+NON_BILLABLE_SQL = "(" + ", ".join(map(sql_literal, NON_BILLABLE_ENDPOINTS)) + ")"
 
 PRICES_TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS prices (
@@ -331,7 +334,7 @@ ORDER BY calls DESC, model
 # unpriced (``prices check``).
 CALL_DAYS_SQL = f"""
 SELECT model, base_model, billing_mode,
-    CAST(timezone('UTC', started_at) AS DATE) AS day,
+    {utc_day_sql("started_at")} AS day,
     sum(coalesce(requests, 1)) AS calls
 FROM calls
 WHERE endpoint IS NULL OR endpoint NOT IN {NON_BILLABLE_SQL}
@@ -344,43 +347,19 @@ _PERIOD = """
     AND ($until IS NULL OR started_at < timezone('UTC', CAST($until AS TIMESTAMP)))
 """
 
-# A total over calls where one cost is NULL is unknown, never a partial sum.
-_KNOWN_SUM = "CASE WHEN count(*) FILTER (WHERE {c} IS NULL) > 0 THEN NULL ELSE sum({c}) END"
-
 SWITCH_SAVINGS_SQL = f"""
 WITH per_workload AS (
     SELECT key_id,
         any_value(key_hint) AS key_hint,
         any_value(key_label) AS key_label,
         base_model,
-        sum(coalesce(requests, 1)) AS calls,
-        coalesce(sum(coalesce(requests, 1)) FILTER (WHERE billing_mode = 'token'), 0)
-            AS token_calls,
-        coalesce(sum(coalesce(requests, 1)) FILTER (WHERE billing_mode = 'request'), 0)
-            AS request_calls,
-        {_KNOWN_SUM.format(c='cost')} AS actual_cost,
-        {_KNOWN_SUM.format(c='cost_as_token')} AS cost_all_token,
-        {_KNOWN_SUM.format(c='cost_as_request')} AS cost_all_request
+        {variant_totals_sql(raw)}
     FROM priced_calls
     WHERE {_PERIOD}
     GROUP BY key_id, base_model
 ),
-final AS (
-    SELECT *,
-        CASE WHEN request_calls = 0 THEN 'token' WHEN token_calls = 0 THEN 'request'
-             ELSE 'mixed' END AS current_mode,
-        CASE WHEN cost_all_token IS NULL OR cost_all_request IS NULL THEN NULL
-             WHEN cost_all_token <= cost_all_request THEN 'token'
-             ELSE 'request' END AS cheaper_mode,
-        least(cost_all_token, cost_all_request) AS cheaper_cost
-    FROM per_workload
-)
-SELECT key_id, key_hint, key_label, base_model, calls, token_calls, request_calls,
-    current_mode, actual_cost, cost_all_token, cost_all_request, cheaper_mode,
-    CASE WHEN cheaper_mode IS NULL THEN NULL ELSE cheaper_cost END AS cheaper_cost,
-    CASE WHEN cheaper_mode IS NULL OR actual_cost IS NULL THEN NULL
-         ELSE actual_cost - cheaper_cost END AS saving,
-    cheaper_mode IS NOT NULL AS switchable
+final AS (SELECT *, {variant_choice_sql()} FROM per_workload)
+SELECT key_id, key_hint, key_label, base_model, {", ".join(VARIANT_COLUMNS)}
 FROM final
 ORDER BY saving DESC NULLS LAST, actual_cost DESC NULLS LAST, key_id, base_model
 """
@@ -400,6 +379,7 @@ FROM priced_calls
 WHERE coalesce(status, 200) < 400
   AND cost_as_token IS NOT NULL AND cost_as_request IS NOT NULL
   AND ($base_model IS NULL OR base_model = $base_model)
+  AND ($key_ids IS NULL OR list_contains(CAST($key_ids AS VARCHAR[]), key_id))
   AND {period}
 GROUP BY {group}
 ORDER BY {group}

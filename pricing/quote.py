@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 import duckdb
 
-from ingest.schema import CALL_COLUMNS
+from ledger import CALL_COLUMNS
 
 from .compare import break_even_row
 from .queries import priced_select
@@ -93,14 +94,14 @@ class Option:
 class Quote:
     workload: Workload
     options: list[Option]
-    break_even: dict | None = None      # compare.break_even_row of the asked model
+    break_even: dict[str, Any] | None = None      # compare.break_even_row of the asked model
     currency: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
     def cheapest(self) -> Option | None:
         priced = [o for o in self.options if o.cost is not None]
-        return min(priced, key=lambda o: o.cost) if priced else None
+        return min(priced, key=lambda o: o.cost or Decimal(0)) if priced else None
 
 
 def _source(rows: int) -> str:
@@ -116,7 +117,7 @@ def _price(conn: duckdb.DuckDBPyConnection, w: Workload, names: list[str]
            ) -> dict[str, tuple[Decimal | None, str | None]]:
     """model as called → (cost of the whole workload or None, currency)."""
     at = datetime.combine(w.on or datetime.now(UTC).date(), datetime.min.time(), tzinfo=UTC)
-    params: list = []
+    params: list[Any] = []
     for name in names:
         base, mode = (name[:-2], "request") if name.endswith("-c") else (name, "token")
         params += [name, base, mode, at, w.calls, w.calls * w.input_tokens, w.cached_tokens,
@@ -141,7 +142,7 @@ def _cheaper(candidates: list[Option], asked: Decimal | None) -> list[Option]:
 
 
 def quote(conn: duckdb.DuckDBPyConnection, workload: Workload,
-          models: dict[str, dict] | None = None) -> Quote:
+          models: dict[str, dict[str, Any]] | None = None) -> Quote:
     """Price ``workload`` on its model both ways and on the cheaper-model candidates of
     ``models`` (data/models.csv as :func:`pricing.recommend.load_models` reads it): those of
     the recommendations' rule with a variant cheaper than the asked option."""

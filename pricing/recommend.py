@@ -16,15 +16,20 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from ingest.schema import TEXT_ENDPOINTS
+from ledger import TEXT_ENDPOINTS, data_file, fetch_one, sql_literal, variant_name
 
-from .forecast import UTC_DAY_SQL, priced_source, utc_start
+from .frames import decimal_frame, records
+from .groups import TAG_PAIRS_JOIN
+from .memo import priced_source
+from .periods import UTC_DAY_SQL, Bound, utc_start, utc_week_sql
+from .variants import RAW_MEASURES, summed, variant_choice_sql, variant_totals_sql
 
 __all__ = ["Thresholds", "Recommendation", "variant_workloads", "variant_switches",
            "cache_economics", "failed_call_waste", "estimated_usage_share", "recommend"]
@@ -59,21 +64,16 @@ class Recommendation:
     key_hint: str | None = None
     model: str | None = None
     tag: str | None = None
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["saving"] = None if self.saving is None else str(self.saving)
         return d
 
 
-def _period(since: date | datetime, until: date | datetime) -> list:
+def _period(since: Bound, until: Bound) -> list[Any]:
     return [utc_start(since), utc_start(until)]
-
-
-def _frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
-    cur = conn.execute(sql, params)
-    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
 
 
 # ---- 1. billing-variant switch -------------------------------------------------------------
@@ -83,15 +83,11 @@ _WORKLOAD_SQL = {
     "key_model": ("NULL::VARCHAR AS tag", "{source}"),
     "key_model_tag": (
         "t.tag AS tag",
-        "{source} JOIN LATERAL (SELECT e.key || '=' || e.value AS tag "
-        "FROM (SELECT unnest(map_entries(tags)) AS e)) t ON true"),
+        "{source} " + TAG_PAIRS_JOIN),
 }
 
-# Monday 00:00 of the call's UTC week (as ``date_trunc('week', started_at AT TIME ZONE
-# 'UTC')`` gives), by epoch arithmetic: 1970-01-01 was a Thursday.
-_EPOCH_DAY = "(epoch_us(started_at) // 86400000000)"
-WEEK_SQL = (f"CAST(DATE '1970-01-01' + CAST({_EPOCH_DAY} - ({_EPOCH_DAY} + 3) % 7 AS INTEGER)"
-            " AS TIMESTAMP)")
+# Monday 00:00 of the call's UTC week
+WEEK_SQL = utc_week_sql("started_at")
 
 # One pass: the period's calls summed per workload x UTC week x billing mode x (ok, which
 # variant is cheaper) into a TEMP table (hundreds of rows); the workload figures and the weekly
@@ -107,12 +103,14 @@ WITH w AS (
 SELECT key_id, base_model, tag, week, billing_mode, status < 400 AS ok,
   cost_as_request < cost_as_token AS request_cheaper,
   cost_as_token < cost_as_request AS token_cheaper,
-  any_value(key_hint) AS key_hint, sum(requests) AS requests, count(*) AS n,
-  count(cost) AS n_cost, count(cost_as_token) AS n_token, count(cost_as_request) AS n_request,
-  sum(cost) AS paid, sum(cost_as_token) AS as_token, sum(cost_as_request) AS as_request
+  any_value(key_hint) AS key_hint, """ + ", ".join(
+    f"{expr} AS {name}" for name, expr in RAW_MEASURES.items()
+    if name not in ("token_calls", "request_calls")) + """
 FROM w GROUP BY ALL
 """
 
+# Per workload: the variant totals and choice (pricing.variants, the rule the Billing page and
+# switch_savings use) from the TEMP sums, and the median tokens per call from the calls.
 VARIANT_SQL = """
 WITH m AS (
   SELECT key_id, base_model, {tag_col},
@@ -123,29 +121,25 @@ WITH m AS (
 ), a AS (
   SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag,
     string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
-    sum(requests) AS calls,
-    sum(n) - sum(n_cost) AS unpriced_rows,
-    sum(n) - sum(n_token) AS token_unpriced_rows,
-    sum(n) - sum(n_request) AS request_unpriced_rows,
-    sum(paid) AS paid, sum(as_token) AS as_token, sum(as_request) AS as_request,
-    coalesce(sum(requests) FILTER (WHERE ok AND request_cheaper), 0) AS calls_request_cheaper,
-    coalesce(sum(requests) FILTER (WHERE ok AND token_cheaper), 0) AS calls_token_cheaper,
-    coalesce(sum(requests) FILTER (WHERE ok), 0) AS ok_calls
+    """ + variant_totals_sql(summed) + """,
+    coalesce(sum(calls) FILTER (WHERE ok AND request_cheaper), 0) AS calls_request_cheaper,
+    coalesce(sum(calls) FILTER (WHERE ok AND token_cheaper), 0) AS calls_token_cheaper,
+    coalesce(sum(calls) FILTER (WHERE ok), 0) AS ok_calls
   FROM {agg} GROUP BY key_id, base_model, tag
 )
-SELECT a.*, m.median_tokens_per_call FROM a LEFT JOIN m
+SELECT a.*, """ + variant_choice_sql("a.") + """, m.median_tokens_per_call FROM a LEFT JOIN m
   ON m.key_id IS NOT DISTINCT FROM a.key_id AND m.base_model IS NOT DISTINCT FROM a.base_model
   AND m.tag IS NOT DISTINCT FROM a.tag
 """
 
 WEEKLY_VARIANT_SQL = """
-SELECT key_id, base_model, tag, week, sum(paid) AS paid, sum(as_token) AS as_token,
-       sum(as_request) AS as_request
+SELECT key_id, base_model, tag, week, sum(cost) AS paid, sum(cost_as_token) AS as_token,
+       sum(cost_as_request) AS as_request
 FROM {agg} GROUP BY ALL ORDER BY week
 """
 
 
-def variant_workloads(conn: duckdb.DuckDBPyConnection, since, until, *,
+def variant_workloads(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
                       by_tag: bool = False) -> pd.DataFrame:
     """Every workload with paid, both variants' cost, the better variant and the saving.
 
@@ -160,15 +154,16 @@ def variant_workloads(conn: duckdb.DuckDBPyConnection, since, until, *,
     conn.execute(VARIANT_AGG_SQL.format(name=agg, tag_col=tag_col, source=source, week=WEEK_SQL),
                  period)
     try:
-        df = _frame(conn, VARIANT_SQL.format(tag_col=tag_col, source=source, agg=agg), period)
-        weekly = _frame(conn, WEEKLY_VARIANT_SQL.format(agg=agg), [])
+        df = decimal_frame(conn, VARIANT_SQL.format(tag_col=tag_col, source=source, agg=agg),
+                           period)
+        weekly = decimal_frame(conn, WEEKLY_VARIANT_SQL.format(agg=agg), [])
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {agg}")
     if df.empty:
         return df.assign(best_mode=[], alternative=[], saving=[], saving_share=[],
                          share_request_cheaper=[], weeks=[], weeks_favourable=[],
                          confidence=[], priced=[])
-    rows = [_judge(r, weekly) for r in df.to_dict("records")]
+    rows = [_judge(r, weekly) for r in records(df)]
     return pd.DataFrame(rows).sort_values("saving", ascending=False, key=_nulls_last)
 
 
@@ -176,14 +171,11 @@ def _nulls_last(s: pd.Series) -> pd.Series:
     return s.map(lambda v: Decimal("-1e30") if v is None else v)
 
 
-def _judge(r: dict, weekly: pd.DataFrame) -> dict:
-    """Pick the cheaper variant for one workload and measure how steady that choice was."""
-    as_token = r["as_token"] if r["token_unpriced_rows"] == 0 else None
-    as_request = r["as_request"] if r["request_unpriced_rows"] == 0 else None
-    paid = r["paid"] if r["unpriced_rows"] == 0 else None
-    options = [(v, m) for v, m in ((as_token, "token"), (as_request, "request")) if v is not None]
-    best_value, best_mode = min(options) if options else (None, None)
-    saving = paid - best_value if paid is not None and best_value is not None else None
+def _judge(r: dict[str, Any], weekly: pd.DataFrame) -> dict[str, Any]:
+    """One workload's cheaper variant (decided in SQL by pricing.variants) and how steady that
+    choice was week by week."""
+    paid, as_token, as_request = r["actual_cost"], r["cost_all_token"], r["cost_all_request"]
+    best_mode, best_value, saving = r["cheaper_mode"], r["cheaper_cost"], r["saving"]
     ok = r["ok_calls"] or 0
     same = weekly[(weekly.key_id == r["key_id"]) & (weekly.base_model == r["base_model"])]
     if r["tag"] is not None:
@@ -191,7 +183,7 @@ def _judge(r: dict, weekly: pd.DataFrame) -> dict:
     fav = 0
     if best_mode:
         alt_col = "as_token" if best_mode == "token" else "as_request"
-        fav = sum(1 for w in same.to_dict("records")
+        fav = sum(1 for w in records(same)
                   if w["paid"] is not None and w[alt_col] is not None and w[alt_col] < w["paid"])
     weeks = len(same)
     confidence = ("high" if weeks >= 3 and fav == weeks else
@@ -204,28 +196,24 @@ def _judge(r: dict, weekly: pd.DataFrame) -> dict:
             "priced": paid is not None and as_token is not None and as_request is not None}
 
 
-def _variant_name(base_model: str, mode: str) -> str:
-    return base_model + "-c" if mode == "request" else base_model
-
-
 def _current(base_model: str, modes: str) -> str:
-    names = [_variant_name(base_model, m) for m in modes.split("+")]
+    names = [variant_name(base_model, m) for m in modes.split("+")]
     return names[0] if len(names) == 1 else "a mix of " + " and ".join(names)
 
 
-def variant_switches(conn: duckdb.DuckDBPyConnection, since, until,
+def variant_switches(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
                      thresholds: Thresholds = Thresholds(), *, by_tag: bool = False
                      ) -> list[Recommendation]:
     """Workloads where the other billing variant would have saved a material amount."""
     out = []
-    for r in variant_workloads(conn, since, until, by_tag=by_tag).to_dict("records"):
+    for r in records(variant_workloads(conn, since, until, by_tag=by_tag)):
         if not r["priced"] or r["saving"] is None or r["calls"] < thresholds.min_calls:
             continue
         if r["modes"] == r["best_mode"]:
             continue  # already on the cheaper variant
         if r["saving"] < thresholds.min_saving or r["saving_share"] < thresholds.min_saving_share:
             continue
-        target = _variant_name(r["base_model"], r["best_mode"])
+        target = variant_name(r["base_model"], r["best_mode"])
         side = r["share_request_cheaper"] if r["best_mode"] == "request" else (
             1 - r["share_request_cheaper"] if r["share_request_cheaper"] is not None else None)
         share_txt = f"{side:.0%} of calls" if side is not None else "the calls"
@@ -251,7 +239,7 @@ def variant_switches(conn: duckdb.DuckDBPyConnection, since, until,
 MODELS_CSV = "data/models.csv"
 NEEDED_MODALITY = {**{e: "text" for e in TEXT_ENDPOINTS}, "embeddings": "embedding"}
 # chat in any provider's format, and embeddings: the calls a cheaper model could serve
-_RECOMMENDED_SQL = "(" + ", ".join(f"'{e}'" for e in NEEDED_MODALITY) + ")"
+_RECOMMENDED_SQL = "(" + ", ".join(map(sql_literal, NEEDED_MODALITY)) + ")"
 
 WORKLOAD_SHAPE_SQL = f"""
 SELECT key_id, any_value(key_hint) AS key_hint, base_model, endpoint,
@@ -311,11 +299,14 @@ FROM w ASOF LEFT JOIN p ON w.day >= p.effective_from
 PRICE_COLUMNS_SQL = "SELECT column_name FROM information_schema.columns WHERE table_name = 'prices'"
 
 
-def load_models(path: str = MODELS_CSV) -> dict[str, dict]:
-    """``data/models.csv`` by model name: provider, family, tier (1 = strongest), modalities..."""
+def load_models(path: str | Path = MODELS_CSV) -> dict[str, dict[str, Any]]:
+    """``data/models.csv`` by model name: provider, family, tier (1 = strongest), modalities...
+
+    The default (or any ``data/…`` path that does not exist here) is the shipped copy, found
+    wherever callmeter is installed."""
     import csv
 
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(data_file(path), newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     for r in rows:
         r["tier"] = int(r["tier"])
@@ -331,7 +322,7 @@ def _tier_filter(conn: duckdb.DuckDBPyConnection) -> str:
 
 
 @contextmanager
-def workload_days(conn: duckdb.DuckDBPyConnection, since, until,
+def workload_days(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
                   endpoint: str | None = None) -> Iterator[str]:
     """The period's successful calls summed per workload x UTC day (TEMP table, dropped after);
     text and embeddings calls, or one ``endpoint``'s."""
@@ -350,7 +341,7 @@ def workload_days(conn: duckdb.DuckDBPyConnection, since, until,
 
 
 def workload_cost_at(conn: duckdb.DuckDBPyConnection, key_id: str | None, base_model: str,
-                     endpoint: str, since, until, model: str, mode: str = "token", *,
+                     endpoint: str, since: Bound, until: Bound, model: str, mode: str = "token", *,
                      days: str | None = None, tier_filter: str | None = None
                      ) -> Decimal | None:
     """What the workload's successful calls would have cost on ``model`` (None when unpriced).
@@ -367,13 +358,13 @@ def workload_cost_at(conn: duckdb.DuckDBPyConnection, key_id: str | None, base_m
         sql, price_model = CANDIDATE_TOKEN_COST_SQL, model
     if tier_filter is None:
         tier_filter = _tier_filter(conn)
-    unpriced, cost = conn.execute(sql.format(tier_filter=tier_filter, days=days),
-                                  [key_id, base_model, endpoint, price_model]).fetchone()
+    unpriced, cost = fetch_one(conn.execute(sql.format(tier_filter=tier_filter, days=days),
+                                  [key_id, base_model, endpoint, price_model]))
     return None if unpriced or cost is None else Decimal(cost)
 
 
-def _candidates(models: dict[str, dict], current: dict, endpoint: str, max_input: int
-                ) -> list[tuple[str, str]]:
+def _candidates(models: dict[str, dict[str, Any]], current: dict[str, Any], endpoint: str,
+                max_input: int) -> list[tuple[str, str]]:
     """(group, model) pairs: same family one tier down, other families at the same tier."""
     need = NEEDED_MODALITY[endpoint]
     out = []
@@ -389,7 +380,7 @@ def _candidates(models: dict[str, dict], current: dict, endpoint: str, max_input
     return out
 
 
-def candidate_models(models: dict[str, dict], model: str, endpoint: str = "chat",
+def candidate_models(models: dict[str, dict[str, Any]], model: str, endpoint: str = "chat",
                      max_input: int = 0) -> list[tuple[str, str]]:
     """(group, model) cheaper-model candidates for ``model`` (a base model of models.csv);
     empty when models.csv does not know it. Recommendations and quotes use the same rule."""
@@ -397,17 +388,18 @@ def candidate_models(models: dict[str, dict], model: str, endpoint: str = "chat"
     return [] if current is None else _candidates(models, current, endpoint, max_input)
 
 
-def cheaper_models(conn: duckdb.DuckDBPyConnection, since, until,
+def cheaper_models(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
                    thresholds: Thresholds = Thresholds(), models_path: str = MODELS_CSV
                    ) -> list[Recommendation]:
     """Simple workloads on an expensive model, with the cheapest priced alternative per group."""
     models = load_models(models_path)
     period = _period(since, until)
-    shapes = _frame(conn, WORKLOAD_SHAPE_SQL.format(source=priced_source(conn, *period)), period)
+    shapes = decimal_frame(conn, WORKLOAD_SHAPE_SQL.format(source=priced_source(conn, *period)),
+                           period)
     out = []
     with ExitStack() as stack:
         days = tier_filter = None
-        for w in shapes.to_dict("records"):
+        for w in records(shapes):
             current = models.get(w["base_model"])
             if current is None or w["unpriced_rows"] or w["paid"] is None or \
                     w["calls"] < thresholds.min_calls or "+" in w["modes"]:
@@ -429,19 +421,19 @@ def cheaper_models(conn: duckdb.DuckDBPyConnection, since, until,
     return out
 
 
-def _cheaper_recommendations(w: dict, best: dict[str, tuple[Decimal, str]], current: dict,
-                             models: dict[str, dict], thresholds: Thresholds
-                             ) -> list[Recommendation]:
+def _cheaper_recommendations(w: dict[str, Any], best: dict[str, tuple[Decimal, str]],
+                             current: dict[str, Any], models: dict[str, dict[str, Any]],
+                             thresholds: Thresholds) -> list[Recommendation]:
     out = []
     for group, (cost, name) in sorted(best.items()):
         saving = w["paid"] - cost
         if saving < thresholds.min_saving or saving < thresholds.min_saving_share * w["paid"]:
             continue
-        target = _variant_name(name, w["modes"])
+        target = variant_name(name, w["modes"])
         out.append(Recommendation(
             kind="cheaper_model",
             action=f"try {target} ({group}) instead of "
-                   f"{_variant_name(w['base_model'], w['modes'])}",
+                   f"{variant_name(w['base_model'], w['modes'])}",
             saving=saving,
             evidence=(f"{w['calls']} simple calls (90% under {w['p90_input']} input and "
                       f"{w['p90_output']} output tokens, no reasoning): paid "
@@ -516,29 +508,31 @@ GROUP BY key_id ORDER BY estimated_spend DESC, key_id
 """
 
 
-def cache_economics(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+def cache_economics(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound) -> pd.DataFrame:
     """Per key and model (per-token billing): cached share and the money caching saved."""
     sql = CACHE_SQL.format(tier_filter=_tier_filter(conn), day=UTC_DAY_SQL.format(col="started_at"))
-    return _frame(conn, sql, _period(since, until))
+    return decimal_frame(conn, sql, _period(since, until))
 
 
-def failed_call_waste(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+def failed_call_waste(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound) -> pd.DataFrame:
     """Per key: calls, 429s, all failures, seconds spent waiting on failures, peak 429/minute."""
-    return _frame(conn, FAILED_SQL, _period(since, until) * 2)
+    return decimal_frame(conn, FAILED_SQL, _period(since, until) * 2)
 
 
-def estimated_usage_share(conn: duckdb.DuckDBPyConnection, since, until) -> pd.DataFrame:
+def estimated_usage_share(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound
+                          ) -> pd.DataFrame:
     """Per key: spend, and the part of it resting on locally counted (estimated) tokens."""
     period = _period(since, until)
-    df = _frame(conn, ESTIMATED_SQL.format(source=priced_source(conn, *period)), period)
+    df = decimal_frame(conn, ESTIMATED_SQL.format(source=priced_source(conn, *period)), period)
     df["estimated_share"] = [e / s if s else None
                              for e, s in zip(df["estimated_spend"], df["spend"], strict=True)]
     return df
 
 
-def _other_money(conn, since, until, t: Thresholds) -> list[Recommendation]:
+def _other_money(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, t: Thresholds
+                 ) -> list[Recommendation]:
     out = []
-    for r in cache_economics(conn, since, until).to_dict("records"):
+    for r in records(cache_economics(conn, since, until)):
         gain = r["saving_per_10pct_more_cached"]
         if r["input_tokens"] >= t.cache_min_input and gain and gain >= t.min_saving \
                 and r["cached_share"] < 0.5:
@@ -552,7 +546,7 @@ def _other_money(conn, since, until, t: Thresholds) -> list[Recommendation]:
                          f"would save {gain:.2f}",
                 caveat="the saving shown is per 10 points of cached share; what is reachable "
                        "depends on how much of each prompt repeats."))
-    for r in failed_call_waste(conn, since, until).to_dict("records"):
+    for r in records(failed_call_waste(conn, since, until)):
         if r["rate_limited"] >= t.storm_min_calls:
             out.append(Recommendation(
                 kind="rate_limits", key_id=r["key_id"], key_hint=r["key_hint"], saving=None,
@@ -562,7 +556,7 @@ def _other_money(conn, since, until, t: Thresholds) -> list[Recommendation]:
                          f"wasted {r['seconds_wasted']:.0f} s of waiting",
                 caveat="failed calls cost 0 in the ledger; check whether the platform bills "
                        "them (see the report's reconciliation)."))
-    for r in estimated_usage_share(conn, since, until).to_dict("records"):
+    for r in records(estimated_usage_share(conn, since, until)):
         share = r["estimated_share"]
         if share is not None and share >= t.estimated_share_warn and r["estimated_spend"]:
             out.append(Recommendation(
@@ -578,7 +572,7 @@ def _other_money(conn, since, until, t: Thresholds) -> list[Recommendation]:
     return out
 
 
-def recommend(conn: duckdb.DuckDBPyConnection, since, until,
+def recommend(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
               thresholds: Thresholds = Thresholds(), *, models_path: str = MODELS_CSV,
               by_tag: bool = False) -> list[Recommendation]:
     """All recommendations for [since, until), money first (largest saving first)."""

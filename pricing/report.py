@@ -12,18 +12,28 @@ exactly to the difference.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from .adjustments import ADJUSTMENTS_BY_KEY_MODEL_SQL, month_money
-from .forecast import UTC_DAY_SQL, month_bounds, priced_source, utc_start
+from .frames import decimal_frame, records
+from .groups import TAG_PAIRS_JOIN, tag_value_sql
+from .memo import priced_source
+from .periods import UTC_DAY_SQL, month_bounds, utc_start
 
 __all__ = ["DIMENSIONS", "FinanceReport", "finance_report", "breakdown", "reconciliation",
            "unpriced_models", "ROUNDING_TOLERANCE"]
@@ -95,13 +105,12 @@ _BY_SQL = {
     "day": ("day", "{agg}", "day", "day"),
     # One row per tag name=value; a call with several tags is counted under each of them.
     "tag": ("coalesce(t.tag, '(untagged)') AS tag",
-            "{agg} LEFT JOIN LATERAL (SELECT e.key || '=' || e.value AS tag "
-            "FROM (SELECT unnest(map_entries(tags)) AS e)) t ON true",
+            "{agg} LEFT " + TAG_PAIRS_JOIN,
             "1", "cost DESC, tag"),
 }
 # --by tag:NAME groups by one tag's value, so every call is counted once.
 TAG_VALUE_SQL = (
-    "SELECT coalesce(map_extract_value(tags, ?), '(none)') AS tag_value, {measures} "
+    f"SELECT coalesce({tag_value_sql('?')}, '(none)') AS tag_value, {{measures}} "
     "FROM {agg} GROUP BY 1 ORDER BY cost DESC, tag_value"
 )
 BREAKDOWN_SQL = "SELECT {select}, {measures} FROM {source} GROUP BY {group} ORDER BY {order}"
@@ -163,15 +172,9 @@ _COMPONENT_WORDS = {
 }
 
 
-def _bounds(month: str | date) -> list:
+def _bounds(month: str | date) -> list[Any]:
     first, nxt = month_bounds(month)
     return [utc_start(first), utc_start(nxt)]
-
-
-def _frame(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
-    cur = conn.execute(sql, params)
-    cols = [d[0] for d in cur.description]
-    return pd.DataFrame(cur.fetchall(), columns=cols)
 
 
 @contextmanager
@@ -191,13 +194,13 @@ def month_aggregate(conn: duckdb.DuckDBPyConnection, month: str | date,
 
 def _breakdown(conn: duckdb.DuckDBPyConnection, agg: str, by: str) -> pd.DataFrame:
     if by.startswith("tag:") and len(by) > 4:
-        return _frame(conn, TAG_VALUE_SQL.format(measures=MEASURES_SQL, agg=agg), [by[4:]])
+        return decimal_frame(conn, TAG_VALUE_SQL.format(measures=MEASURES_SQL, agg=agg), [by[4:]])
     if by not in _BY_SQL:
         raise ValueError(f"--by must be one of {', '.join(DIMENSIONS)} or tag:NAME, got {by!r}")
     select, source, group, order = _BY_SQL[by]
     sql = BREAKDOWN_SQL.format(select=select, measures=MEASURES_SQL,
                                source=source.format(agg=agg), group=group, order=order)
-    return _frame(conn, sql, [])
+    return decimal_frame(conn, sql, [])
 
 
 def _check_by(by: str) -> None:
@@ -213,16 +216,16 @@ def breakdown(conn: duckdb.DuckDBPyConnection, month: str | date, by: str = "key
         return _breakdown(conn, agg, by)
 
 
-def _totals(conn: duckdb.DuckDBPyConnection, agg: str) -> dict:
-    return _frame(conn, TOTALS_SQL.format(measures=MEASURES_SQL, agg=agg), []).iloc[0].to_dict()
+def _totals(conn: duckdb.DuckDBPyConnection, agg: str) -> dict[str, Any]:
+    return records(decimal_frame(conn, TOTALS_SQL.format(measures=MEASURES_SQL, agg=agg), []))[0]
 
 
-def totals(conn: duckdb.DuckDBPyConnection, month: str | date) -> dict:
+def totals(conn: duckdb.DuckDBPyConnection, month: str | date) -> dict[str, Any]:
     with month_aggregate(conn, month) as agg:
         return _totals(conn, agg)
 
 
-def explain(row: dict) -> str:
+def explain(row: dict[str, Any]) -> str:
     """One sentence naming the parts of a reconciliation difference, largest first."""
     parts = sorted(((abs(Decimal(row[c])), c) for c in COMPONENTS if Decimal(row[c]) != 0),
                    reverse=True)
@@ -231,9 +234,9 @@ def explain(row: dict) -> str:
     return "; ".join(f"{_COMPONENT_WORDS[c]}: {Decimal(row[c]):+.6f}" for _, c in parts)
 
 
-def _reconciliation(conn: duckdb.DuckDBPyConnection, agg: str, bounds: list) -> pd.DataFrame:
-    df = _frame(conn, RECONCILIATION_SQL.format(agg=agg), bounds)
-    df["explanation"] = [explain(r) for r in df.to_dict("records")]
+def _reconciliation(conn: duckdb.DuckDBPyConnection, agg: str, bounds: list[Any]) -> pd.DataFrame:
+    df = decimal_frame(conn, RECONCILIATION_SQL.format(agg=agg), bounds)
+    df["explanation"] = [explain(r) for r in records(df)]
     return df
 
 
@@ -246,7 +249,7 @@ def reconciliation(conn: duckdb.DuckDBPyConnection, month: str | date,
 
 def unpriced_models(conn: duckdb.DuckDBPyConnection, month: str | date) -> pd.DataFrame:
     with month_aggregate(conn, month) as agg:
-        return _frame(conn, UNPRICED_SQL.format(agg=agg), [])
+        return decimal_frame(conn, UNPRICED_SQL.format(agg=agg), [])
 
 
 @dataclass
@@ -255,12 +258,12 @@ class FinanceReport:
 
     month: date
     by: str
-    totals: dict
+    totals: dict[str, Any]
     tables: dict[str, pd.DataFrame]
     reconciliation: pd.DataFrame
     unpriced: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-    money: dict = field(default_factory=dict)     # pricing.adjustments.month_money
+    money: dict[str, Any] = field(default_factory=dict)     # pricing.adjustments.month_money
 
     @property
     def main(self) -> pd.DataFrame:
@@ -278,7 +281,7 @@ def finance_report(conn: duckdb.DuckDBPyConnection, month: str | date, by: str =
         tables = {d: _breakdown(conn, agg, d) for d in dims}
         tot = _totals(conn, agg)
         recon = _reconciliation(conn, agg, bounds)
-        unpriced = _frame(conn, UNPRICED_SQL.format(agg=agg), [])
+        unpriced = decimal_frame(conn, UNPRICED_SQL.format(agg=agg), [])
         money = month_money(conn, agg, bounds)
     notes = []
     if tot["unpriced_calls"]:
@@ -307,16 +310,16 @@ MONEY_LINES = (("CHARGED ON CALLS", "charged_on_calls"), ("REFUNDS", "adjustment
 MONEY_PLACES = Decimal("0.000001")
 
 
-def _money(value) -> str | None:
+def _money(value: object) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    return str(Decimal(value).quantize(MONEY_PLACES, rounding=ROUND_HALF_UP))
+    return str(Decimal(str(value)).quantize(MONEY_PLACES, rounding=ROUND_HALF_UP))
 
 
-def _plain(df: pd.DataFrame) -> list[dict]:
+def _plain(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows with money as exact decimal strings (6 places) and dates as ISO strings."""
     out = []
-    for rec in df.to_dict("records"):
+    for rec in records(df):
         row = {}
         for k, v in rec.items():
             if k in MONEY_COLUMNS:
@@ -331,7 +334,7 @@ def _plain(df: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _with_total(report: FinanceReport) -> list[dict]:
+def _with_total(report: FinanceReport) -> list[dict[str, Any]]:
     rows = _plain(report.main)
     if rows:
         total = {k: "" for k in rows[0]}
@@ -342,7 +345,7 @@ def _with_total(report: FinanceReport) -> list[dict]:
     return rows
 
 
-def _money_lines(report: FinanceReport, columns: list[str]) -> list[dict]:
+def _money_lines(report: FinanceReport, columns: list[str]) -> list[dict[str, Any]]:
     """What the platform charged, adjustment by kind, and its net, under the TOTAL row (in the
     ``charged`` column): the adjustments are money, not calls, so they are no table row."""
     if report.money.get("adjustments") is None:
@@ -359,7 +362,7 @@ def _money_lines(report: FinanceReport, columns: list[str]) -> list[dict]:
     return out
 
 
-def to_json(report: FinanceReport) -> dict:
+def to_json(report: FinanceReport) -> dict[str, Any]:
     return {
         "month": report.month.strftime("%Y-%m"),
         "by": report.by,
@@ -372,7 +375,7 @@ def to_json(report: FinanceReport) -> dict:
     }
 
 
-def write_csv(report: FinanceReport, out) -> None:
+def write_csv(report: FinanceReport, out: TextIO) -> None:
     import csv
 
     rows = _with_total(report)
@@ -382,7 +385,7 @@ def write_csv(report: FinanceReport, out) -> None:
     writer.writerows(rows)
 
 
-def _sheet(wb, title: str, rows: list[dict], columns: list[str]) -> None:
+def _sheet(wb: Workbook, title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
     ws = wb.create_sheet(title)
     ws.append(columns)
     for row in rows:
@@ -395,12 +398,12 @@ def _sheet(wb, title: str, rows: list[dict], columns: list[str]) -> None:
     ws.freeze_panes = "A2"
 
 
-def write_xlsx(report: FinanceReport, path) -> None:
+def write_xlsx(report: FinanceReport, path: str | Path | IO[bytes]) -> None:
     """Summary sheet, one sheet per dimension, then Reconciliation and Unpriced."""
     from openpyxl import Workbook
 
     wb = Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]
     ws.title = "Summary"
     ws.append(["callmeter finance report", report.month.strftime("%Y-%m")])
     ws.append([])

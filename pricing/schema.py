@@ -1,14 +1,17 @@
-"""Ledger migrations owned by pricing: the ``prices`` table, ``price_sheets`` and ``priced_calls``.
+"""Ledger migrations owned by pricing: ``prices``, ``price_sheets``, ``priced_calls``, budgets,
+the cost memo and the rollups.
 
-Registered in ``ingest.migrations.MIGRATIONS``; each runs once, in a transaction.
+Registered with the ledger core by :func:`pricing.install` (``ledger.migrations.register``);
+each runs once, in a transaction, in number order with the core's own.
 """
 
 from __future__ import annotations
 
 import duckdb
 
-from ingest.migrations import m007_cache_write_tokens
+from ledger.migrations import m007_cache_write_tokens
 
+from . import rollup
 from .memo import refresh_cost_memo
 from .queries import (
     ADD_CACHE_WRITE_PRICE_COLUMNS_SQL,
@@ -42,6 +45,16 @@ def m003_priced_calls(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(PRICED_CALLS_LIVE_VIEW_SQL)
 
 
+def m004_budgets(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS budgets (scope VARCHAR NOT NULL, target VARCHAR NOT NULL, "
+        "monthly DECIMAL(18,6) NOT NULL, note VARCHAR, updated_at TIMESTAMPTZ, "
+        "PRIMARY KEY (scope, target))")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS alerts_sent (alert_id VARCHAR, kind VARCHAR, url_hash "
+        "VARCHAR, sent_at TIMESTAMPTZ, PRIMARY KEY (alert_id, url_hash))")
+
+
 def m005_cost_memo(conn: duckdb.DuckDBPyConnection) -> None:
     """Costs memoised in ``calls.memo_*`` and ``priced_calls`` reading them where current
     (see pricing.memo); existing calls are priced once here."""
@@ -60,3 +73,13 @@ def m008_cache_write_prices(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(PRICED_CALLS_VIEW_SQL)
     conn.execute(FORGET_MEMO_SQL)
     refresh_cost_memo(conn)
+
+
+def m009_rollups(conn: duckdb.DuckDBPyConnection) -> None:
+    """The dashboard's rollups (see pricing.rollup), built over the calls already there; kept
+    current after every load by :func:`pricing.rollup.append_new_calls`."""
+    rollup.build(conn)
+
+
+MIGRATIONS = (m002_prices, m003_priced_calls, m004_budgets, m005_cost_memo,
+              m008_cache_write_prices, m009_rollups)

@@ -25,11 +25,18 @@ USAGE_PRICE_COLUMNS = tuple(c for c in PRICE_COLUMNS if c != "request")
 SHEET_COLUMNS = ("model", "effective_from", *PRICE_COLUMNS, "above_input_tokens", "currency")
 REQUIRED_COLUMNS = ("model", "effective_from")
 DEFAULT_CURRENCY = "USD"
+DEFAULT_SHEET = "data/prices.csv"  # the shipped sheet (ledger.data_file finds it anywhere)
 MAX_SCALE = 9            # prices are stored as DECIMAL(18,9)
 MAX_PRICE = Decimal(10) ** 9
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+
+def _places(value: Decimal) -> int:
+    """Decimal places of a finite ``value``."""
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ def parse_price(raw: str, line: int, column: str, out: _Collector) -> Decimal | 
         out.error(line, column, f"negative price {text}")
     elif value >= MAX_PRICE:
         out.error(line, column, f"price {text} is too large (limit {MAX_PRICE:,})")
-    elif value.as_tuple().exponent < -MAX_SCALE:  # type: ignore[operator]
+    elif _places(value) > MAX_SCALE:
         out.error(line, column, f"{text} has more than {MAX_SCALE} decimal places")
     else:
         return value

@@ -462,9 +462,9 @@ class ProxyServer(ThreadedServer):
                  **options) -> None:
         from pathlib import Path
 
-        from ingest.config import ledger_home, spool_dir
-        from ingest.keys import SECRET_FILE_NAME, KeyFingerprinter, load_or_create_secret
         from ingest.proxy import ProxyOptions, build_app, uvicorn_config
+        from ledger.config import ledger_home, spool_dir
+        from ledger.keys import SECRET_FILE_NAME, KeyFingerprinter, load_or_create_secret
 
         self.db = str(db)
         self.spool_folder: Path = spool_dir(self.db)

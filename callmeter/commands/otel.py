@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
-from ingest.config import settings_from_env, spool_dir
-from ingest.keys import fingerprinter_for
+from ledger import fingerprinter_for, settings_from_env, spool_dir
 
 
 def otel_command(

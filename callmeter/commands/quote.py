@@ -4,32 +4,41 @@ models, with the break-even."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import duckdb
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
-from ingest.config import data_file, is_lake_target
-from ingest.errors import LedgerError
-from ingest.ledger import open_ledger
-from pricing import DEFAULT_SHEET, PricingError, latest_sheet, load_prices
-from pricing.quote import Quote, Workload, quote
-from pricing.recommend import MODELS_CSV, load_models
+from ledger import LedgerError, data_file, is_lake_target
+from pricing.sheet import DEFAULT_SHEET
 
-console = Console()
+if TYPE_CHECKING:
+    import duckdb
+    from rich.console import Console
+
+    from pricing.quote import Quote
+
+
+
+def console() -> Console:
+    """rich's console, made when a command prints (rich is not imported at start-up)."""
+    from rich.console import Console
+
+    return Console()
 
 
 @contextmanager
-def _prices(db: str, sheet: Path | None):
+def _prices(db: str, sheet: Path | None) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
     """A connection whose ``prices`` table prices the quote, and where those prices came from:
     ``--prices`` FILE, else the ledger's loaded sheet, else the shipped data/prices.csv."""
+    from ledger import open_ledger
+    from pricing import latest_sheet, load_prices
+
     if sheet is None and (is_lake_target(db) or Path(db).exists()):
         try:
             conn = open_ledger(db, read_only=True)
@@ -58,6 +67,8 @@ def _money(value: Decimal | None, places: str = "0.000001") -> str:
 
 
 def _print(q: Quote, source: str) -> None:
+    from rich.table import Table
+
     w = q.workload
     table = Table(title=f"{w.calls:,} calls of {w.model}: {w.input_tokens:,} in "
                   f"({w.cached_share:.0%} cached, {w.cache_write_share:.0%} written to the "
@@ -68,16 +79,16 @@ def _print(q: Quote, source: str) -> None:
     for o in q.options:
         table.add_row(o.group, o.model, f"per {o.billing_mode}", _money(o.cost, "0.01"),
                       _money(o.per_call))
-    console.print(table)
+    console().print(table)
     be = q.break_even
     if be is not None:
-        console.print(f"Break-even for {be['base_model']}: {be['break_even_tokens']:,} tokens "
+        console().print(f"Break-even for {be['base_model']}: {be['break_even_tokens']:,} tokens "
                       f"per call at this input/output mix (per request is cheaper above it); "
                       f"for this workload {be['cheaper_mode']} billing saves "
                       f"{_money(be['saving'], '0.01')}.")
     for note in q.notes:
-        console.print(f"[yellow]{note}[/yellow]")
-    console.print(f"Prices: {source}.")
+        console().print(f"[yellow]{note}[/yellow]")
+    console().print(f"Prices: {source}.")
 
 
 def quote_command(
@@ -98,12 +109,20 @@ def quote_command(
     prices: Annotated[Path | None, typer.Option(help="Price sheet to use; default the "
                                                 "ledger's loaded prices, else "
                                                 "data/prices.csv.")] = None,
-    models: Annotated[Path, typer.Option(help="Model families and tiers.")] = Path(MODELS_CSV),
+    models: Annotated[Path | None, typer.Option(
+        help="Model families and tiers. Default: the shipped data/models.csv.",
+        show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
     db: DbOption = DEFAULT_DB_VALUE,
 ) -> None:
     """Price a planned workload per token, per request and on cheaper-model candidates, with
     the break-even tokens per call, from the same pricing as the ledger's calls."""
+    import duckdb
+
+    from pricing import PricingError
+    from pricing.quote import Workload, quote
+    from pricing.recommend import MODELS_CSV, load_models
+
     try:
         share, write, write_long = (Decimal(v) for v in (cached_share, cache_write_share,
                                                           cache_write_long_share))
@@ -114,7 +133,7 @@ def quote_command(
     work = Workload(model, calls, input_tokens, output_tokens, share, day, write, write_long)
     try:
         with _prices(db, prices) as (conn, source):
-            q = quote(conn, work, load_models(str(data_file(models))))
+            q = quote(conn, work, load_models(str(data_file(models or MODELS_CSV))))
     except (ValueError, PricingError, duckdb.Error) as exc:
         raise typer.BadParameter(str(exc)) from exc
     if as_json:
@@ -123,7 +142,7 @@ def quote_command(
         _print(q, source)
 
 
-def _as_dict(q: Quote, source: str) -> dict:
+def _as_dict(q: Quote, source: str) -> dict[str, Any]:
     w = q.workload
     return {"workload": {**w.__dict__, "cached_tokens": w.cached_tokens,
                          "cache_write_tokens": w.cache_write_tokens,

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import queries
-from dashboard.context import context
+from dashboard.context import Context, context
 from dashboard.layout import table
 from ingest.loader import spool_backlog
 
@@ -28,11 +28,11 @@ def _when(iso: str) -> str:
         return iso or "—"
 
 
-def platform_sync(ctx) -> None:
+def platform_sync(ctx: Context) -> None:
     """URL, access token (kept with ingest.platform.save_token), user id, "Sync now", last run."""
-    from ingest.errors import CallmeterError
     from ingest.platform import load_token, save_token
     from ingest.sync import last_sync, sync_now
+    from ledger import CallmeterError
 
     db = ctx.ledger.db
     try:
@@ -118,7 +118,7 @@ files = st.file_uploader("Log files", accept_multiple_files=True, key="log_files
 if files and st.button("Import", type="primary"):
     from ingest.importers import ImportOptions
     from ingest.imports import import_paths
-    from ingest.keys import fingerprinter_for
+    from ledger import fingerprinter_for
 
     options = ImportOptions(fingerprinter=fingerprinter_for(ctx.ledger.db))
     progress = st.progress(0.0, "Importing…")

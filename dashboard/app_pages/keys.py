@@ -13,8 +13,9 @@ st.title("Keys")
 spikes = queries.key_spikes(ctx.ledger, ctx.marker, f)
 names = ctx.options["keys"]
 for row in spikes.itertuples():
-    st.warning(f"**{names.get(row.key_id, row.key_id)}** spent {d.money(row.last_day_cost)} on "
-               f"{f.end}, against a usual {d.money(row.baseline)} a day.", icon="📈")
+    st.warning(f"**{names.get(row.key_id, row.key_id)}** spent {d.money(row.spend)} on "
+               f"{row.day} (UTC), against a usual {d.money(row.baseline_median)} a day.",
+               icon="📈")
 
 keys = queries.keys_table(ctx.ledger, ctx.marker, f)
 keys["key"] = keys["key_label"].fillna(keys["key_hint"]).fillna(keys["key_id"])

@@ -12,13 +12,15 @@ import streamlit as st
 from dashboard import queries
 from dashboard.context import context
 from dashboard.layout import table
+from pricing import SheetProblem
+from pricing.frames import records
 
 EDITOR_KEY = "price_editor"
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     """A prices-table value as sheet text: exact decimals, ISO dates, blank for NULL."""
-    if value is None or (not isinstance(value, str | Decimal | date) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
@@ -35,7 +37,7 @@ def sheet_frame(prices: pd.DataFrame) -> pd.DataFrame:
 
     if "sheet_line" in prices.columns:
         prices = prices.sort_values(["sheet_line", "model", "effective_from"], kind="stable")
-    rows = [{c: _cell(r.get(c)) for c in SHEET_COLUMNS} for r in prices.to_dict("records")]
+    rows = [{c: _cell(r.get(c)) for c in SHEET_COLUMNS} for r in records(prices)]
     return pd.DataFrame(rows, columns=list(SHEET_COLUMNS), dtype=object)
 
 
@@ -45,11 +47,11 @@ def write_sheet_csv(frame: pd.DataFrame, path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(SHEET_COLUMNS)
-        for r in frame.to_dict("records"):
+        for r in records(frame):
             w.writerow([_cell(r.get(c)).strip() for c in SHEET_COLUMNS])
 
 
-def where(problem) -> str:
+def where(problem: SheetProblem) -> str:
     """A sheet problem located in the edited table: row (1 = first row) and CSV line."""
     place = f"line {problem.line}" if problem.line <= 1 else \
         f"row {problem.line - 1} (line {problem.line})"

@@ -21,15 +21,22 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
-from ..keys import KeyFingerprinter, key_hint
-from ..loader import insert_new_calls
+from ledger import (
+    USAGE_SOURCES,
+    KeyFingerprinter,
+    fetch_one,
+    insert_new_calls,
+    key_hint,
+    sql_literal,
+)
+
 from ..normalise import normalised_select
 from .generate import MODEL_NAMES, generate
-from .habits import HABITS, IMAGE_SIZES, MODELS, model_base
+from .habits import HABITS, IMAGE_SIZES, MODELS, USAGE_FLAG_INTERRUPTED, model_base
 
 __all__ = ["DemoResult", "build_demo", "demo_end", "demo_keys", "demo_models"]
 
-_USAGE = "['reported', 'estimated', 'none'][g.usage + 1]"
+_USAGE = f"{list(USAGE_SOURCES)}[g.usage + 1]"  # the generator's codes: 0, 1, 2
 
 DEMO_ROWS_SQL = f"""
 SELECT printf('demo:%d:%09d', CAST($seed AS BIGINT), g.idx) AS call_id,
@@ -41,7 +48,7 @@ SELECT printf('demo:%d:%09d', CAST($seed AS BIGINT), g.idx) AS call_id,
   g.images, g.characters, g.audio_seconds,
   {_USAGE} AS usage_source, NULL AS charged, k.tags,
   {list(IMAGE_SIZES)}[g.image_size + 1] AS image_size,
-  CASE WHEN g.usage = 1 THEN 'stream_interrupted' END AS usage_flag,
+  CASE WHEN g.usage = 1 THEN {sql_literal(USAGE_FLAG_INTERRUPTED)} END AS usage_flag,
   NULL AS cache_write_tokens, NULL AS cache_write_long_tokens
 FROM _demo_calls g
 JOIN _demo_keys k ON k.w = g.w
@@ -109,7 +116,7 @@ def build_demo(conn: duckdb.DuckDBPyConnection, *, calls: int, days: int, seed: 
     rows_sql = normalised_select(DEMO_ROWS_SQL)
     conn.execute("BEGIN TRANSACTION")
     try:
-        deleted = conn.execute("DELETE FROM calls WHERE source = 'demo'").fetchone()[0]
+        deleted = fetch_one(conn.execute("DELETE FROM calls WHERE source = 'demo'"))[0]
         written = 0
         for table in generate(calls, days, seed, end):
             conn.register("_demo_calls", table)

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
+from ledger import ENDPOINTS
+
 from .habits import HABITS, IMAGE_SIZES, MODELS, STATUSES, Habit, model_base
 
 CHUNK_CALLS = 400_000
@@ -36,12 +38,14 @@ _WEEKDAYS = {  # Monday first
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(sorted({m for h in HABITS for m in h.models}))
-_ENDPOINT_CODES = ("chat", "embeddings", "images", "speech", "transcriptions", "rerank")
-_M_ENDPOINT = np.array([_ENDPOINT_CODES.index(MODELS[model_base(m)][0]) for m in MODEL_NAMES])
+_M_ENDPOINT = np.array([ENDPOINTS.index(MODELS[model_base(m)][0]) for m in MODEL_NAMES])
 _M_REASONING = np.array([MODELS[model_base(m)][1] for m in MODEL_NAMES])
 _M_MS_PER_TOKEN = np.array([MODELS[model_base(m)][2] for m in MODEL_NAMES], dtype=float)
 _M_TTFT = np.array([MODELS[model_base(m)][3] for m in MODEL_NAMES], dtype=float)
-CHAT, EMBEDDINGS, IMAGES, SPEECH, TRANSCRIPTIONS, RERANK = range(6)
+# endpoint codes: positions in the ledger's one vocabulary
+CHAT, EMBEDDINGS, IMAGES, SPEECH, TRANSCRIPTIONS, RERANK = (
+    ENDPOINTS.index(e) for e in ("chat", "embeddings", "images", "speech", "transcriptions",
+                                 "rerank"))
 
 
 def split_calls(calls: int, habits: tuple[Habit, ...] = HABITS) -> np.ndarray:
@@ -51,7 +55,8 @@ def split_calls(calls: int, habits: tuple[Habit, ...] = HABITS) -> np.ndarray:
     counts = np.floor(exact).astype(np.int64)
     short = calls - int(counts.sum())
     counts[np.argsort(-(exact - counts), kind="stable")[:short]] += 1
-    return counts
+    out: np.ndarray = counts
+    return out
 
 
 def hourly_weights(habit: Habit, start_hour: int, hours: int, rng: np.random.Generator

@@ -39,7 +39,7 @@ MODELS: dict[str, tuple[str, float, float, float]] = {
 }
 
 IMAGE_SIZES = ("1024x1024", "1792x1024", "1024x1792")
-USAGE_FLAG_INTERRUPTED = "stream_interrupted"
+USAGE_FLAG_INTERRUPTED = "interrupted"  # what the proxy writes for a stream cut short
 
 # Share of calls per status (the rest are 200). "A few percent", like a real gateway.
 DEFAULT_ERRORS: dict[int, float] = {401: 0.002, 403: 0.001, 429: 0.012, 500: 0.004, 503: 0.006}

@@ -1,4 +1,5 @@
-"""Log importers, one module per format with the same shape (``NAME``, ``detect``, ``stage_sql``).
+"""Log importers, one module per format with the same shape (``NAME``, ``detect``, ``stage_sql``:
+the :class:`~ingest.importers.base.ImportFormat` protocol, checked by mypy).
 
 Detection tries formats in this order; the generic ``csv`` comes last because it accepts any
 CSV whose header carries ``started_at`` and ``model``.
@@ -6,12 +7,10 @@ CSV whose header carries ``started_at`` and ``model``.
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from . import csv, litellm, newapi, openai, openai_usage, otlp
-from .base import ImportOptions, ImportResult, detect_format, import_file
+from .base import ImportFormat, ImportOptions, ImportResult, detect_format, import_file
 
-FORMATS: dict[str, ModuleType] = {
+FORMATS: dict[str, ImportFormat] = {
     "otlp": otlp,
     "newapi": newapi,
     "openai-usage": openai_usage,
@@ -21,4 +20,5 @@ FORMATS: dict[str, ModuleType] = {
 }
 
 
-__all__ = ["FORMATS", "ImportOptions", "ImportResult", "detect_format", "import_file"]
+__all__ = ["FORMATS", "ImportFormat", "ImportOptions", "ImportResult", "detect_format",
+           "import_file"]

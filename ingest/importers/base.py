@@ -11,7 +11,7 @@ False a module may leave ``_line`` NULL (see :func:`_stage`). Everything else (d
 duplicates, the rejected-rows file, the summary) happens here, once.
 
 A module whose log also records money that is not a call (refunds, settlements) adds ``_kind``
-(NULL for a call, else an ``ingest.schema.ADJUSTMENT_KINDS`` kind), ``_task_id`` and
+(NULL for a call, else an ``ledger.schema.ADJUSTMENT_KINDS`` kind), ``_task_id`` and
 ``_reason``: those rows go to the ``adjustments`` table, ``charged`` signed as their amount. A
 module whose rows can repeat exactly (two identical calls in one second, no request id) adds
 ``_repeat_rank`` (the row's id in its export): rows with the same ``call_id`` and another rank
@@ -30,16 +30,61 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
+from typing import Protocol, runtime_checkable
 
 import duckdb
 
-from ..keys import KeyFingerprinter
-from ..loader import id_census, insert_new_adjustments, insert_new_calls
+from ledger import (
+    ADJUSTMENT_COLUMNS,
+    CALL_COLUMNS,
+    ENDPOINTS,
+    KeyFingerprinter,
+    fetch_one,
+    id_census,
+    insert_new_adjustments,
+    insert_new_calls,
+    sql_identifier,
+    sql_literal,
+)
+
 from ..normalise import normalised_select
-from ..schema import ADJUSTMENT_COLUMNS, CALL_COLUMNS, ENDPOINTS
 
 STAGE = "_import_stage"
+
+Handoff = Callable[..., int]
+"""``handoff(conn, rows_sql, table="calls")``: staged rows to the spool (ingest.imports)."""
+
+
+class ImportFormat(Protocol):
+    """What every format module (``ingest/importers/<format>.py``) provides; mypy checks each
+    module in ``FORMATS`` against it."""
+
+    NAME: str
+
+    def detect(self, path: Path, head: str) -> bool:
+        """Whether the file (its first 64 KiB in ``head``) is in this format."""
+        ...
+
+    def stage_sql(self, conn: duckdb.DuckDBPyConnection, path: Path,
+                  options: ImportOptions) -> str:
+        """A SELECT over DuckDB's readers: every contract column plus ``_line``, ``_reject``,
+        ``_skip`` and ``_raw_key`` (see the module docstring)."""
+        ...
+
+
+@runtime_checkable
+class WithNotes(Protocol):
+    """A format whose import summary says something (an assumed unit)."""
+
+    def notes(self, conn: duckdb.DuckDBPyConnection, stage: str,
+              options: ImportOptions) -> list[str]: ...
+
+
+@runtime_checkable
+class AdoptsEarlierIds(Protocol):
+    """A format whose rows an older callmeter stored under other ids."""
+
+    def adopt_earlier_ids(self, conn: duckdb.DuckDBPyConnection, stage: str) -> None: ...
 
 
 @dataclass
@@ -93,8 +138,8 @@ def head_text(path: Path, size: int = 65536) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def detect_format(path: Path, formats: dict[str, ModuleType]) -> ModuleType:
-    from ..errors import ImportFormatError
+def detect_format(path: Path, formats: dict[str, ImportFormat]) -> ImportFormat:
+    from ledger import ImportFormatError
 
     head = head_text(path)
     for module in formats.values():
@@ -118,7 +163,7 @@ _COMMON_CHECKS = f"""
   CASE
     WHEN model IS NULL OR trim(model) = '' THEN 'field model: missing'
     WHEN started_at IS NULL THEN 'field started_at: missing or not a time'
-    WHEN endpoint IS NOT NULL AND endpoint NOT IN ({", ".join("'" + e + "'" for e in ENDPOINTS)})
+    WHEN endpoint IS NOT NULL AND endpoint NOT IN ({", ".join(map(sql_literal, ENDPOINTS))})
       THEN 'field endpoint: ''' || endpoint || ''' is not one of {"/".join(ENDPOINTS)}'
     WHEN cached_tokens > input_tokens THEN 'field cached_tokens: more than input_tokens'
     WHEN coalesce(cache_write_tokens, 0) > input_tokens - coalesce(cached_tokens, 0)
@@ -130,7 +175,7 @@ _COMMON_CHECKS = f"""
   END"""
 
 
-def _stage(conn: duckdb.DuckDBPyConnection, module: ModuleType, path: Path,
+def _stage(conn: duckdb.DuckDBPyConnection, module: ImportFormat, path: Path,
            options: ImportOptions) -> None:
     """Stage the file's rows; unnumbered first, numbered again only when a row is rejected.
 
@@ -142,8 +187,8 @@ def _stage(conn: duckdb.DuckDBPyConnection, module: ModuleType, path: Path,
     if options.line_numbers:
         try:
             _create_stage(conn, module.stage_sql(conn, path, replace(options, line_numbers=False)))
-            bad = conn.execute(f"SELECT count(*) FROM {STAGE} WHERE _reject IS NOT NULL "
-                               "AND _skip IS NULL").fetchone()[0]
+            bad = fetch_one(conn.execute(f"SELECT count(*) FROM {STAGE} WHERE _reject IS NOT NULL "
+                               "AND _skip IS NULL"))[0]
         except duckdb.Error:  # e.g. the strict CSV reader refusing a ragged row
             bad = -1
         if bad == 0:
@@ -226,7 +271,7 @@ def _keyed_rows_sql(tag_fields: list[str] | None, where: str | None) -> str:
     tags, join = "", ""
     if tag_fields:
         tags = ", CASE WHEN s._tags IS NOT NULL THEN coalesce(s.tags, t.tags) END AS tags"
-        on = " AND ".join(f"t.f{i} IS NOT DISTINCT FROM s._tags.{_ident(f)}"
+        on = " AND ".join(f"t.f{i} IS NOT DISTINCT FROM s._tags.{sql_identifier(f)}"
                           for i, f in enumerate(tag_fields))
         join = f" LEFT JOIN _import_tags t ON {on}"
     extra = f" AND {where}" if where else ""
@@ -245,10 +290,6 @@ def adjustment_rows_sql(tag_fields: list[str] | None = None) -> str:
     return f"SELECT {cols} FROM ({src})"
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _build_tags(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
     """``_import_tags``: one tags MAP per distinct ``_tags`` of the good staged rows.
 
@@ -258,8 +299,8 @@ def _build_tags(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
     if "_tags" not in rel.columns:
         return None
     fields = [name for name, _ in rel.types[rel.columns.index("_tags")].children]
-    cols = ", ".join(f"_tags.{_ident(f)} AS f{i}" for i, f in enumerate(fields))
-    entries = ", ".join("{'key': '" + f.replace("'", "''") + f"', 'value': CAST(f{i} AS VARCHAR)}}"
+    cols = ", ".join(f"_tags.{sql_identifier(f)} AS f{i}" for i, f in enumerate(fields))
+    entries = ", ".join(f"{{'key': {sql_literal(f)}, 'value': CAST(f{i} AS VARCHAR)}}"
                         for i, f in enumerate(fields))
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _import_tags AS SELECT *, map_from_entries(list_filter("
@@ -271,11 +312,11 @@ def _build_tags(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
 def import_file(
     conn: duckdb.DuckDBPyConnection,
     path: Path,
-    module: ModuleType,
+    module: ImportFormat,
     options: ImportOptions,
     rejected_dir: Path,
     *,
-    handoff: Callable[[duckdb.DuckDBPyConnection, str], int] | None = None,
+    handoff: Handoff | None = None,
 ) -> ImportResult:
     """Import one file through ``conn``. With ``handoff``, good rows go to the spool instead."""
     with _memory_limit(conn, options.memory_limit):
@@ -287,17 +328,19 @@ def _memory_limit(conn: duckdb.DuckDBPyConnection, limit: str | None) -> Iterato
     if limit is None:
         yield
         return
-    before = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    conn.execute(f"SET memory_limit = '{limit}'")
+    before = fetch_one(conn.execute("SELECT current_setting('memory_limit')"))[0]
+    conn.execute(f"SET memory_limit = {sql_literal(limit)}")
     try:
         yield
     finally:  # RESET when it was the default: re-setting the rounded text would drift
         conn.execute("RESET memory_limit")
-        if conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] != before:
-            conn.execute(f"SET memory_limit = '{before}'")
+        if fetch_one(conn.execute("SELECT current_setting('memory_limit')"))[0] != before:
+            conn.execute(f"SET memory_limit = {sql_literal(before)}")
 
 
-def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportResult:
+def _import_file(conn: duckdb.DuckDBPyConnection, path: Path, module: ImportFormat,
+                 options: ImportOptions, rejected_dir: Path, handoff: Handoff | None
+                 ) -> ImportResult:
     result = ImportResult(file=str(path), format=module.NAME)
     _stage(conn, module, path, options)
     columns = _stage_columns(conn)
@@ -308,9 +351,9 @@ def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportRe
     if not clean and "_repeat_rank" in columns:
         _number_repeats(conn)
         clean = id_census(conn, f"SELECT call_id FROM {STAGE} WHERE {GOOD}")[1]
-    if handoff is None and hasattr(module, "adopt_earlier_ids"):
+    if handoff is None and isinstance(module, AdoptsEarlierIds):
         module.adopt_earlier_ids(conn, STAGE)     # rows an older callmeter stored under other ids
-    result.read = conn.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
+    result.read = fetch_one(conn.execute(f"SELECT count(*) FROM {STAGE}"))[0]
     for reason, n in conn.execute(
         f"SELECT _skip, count(*) FROM {STAGE} WHERE _skip IS NOT NULL GROUP BY 1 ORDER BY 1"
     ).fetchall():
@@ -324,7 +367,7 @@ def _import_file(conn, path, module, options, rejected_dir, handoff) -> ImportRe
     if result.rejections:
         result.rejected_file = str(write_rejections(result.rejections, str(path), rejected_dir))
     tag_fields = _build_tags(conn)
-    if hasattr(module, "notes"):
+    if isinstance(module, WithNotes):
         result.notes.extend(module.notes(conn, STAGE, options))
     if handoff is not None:
         result.queued = handoff(conn, good_rows_sql(tag_fields, kinds))

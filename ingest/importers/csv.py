@@ -12,7 +12,9 @@ from pathlib import Path
 
 import duckdb
 
-from ..schema import CALL_COLUMNS, ENDPOINTS
+from ledger import CALL_COLUMNS, ENDPOINTS, USAGE_SOURCES, fetch_one, sql_literal
+
+from .base import ImportOptions
 from .fields import (
     Field,
     bool_field,
@@ -58,7 +60,7 @@ def _fields(present: set[str], timezone: str) -> list[Field]:
         status_field("status", col("status")),
         choice_field("endpoint", col("endpoint"), ENDPOINTS),
         choice_field("billing_mode", col("billing_mode"), ("token", "request")),
-        choice_field("usage_source", col("usage_source"), ("reported", "estimated", "none")),
+        choice_field("usage_source", col("usage_source"), USAGE_SOURCES),
     ]
     return fields
 
@@ -75,17 +77,17 @@ def _tags_sql(present: set[str]) -> str:
 def _ragged_rows(conn: duckdb.DuckDBPyConnection, path: Path, width: int) -> list[int]:
     """Row numbers (as ``_line``) whose field count differs from the header's; the lenient
     reader would pad or cut them silently. Checked only when DuckDB's strict reader refuses."""
-    file = str(path).replace("'", "''")
+    file = sql_literal(path)
     try:
-        conn.execute(f"SELECT count(*) FROM read_csv('{file}', header=true, "
-                     "all_varchar=true, delim=',', quote='\"', escape='\"')").fetchone()
+        fetch_one(conn.execute(f"SELECT count(*) FROM read_csv({file}, header=true, "
+                     "all_varchar=true, delim=',', quote='\"', escape='\"')"))
         return []
     except duckdb.Error:
         pass
     return ragged_lines(path)[1]  # shared with every CSV-reading format (jsonio)
 
 
-def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
+def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOptions) -> str:
     from .base import stage_columns
 
     header = _header(path.open(encoding="utf-8-sig", errors="replace").readline())
@@ -98,9 +100,9 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
     select_cols["source"] = "coalesce(" + select_cols["source"] + ", 'csv')"
     aliases = ", ".join(f'"{src}" AS "{dst}"' for src, dst in renamed.items()
                         if dst in CALL_COLUMNS)
-    file = str(path).replace("'", "''")
+    file = sql_literal(path)
     raw = (f"SELECT row_number() OVER () + 1 AS _line, {aliases or 'NULL AS _none'} "
-           f"FROM read_csv('{file}', header=true, all_varchar=true, "
+           f"FROM read_csv({file}, header=true, all_varchar=true, "
            f"strict_mode=false, null_padding=true, ignore_errors=false)")
     reason = first_reason(fields)
     ragged = _ragged_rows(conn, path, len(header))

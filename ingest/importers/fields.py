@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-def q(text: str) -> str:
-    """A SQL string literal (for constants we control, never user input)."""
-    return "'" + text.replace("'", "''") + "'"
+from ledger import sql_literal
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ def bool_field(name: str, expr: str) -> Field:
 def time_field(name: str, expr: str, timezone: str = "UTC", required: bool = True) -> Field:
     """An instant: ISO text with or without offset (naive = ``timezone``) or unix seconds/ms."""
     raw = _raw(expr)
-    tz = q(timezone)
+    tz = sql_literal(timezone)
     num = f"try_cast({raw} AS DOUBLE)"
     val = (f"CASE WHEN {num} IS NOT NULL THEN "
            f"to_timestamp(CASE WHEN {num} > 1e11 THEN {num} / 1000 ELSE {num} END) "
@@ -84,7 +81,7 @@ def time_field(name: str, expr: str, timezone: str = "UTC", required: bool = Tru
 
 def choice_field(name: str, expr: str, allowed: tuple[str, ...]) -> Field:
     raw = f"lower({_raw(expr)})"
-    options = ", ".join(q(a) for a in allowed)
+    options = ", ".join(sql_literal(a) for a in allowed)
     rej = (f"CASE WHEN {raw} IS NOT NULL AND {raw} NOT IN ({options}) "
            f"THEN {_why(name, expr, 'is not one of ' + '/'.join(allowed))} END")
     return Field(name, raw, rej)

@@ -12,14 +12,11 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from ..errors import ImportFormatError
-
-
-def sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+from ledger import ImportFormatError, fetch_one, sql_literal
 
 
 def first_line(head: str) -> str:
@@ -29,7 +26,7 @@ def first_line(head: str) -> str:
     return ""
 
 
-def first_record(head: str) -> dict | None:
+def first_record(head: str) -> dict[str, Any] | None:
     """The first line as a JSON object when the file is JSON Lines, else None."""
     try:
         value = json.loads(first_line(head))
@@ -53,7 +50,7 @@ def lines_sql(path: Path, numbered: bool = True) -> str:
     line = "row_number() OVER ()" if numbered else "CAST(NULL AS BIGINT)"
     return (
         f"SELECT {line} AS _line, _json FROM read_csv("
-        f"{sql_path(path)}, columns={{'_json': 'VARCHAR'}}, header=false, delim='\\x01', "
+        f"{sql_literal(path)}, columns={{'_json': 'VARCHAR'}}, header=false, delim='\\x01', "
         "quote='', escape='', auto_detect=false, strict_mode=false, null_padding=true)"
     )
 
@@ -66,16 +63,16 @@ def document_items_sql(conn: duckdb.DuckDBPyConnection, path: Path,
     ``$.data``, ``$``); the first one that is an array wins. Raise ImportFormatError when the
     document is not valid JSON or holds no list of records.
     """
-    src = f"read_text({sql_path(path)})"
-    valid, = conn.execute(f"SELECT json_valid(content) FROM {src}").fetchone()
+    src = f"read_text({sql_literal(path)})"
+    valid, = fetch_one(conn.execute(f"SELECT json_valid(content) FROM {src}"))
     if not valid:
         raise ImportFormatError(f"{path}: not a valid JSON document (truncated or corrupted?)")
     cases = " ".join(
         f"WHEN json_type(content, '{p}') = 'ARRAY' THEN json_extract(content, '{p}[*]')"
         for p in item_paths
     )
-    found, = conn.execute(
-        f"SELECT CASE {cases} END IS NOT NULL FROM {src}").fetchone()
+    found, = fetch_one(conn.execute(
+        f"SELECT CASE {cases} END IS NOT NULL FROM {src}"))
     if not found:
         raise ImportFormatError(f"{path}: a JSON document without a list of records at "
                                 + " or ".join(item_paths))
@@ -127,7 +124,7 @@ def csv_rows_sql(conn: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str
     without the counting pass and without line numbers (``_line`` NULL). A ragged file makes the
     statement reading it fail; the caller then stages the file again numbered (base._stage).
     """
-    base = (f"read_csv({sql_path(path)}, header=true, all_varchar=true, "
+    base = (f"read_csv({sql_literal(path)}, header=true, all_varchar=true, "
             f"delim={delim!r}, quote='\"', escape='\"'")
     strict = base + ")"
     cols = ", ".join(f'"{c}"' if c in header else f'CAST(NULL AS VARCHAR) AS "{c}"'
@@ -137,7 +134,7 @@ def csv_rows_sql(conn: duckdb.DuckDBPyConnection, path: Path, columns: tuple[str
                 f"{cols} FROM {strict}")
     broken = "CAST(NULL AS VARCHAR)"
     try:
-        conn.execute(f"SELECT count(*) FROM {strict}").fetchone()
+        fetch_one(conn.execute(f"SELECT count(*) FROM {strict}"))
         reader = strict
     except duckdb.Error:
         reader = base + ", strict_mode=false, null_padding=true)"
@@ -188,8 +185,8 @@ def ragged_sql(conn: duckdb.DuckDBPyConnection, path: Path, delim: str = ",") ->
         return "CAST(NULL AS VARCHAR)"
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {RAGGED} AS SELECT unnest(?::BIGINT[]) AS line",
                  [lines])
-    reason = f"the row does not have the header's {width} fields".replace("'", "''")
-    return f"CASE WHEN _line IN (SELECT line FROM {RAGGED}) THEN '{reason}' END"
+    reason = sql_literal(f"the row does not have the header's {width} fields")
+    return f"CASE WHEN _line IN (SELECT line FROM {RAGGED}) THEN {reason} END"
 
 
 TORN = "the last line is cut short (no line end): a truncated file?"

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from .base import ImportOptions
 from .fields import count_field, first_reason, number_field, text_field, time_field
 from .jsonio import csv_delimiter, csv_rows_sql, first_line, json_columns_sql, reader_sql
 
@@ -96,7 +97,7 @@ def _tags_sql() -> str:
             "e -> e.value IS NOT NULL AND e.key <> '')))")
 
 
-def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
+def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOptions) -> str:
     from .base import stage_columns
 
     meta = "[" + ", ".join(f"'{p}'" for p in META_KEYS.values()) + "]"

@@ -36,8 +36,10 @@ from pathlib import Path
 
 import duckdb
 
-from ..config import DEFAULT_QUOTA_PER_UNIT
-from .fields import count_field, first_reason, number_field, q, text_field, time_field
+from ledger import DEFAULT_QUOTA_PER_UNIT, fetch_one, sql_literal
+
+from .base import ImportOptions
+from .fields import count_field, first_reason, number_field, text_field, time_field
 from .jsonio import csv_delimiter, csv_rows_sql, first_line, json_columns_sql, reader_sql
 from .newapi_rules import (
     ENDPOINT_SQL,
@@ -105,7 +107,7 @@ def charged_sql(quota: str, quota_per_unit: Decimal | int) -> str:
         # typed at its own scale: a DECIMAL(38,18) factor makes the result DECIMAL(38,18), whose
         # rescale to the ledger's 12 decimals is a 128-bit division per row (~1.3 µs of 13)
         per_unit = Decimal(1) / Decimal(num)
-        scale = max(0, -per_unit.as_tuple().exponent)
+        scale = max(0, -int(per_unit.as_tuple().exponent))
         return f"CAST({quota} AS DECIMAL(38,0)) * CAST('{per_unit:f}' AS DECIMAL(18,{scale}))"
     if den == 1 and 10**18 % num == 0:  # 1/q has at most 18 decimals: multiply by it exactly
         per_unit = Decimal(1) / Decimal(num)
@@ -116,11 +118,11 @@ def charged_sql(quota: str, quota_per_unit: Decimal | int) -> str:
             "* CAST('0.000000000001' AS DECIMAL(38,12))")
 
 
-def effective_quota_per_unit(options) -> Decimal:
+def effective_quota_per_unit(options: ImportOptions) -> Decimal:
     return DEFAULT_QUOTA_PER_UNIT if options.quota_per_unit is None else options.quota_per_unit
 
 
-def _parsed_sql(raw: str, options) -> str:
+def _parsed_sql(raw: str, options: ImportOptions) -> str:
     """Typed values and reasons (one parse per field), still in the log's own terms."""
     other = "[" + ", ".join(f"'{p}'" for p in OTHER_KEYS.values()) + "]"
     o_cols = ", ".join(f"_o[{i + 1}] AS o_{k}" for i, k in enumerate(OTHER_KEYS))
@@ -160,7 +162,7 @@ FROM (SELECT *, {o_cols} FROM (
   FROM ({raw})))"""
 
 
-def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
+def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOptions) -> str:
     from .base import stage_columns
 
     parsed = _parsed_sql(_raw_sql(conn, path, options.line_numbers), options)
@@ -241,11 +243,11 @@ FROM staged s LEFT JOIN legacy l ON s._n = l._n AND {on}
 
 def adopt_earlier_ids(conn: duckdb.DuckDBPyConnection, stage: str) -> None:
     """Staged rows that a callmeter before ``na2`` ids imported keep their ``na1:`` id."""
-    if conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'calls' "
-                    "AND NOT temporary").fetchone()[0] == 0:
+    if fetch_one(conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'calls' "
+                    "AND NOT temporary"))[0] == 0:
         return
-    if conn.execute("SELECT count(*) FROM (SELECT 1 FROM calls WHERE source = 'newapi' "
-                    "AND call_id LIKE 'na1:%' LIMIT 1)").fetchone()[0]:
+    if fetch_one(conn.execute("SELECT count(*) FROM (SELECT 1 FROM calls WHERE source = 'newapi' "
+                    "AND call_id LIKE 'na1:%' LIMIT 1)"))[0]:
         names = [f"_k{i}" for i in range(len(_LEGACY_KEY))]
         conn.execute(ADOPT_LEGACY_SQL.format(
             stage=stage, good=_GOOD_CALL, key=", ".join(_LEGACY_KEY), names=", ".join(names),
@@ -253,12 +255,13 @@ def adopt_earlier_ids(conn: duckdb.DuckDBPyConnection, stage: str) -> None:
             on=" AND ".join(f"s.{n} IS NOT DISTINCT FROM l.{n}" for n in names)))
 
 
-def notes(conn: duckdb.DuckDBPyConnection, stage: str, options) -> list[str]:
+def notes(conn: duckdb.DuckDBPyConnection, stage: str, options: ImportOptions) -> list[str]:
     """Say which quota_per_unit priced the rows when nothing told us the platform's."""
     if options.quota_per_unit is not None:
         return []
-    charged, = conn.execute(f"SELECT count(*) FROM {stage} WHERE source = {q(NAME)} "
-                            "AND _reject IS NULL AND _skip IS NULL AND charged <> 0").fetchone()
+    charged, = fetch_one(conn.execute(
+        f"SELECT count(*) FROM {stage} WHERE source = {sql_literal(NAME)} "
+        "AND _reject IS NULL AND _skip IS NULL AND charged <> 0"))
     if not charged:
         return []
     return [f"charged = quota ÷ {DEFAULT_QUOTA_PER_UNIT:,} (new-api's default quota per US$1; "

@@ -12,9 +12,11 @@ call; objects without an id get the ledger's content hash.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from .base import ImportOptions
 from .fields import count_field, first_reason, number_field, text_field, time_field
 from .jsonio import first_record, json_columns_sql, reader_sql
 
@@ -72,7 +74,7 @@ def _raw_sql(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
             f"FROM ({json_columns_sql(src, paths)})")
 
 
-def _usage_fields() -> list:
+def _usage_fields() -> list[Any]:
     return [
         count_field("prompt", "coalesce(prompt, input)"),
         count_field("completion", "coalesce(completion, output)"),
@@ -88,7 +90,7 @@ def _usage_fields() -> list:
     ]
 
 
-def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
+def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOptions) -> str:
     from .base import stage_columns
 
     fields = [time_field("started_at", "coalesce(timestamp, started, created, created_at)",

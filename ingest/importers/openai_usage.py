@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from .base import ImportOptions
 from .fields import count_field, first_reason, number_field, text_field, time_field
 from .jsonio import first_record, json_columns_sql
 
@@ -79,7 +80,7 @@ def _results_sql(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
     )
 
 
-def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
+def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOptions) -> str:
     from .base import stage_columns
 
     src = "SELECT _line, _json FROM (" + _results_sql(conn, path) + ")"

@@ -15,13 +15,15 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from ledger import CALL_COLUMNS, KeyFingerprinter, duckdb_columns_struct, encode_record
+
 from ..otel import OtlpDecodeError, convert, request_from_json
 from ..otel.decode import read_gzip_file
-from ..schema import CALL_COLUMNS, duckdb_columns_struct
-from ..spool import encode_record
+from .base import ImportOptions
 
 NAME = "otlp"
 TABLE = "_otlp_records"
@@ -62,7 +64,7 @@ def _documents(raw: bytes) -> Iterator[tuple[int, object]]:
                 yield number, f"not JSON: {exc}"
 
 
-def _rows(path: Path, fingerprinter) -> Iterator[dict]:
+def _rows(path: Path, fingerprinter: KeyFingerprinter | None) -> Iterator[dict[str, Any]]:
     """Stage rows: one per call, per skipped span and per rejected span or line."""
     for line, doc in _documents(read_gzip_file(Path(path).read_bytes())):
         if isinstance(doc, dict) and any(k in doc for k in OTHER_SIGNALS) \
@@ -85,7 +87,7 @@ def _rows(path: Path, fingerprinter) -> Iterator[dict]:
             yield {"_line": line, "_reject": f"span {ref}: {reason}"}
 
 
-def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options) -> str:
+def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOptions) -> str:
     """Decode the file into a TEMP table (through the spool's JSON form) and select from it."""
     from .base import stage_columns
 

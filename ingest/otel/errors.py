@@ -1,13 +1,13 @@
 """The exceptions of the OpenTelemetry receiver and the OTLP file import.
 
-    CallmeterError (ingest.errors)
+    CallmeterError (ledger.errors)
      └── OtlpDecodeError      not an OTLP trace export (the sender gets 400: retrying cannot help)
           └── OtlpTooLarge     a body, or its gzip expansion, over the receiver's limit (413)
 """
 
 from __future__ import annotations
 
-from ..errors import CallmeterError
+from ledger import CallmeterError
 
 
 class OtlpDecodeError(CallmeterError):

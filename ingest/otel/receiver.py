@@ -18,9 +18,13 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from ..keys import KeyFingerprinter
-from ..spool import SpoolWriter
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+from ledger import KeyFingerprinter, SpoolWriter
+
 from .decode import ENCODINGS, decode_request, encode_response, inflate, media_type
 from .errors import OtlpDecodeError, OtlpTooLarge
 from .spans import convert
@@ -42,9 +46,9 @@ class ReceiverCounts:
     calls: int = 0
     rejected: int = 0
     refused_requests: int = 0
-    skipped: Counter = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "spans": self.spans, "calls_recorded": self.calls,
                 "spans_rejected": self.rejected, "requests_refused": self.refused_requests,
                 "spans_skipped": dict(self.skipped)}
@@ -60,15 +64,15 @@ class OtlpReceiver:
         self.max_body_bytes = max_body_bytes
         self.counts = ReceiverCounts()
         self._counts_lock = threading.Lock()  # exports are recorded in worker threads
-        self._rotator: asyncio.Task | None = None
+        self._rotator: asyncio.Task[None] | None = None
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
             await self._http(scope, receive, send)
 
-    async def _http(self, scope, receive, send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
         if path == "/healthz":
             status = 200 if self.spool.health.recording else 503
@@ -82,7 +86,7 @@ class OtlpReceiver:
         else:
             await self._export(scope, receive, send, path)
 
-    async def _export(self, scope, receive, send, path: str) -> None:
+    async def _export(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         headers = dict(scope["headers"])
         kind = media_type(headers.get(b"content-type", b"").decode("latin-1"))
         encoding = headers.get(b"content-encoding", b"identity").decode("latin-1").lower()
@@ -131,7 +135,7 @@ class OtlpReceiver:
                             done.rejected[:MAX_REJECTIONS_NAMED])
         return 200, encode_response(kind, len(done.rejected), message)
 
-    async def _lifespan(self, receive, send) -> None:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -154,7 +158,7 @@ class OtlpReceiver:
             self.spool.rotate_if_due()
 
 
-async def _read_body(receive, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -169,8 +173,9 @@ async def _read_body(receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def _respond(send, status: int, body: bytes, ctype: bytes = b"text/plain; charset=utf-8",
-                   extra: list | None = None) -> None:
+async def _respond(send: Send, status: int, body: bytes,
+                   ctype: bytes = b"text/plain; charset=utf-8",
+                   extra: list[Any] | None = None) -> None:
     headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
                *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})

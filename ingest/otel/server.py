@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
-from ..config import Settings
-from ..keys import KeyFingerprinter
-from ..spool import SpoolWriter
+from ledger import KeyFingerprinter, Settings, SpoolWriter
+
 from .receiver import OtlpReceiver
 
 log = logging.getLogger("callmeter.otel")
@@ -23,9 +23,11 @@ def build_receiver(spool_folder: Path, fingerprinter: KeyFingerprinter,
     return OtlpReceiver(spool, fingerprinter, max_body_bytes=settings.max_body_bytes)
 
 
-def receiver_config(app: OtlpReceiver, host: str, port: int, **overrides) -> uvicorn.Config:
-    values = dict(host=host, port=port, lifespan="on", access_log=False, server_header=False,
-                  log_level="warning", timeout_graceful_shutdown=30)
+def receiver_config(app: OtlpReceiver, host: str, port: int, **overrides: Any
+                    ) -> uvicorn.Config:
+    values: dict[str, Any] = dict(host=host, port=port, lifespan="on", access_log=False,
+                                  server_header=False, log_level="warning",
+                                  timeout_graceful_shutdown=30)
     values.update(overrides)
     return uvicorn.Config(app, **values)
 

@@ -13,11 +13,13 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from ..keys import KeyFingerprinter, key_hint
+from ledger import KeyFingerprinter, key_hint
+
 from ..normalise import split_model
 from . import attributes as a
 from .usage import has_usage, span_usage
@@ -48,8 +50,8 @@ SKIP_WRAPPER = "agent, tool or workflow span (its model calls are counted in the
 class Conversion:
     """What one export request became: call records, skipped spans by reason, rejections."""
 
-    calls: list[dict] = field(default_factory=list)
-    skipped: Counter = field(default_factory=Counter)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (trace/span, reason)
 
     @property
@@ -93,9 +95,9 @@ def _status(span: Span, attrs: Mapping[str, object]) -> int:
 def _tags(resource: Mapping[str, object], attrs: Mapping[str, object]) -> dict[str, str] | None:
     tags: dict[str, str] = {}
     for name in a.RESOURCE_TAGS:
-        value = a.text(resource, (name,))
-        if value:
-            tags[name] = value
+        text = a.text(resource, (name,))
+        if text:
+            tags[name] = text
     for source in (resource, attrs):
         for name, value in source.items():
             if name.startswith(a.TAG_PREFIX) and len(name) > len(a.TAG_PREFIX) \
@@ -109,9 +111,9 @@ def _tags(resource: Mapping[str, object], attrs: Mapping[str, object]) -> dict[s
     return {k[:MAX_TAG_TEXT]: v[:MAX_TAG_TEXT] for k, v in kept} or None
 
 
-def _key(attrs: Mapping[str, object], fingerprinter: KeyFingerprinter | None) -> dict:
+def _key(attrs: Mapping[str, object], fingerprinter: KeyFingerprinter | None) -> dict[str, Any]:
     """key_id / key_hint / key_label from the attributes; a raw id never leaves this function."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     label = a.text(attrs, a.KEY_LABEL)
     if label:
         out["key_label"] = label[:MAX_TAG_TEXT]
@@ -148,7 +150,7 @@ def _endpoint(operation: str | None, span: Span) -> str:
 
 
 def call_record(span: Span, resource: Mapping[str, object], scope: str,
-                fingerprinter: KeyFingerprinter | None) -> dict | str | None:
+                fingerprinter: KeyFingerprinter | None) -> dict[str, Any] | str | None:
     """The call record of a GenAI span; a skip reason (str) for other spans; None: no model."""
     attrs = a.attribute_map(span.attributes)
     if not _is_genai(attrs):
@@ -163,7 +165,7 @@ def call_record(span: Span, resource: Mapping[str, object], scope: str,
     usage = span_usage(attrs, a.text(attrs, a.PROVIDER), scope)
     ttft = a.first(attrs, a.TIME_TO_FIRST_CHUNK)
     stream = a.first(attrs, a.STREAM)
-    record: dict = {
+    record: dict[str, Any] = {
         "call_id": f"{SOURCE}:{span.trace_id.hex()}:{span.span_id.hex()}",
         "source": SOURCE,
         "started_at": _utc(span.start_time_unix_nano).isoformat(),

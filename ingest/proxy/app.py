@@ -6,6 +6,13 @@ not being recorded), ``/metrics`` (Prometheus) and CORS preflight requests.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
 import asyncio
 import contextlib
 import functools
@@ -17,8 +24,7 @@ import time
 
 import httpx
 
-from ingest.keys import KeyFingerprinter
-from ingest.spool import SpoolWriter
+from ledger import KeyFingerprinter, SpoolWriter
 
 from .egress import UpstreamFailure, egress_proxy_for, make_transport, tls_context
 from .forwarding import Upstream
@@ -54,7 +60,7 @@ class ProxyApp:
         c, r = options.connect_timeout, options.read_timeout
         self.timeouts = {"connect": c, "read": r, "write": r, "pool": c}
         self.url = functools.lru_cache(maxsize=4096)(httpx.URL)
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._was_recording = True
         self._failure_logged: dict[str, float] = {}
 
@@ -79,7 +85,7 @@ class ProxyApp:
             self._failure_logged[failure.code] = now
             log.warning("%s: %s", failure.code, failure.message)
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
@@ -113,7 +119,7 @@ class ProxyApp:
                           "proxy keeps forwarding, these calls will be missing from the ledger",
                           self.spool.folder, self.spool.health.last_error)
 
-    def observe(self, scope, call: Call, upstream_seconds: float | None) -> None:
+    def observe(self, scope: Scope, call: Call, upstream_seconds: float | None) -> None:
         seconds = time.perf_counter() - call.t0
         self.metrics.observe(call.endpoint, call.model, call.status, call.usage, seconds,
                              upstream_seconds)
@@ -152,13 +158,13 @@ class ProxyApp:
                                "folder (permissions, disk space)")
         return (200 if recording else 503), json.dumps(body).encode(), b"application/json"
 
-    async def _respond(self, send, status: int, body: bytes, ctype: bytes) -> None:
+    async def _respond(self, send: Send, status: int, body: bytes, ctype: bytes) -> None:
         await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", ctype), (b"content-length", str(len(body)).encode()),
             (b"cache-control", b"no-store")]})
         await send({"type": "http.response.body", "body": body})
 
-    async def _preflight(self, scope, send) -> None:
+    async def _preflight(self, scope: Scope, send: Send) -> None:
         asked = _header(scope, b"access-control-request-headers") or b"*"
         headers = cors_headers(_header(scope, b"origin")) + [
             (b"access-control-allow-methods", PREFLIGHT_METHODS),
@@ -169,7 +175,7 @@ class ProxyApp:
         await send({"type": "http.response.start", "status": 204, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
-    async def _lifespan(self, receive, send) -> None:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -203,7 +209,7 @@ class ProxyApp:
                 await self._transport.aclose()
         self.spool.close()
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -216,14 +222,14 @@ class ProxyApp:
             self.spool.rotate_if_due()
 
 
-def _header(scope, name: bytes) -> bytes | None:
+def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
-            return value
+            return bytes(value)
     return None
 
 
-def _creatable(folder) -> bool:
+def _creatable(folder: Path) -> bool:
     parent = folder.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -30,12 +30,15 @@ class UpstreamFailure:
     message: str
 
 
-def _causes(exc: BaseException):
+def _causes(exc: BaseException) -> Iterator[BaseException]:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         yield exc
-        exc = exc.__cause__ or exc.__context__
+        following = exc.__cause__ or exc.__context__
+        if following is None:
+            return
+        exc = following
 
 
 def describe_failure(exc: Exception) -> UpstreamFailure:
@@ -75,7 +78,9 @@ def egress_proxy_for(url: str, proxies: Mapping[str, str]) -> str | None:
     chosen = proxies.get(parts.scheme) or proxies.get("all")
     if not chosen:
         return None
-    if urllib.request.proxy_bypass_environment(parts.netloc.rpartition("@")[2],
+    # (in urllib since Python 2, documented nowhere, so typeshed leaves it out)
+    bypass = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009
+    if bypass(parts.netloc.rpartition("@")[2],
                                                dict(proxies)):
         return None
     return chosen if "://" in chosen else "http://" + chosen

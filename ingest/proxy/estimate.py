@@ -9,6 +9,7 @@ and ``content_block_delta`` events, Responses ``output`` items and ``*.delta`` e
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ingest import tokens
 
@@ -47,7 +48,7 @@ def _blocks_text(blocks: object, parts: list[str]) -> None:
         _blocks_text(block.get("content"), parts)
 
 
-def event_text(event: dict, parts: list[str]) -> None:
+def event_text(event: dict[str, Any], parts: list[str]) -> None:
     """Generated text of one stream event (chat chunk, Anthropic, Responses or Gemini event)."""
     for choice in event.get("choices") or ():
         if not isinstance(choice, dict):
@@ -102,7 +103,7 @@ def output_text(body: bytes) -> str:
     return "".join(parts)
 
 
-def _request_input(endpoint: str, body: dict, model: str | None) -> tuple[int, bool]:
+def _request_input(endpoint: str, body: dict[str, Any], model: str | None) -> tuple[int, bool]:
     """Prompt tokens of a text request in its own API's shape."""
     if endpoint == "embeddings":
         return _count_inputs(body.get("input"), model)

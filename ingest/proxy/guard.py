@@ -18,6 +18,7 @@ connections): past the cap, the connection that has waited longest for its heade
 
 from __future__ import annotations
 
+import asyncio
 import json
 import resource
 
@@ -46,14 +47,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     max_header_bytes = 64 * 1024
     max_connections = 1 << 20
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    # uvicorn declares the parameter asyncio.Transport where asyncio.Protocol has a
+    # BaseTransport: its override is narrower than the base, so ours (the same) is too
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_seen = 0       # header bytes fed while the section is still incomplete
         self._head_counted = 0    # url + field bytes the parser reported for this request
         self._refused = False
-        self._head_timer = None
+        self._head_timer: asyncio.TimerHandle | None = None
         # connections waiting for their headers, oldest first (one registry per server)
-        self._waiting: dict = self.server_state.__dict__.setdefault("callmeter_waiting", {})
+        self._waiting: dict[GuardedHttpToolsProtocol, None] = self.server_state.__dict__.setdefault(
+            "callmeter_waiting", {})
         if len(self.connections) > self.max_connections and not self._evict_oldest():
             self._refuse(_answer(503, "Service Unavailable", "too many client connections",
                                  "too_many_connections"))
@@ -104,7 +108,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                              f"section is larger than {self.max_header_bytes} bytes",
                              "request_header_too_large"), linger=True)
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 

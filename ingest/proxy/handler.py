@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 import httpx
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+    from .app import ProxyApp
 
 from . import estimate as estimate_mod
 from . import usage as usage_mod
@@ -73,7 +79,7 @@ class RequestHeaders:
                 self.forward.append((name, value))
 
 
-async def read_body(receive, limit: int) -> bytes | None:
+async def read_body(receive: Receive, limit: int) -> bytes | None:
     """The whole request body, or None when it is over ``limit`` bytes."""
     parts: list[bytes] = []
     size = 0
@@ -87,7 +93,7 @@ async def read_body(receive, limit: int) -> bytes | None:
             return None
         if not message.get("more_body"):
             if not parts:
-                return chunk
+                return bytes(chunk)
             parts.append(chunk)
             return b"".join(parts)
         parts.append(chunk)
@@ -100,7 +106,8 @@ def cors_headers(origin: bytes | None) -> list[tuple[bytes, bytes]]:
 class CallHandler:
     """Runs one call through the proxy; ``app`` supplies transport, spool, metrics, options."""
 
-    def __init__(self, app, scope, receive, send, route: Route) -> None:
+    def __init__(self, app: ProxyApp, scope: Scope, receive: Receive, send: Send,
+                 route: Route) -> None:
         self.app = app
         self.scope = scope
         self.receive = receive
@@ -110,7 +117,7 @@ class CallHandler:
         self.info = RequestInfo()
         self.upstream_seconds: float | None = None
         self._client_gone = False
-        self._owner_task: asyncio.Task | None = None
+        self._owner_task: asyncio.Task[Any] | None = None
         self._relay: SseRelay | None = None
 
     async def run(self) -> None:
@@ -162,7 +169,8 @@ class CallHandler:
             if not skip_record:
                 app.observe(self.scope, call, self.upstream_seconds)
 
-    async def open_upstream(self, headers, body: bytes) -> httpx.Response | None:
+    async def open_upstream(self, headers: list[tuple[bytes, bytes]], body: bytes
+                            ) -> httpx.Response | None:
         app, call = self.app, self.call
         query = self.scope.get("query_string")
         url = self.route.url + "?" + query.decode("latin-1") if query else self.route.url
@@ -240,7 +248,9 @@ class CallHandler:
                 await self.send({"type": "http.response.body", "body": tail, "more_body": True})
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _pump(self, response, relay, parts, length, encoding) -> str | None:
+    async def _pump(self, response: httpx.Response, relay: SseRelay | None,
+                    parts: list[bytes] | None, length: int | None, encoding: str | None
+                    ) -> str | None:
         """Forward each upstream chunk as it arrives; returns why it stopped early, if it did."""
         call, send = self.call, self.send
         remaining = length
@@ -269,7 +279,9 @@ class CallHandler:
         except asyncio.CancelledError:
             if not self._client_gone:
                 raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            task = asyncio.current_task()
+            if task is not None:  # (always: a handler runs in a task)
+                task.uncancel()
             return self._stopped("client_disconnected")
         except httpx.HTTPError:
             return self._stopped("interrupted")
@@ -292,7 +304,8 @@ class CallHandler:
                     self._owner_task.cancel()
                 return
 
-    async def _settle_and_record(self, relay, parts, encoding, problem) -> None:
+    async def _settle_and_record(self, relay: SseRelay | None, parts: list[bytes] | None,
+                                 encoding: str | None, problem: str | None) -> None:
         """Work out the call's usage once the body is complete (or cut short); record it.
 
         A local token count (no usage reported) runs in a thread: the encoder may still be
@@ -348,7 +361,7 @@ def _cut_after_usage(out: usage_mod.Usage, endpoint: str, problem: str | None) -
             and endpoint in estimate_mod.ESTIMATED_ENDPOINTS)
 
 
-def _query_key(scope) -> bytes | None:
+def _query_key(scope: Scope) -> bytes | None:
     """Gemini's ``?key=`` (curl examples put the key there); fingerprinted, never stored."""
     query = scope.get("query_string") or b""
     if b"key=" not in query:
@@ -360,7 +373,8 @@ def _query_key(scope) -> bytes | None:
     return None
 
 
-def _response_headers(raw) -> tuple[list[tuple[bytes, bytes]], bytes, str | None, int | None]:
+def _response_headers(raw: list[tuple[bytes, bytes]]
+                      ) -> tuple[list[tuple[bytes, bytes]], bytes, str | None, int | None]:
     headers: list[tuple[bytes, bytes]] = []
     ctype, encoding, length = b"", None, None
     for name, value in raw:

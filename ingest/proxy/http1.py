@@ -23,20 +23,24 @@ import asyncio
 import ssl
 import time
 from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 
 from .http1_conn import Conn, wait_for_future
 
 DEFAULT_KEEPALIVE = 4.0
+PoolKey = tuple[str, str, int | None]  # scheme, host, port
 
 
 class _Body(httpx.AsyncByteStream):
-    def __init__(self, pool: Http1Transport, key, conn: Conn, timeout: float | None) -> None:
+    def __init__(self, pool: Http1Transport, key: PoolKey, conn: Conn, timeout: float | None
+                 ) -> None:
         self.pool, self.key, self.conn, self.timeout = pool, key, conn, timeout
         self.closed = False
 
-    async def __aiter__(self):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         conn = self.conn
         while (chunk := await conn.next_chunk(self.timeout)) is not None:
             yield chunk
@@ -56,8 +60,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self.max_connections = max_connections
         self.keepalive = keepalive_seconds
         self.ssl = ssl_context
-        self.idle: dict[tuple, deque[Conn]] = {}
-        self.slots: dict[tuple, asyncio.Semaphore] = {}
+        self.idle: dict[tuple[Any, ...], deque[Conn]] = {}
+        self.slots: dict[tuple[Any, ...], asyncio.Semaphore] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -76,7 +80,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
                               stream=_Body(self, key, conn, timeout.get("read")),
                               request=request, extensions={"http_version": b"HTTP/1.1"})
 
-    async def _send(self, key, payload: bytes, timeout: dict, head_only: bool
+    async def _send(self, key: PoolKey, payload: bytes, timeout: dict[str, Any], head_only: bool
                     ) -> tuple[Conn, int]:
         """Send on an idle keep-alive connection (else a new one); wait for the final status.
 
@@ -91,7 +95,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         conn = await self._connect(key, timeout.get("connect"))
         return conn, await self._exchange(conn, payload, timeout, head_only)
 
-    def _idle_conn(self, key) -> Conn | None:
+    def _idle_conn(self, key: PoolKey) -> Conn | None:
         idle = self.idle.get(key)
         now = time.monotonic()
         while idle:
@@ -107,7 +111,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
         return min(self.keepalive, conn.server_idle - 1.0)
 
     @staticmethod
-    async def _exchange(conn: Conn, payload: bytes, timeout: dict, head_only: bool) -> int:
+    async def _exchange(conn: Conn, payload: bytes, timeout: dict[str, Any],
+                        head_only: bool) -> int:
         try:
             head = conn.start(payload, head_only)
             await wait_for_future(head, timeout.get("read"), httpx.ReadTimeout)
@@ -115,9 +120,9 @@ class Http1Transport(httpx.AsyncBaseTransport):
             conn.finish()
             conn.transport.close()
             raise
-        return head.result()
+        return int(head.result())
 
-    async def _connect(self, key, timeout: float | None) -> Conn:
+    async def _connect(self, key: PoolKey, timeout: float | None) -> Conn:
         scheme, host, port = key
         port = port or (443 if scheme == "https" else 80)
         context = None
@@ -140,7 +145,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         return conn
 
-    def _release(self, key, conn: Conn) -> None:
+    def _release(self, key: PoolKey, conn: Conn) -> None:
         self.slots[key].release()
         conn.finish()
         if conn.reusable and self._expiry(conn) > 0:

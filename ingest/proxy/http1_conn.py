@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
+from collections.abc import Callable
+from typing import Any, cast
 
 import httptools
 import httpx
@@ -35,12 +37,13 @@ _HEAD_END = b"\r\n\r\n"
 class Conn(asyncio.Protocol):
     """One upstream connection; one request at a time."""
 
+    transport: asyncio.Transport  # set by connection_made, before any other use
+
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.loop = asyncio.get_running_loop()
-        self.head: asyncio.Future | None = None
-        self.waiter: asyncio.Future | None = None
+        self.head: asyncio.Future[int] | None = None  # the final status, once read
+        self.waiter: asyncio.Future[None] | None = None
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.paused = False
@@ -59,8 +62,8 @@ class Conn(asyncio.Protocol):
         self.received = 0          # response bytes of the current exchange
 
     # -- asyncio.Protocol ------------------------------------------------------------------
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # a TCP connection: a Transport
 
     def data_received(self, data: bytes) -> None:
         if not self.in_flight or self.complete:
@@ -101,7 +104,7 @@ class Conn(asyncio.Protocol):
         if buf:
             self.parser.feed_data(buf)
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         if (exc is None and self.head is not None and self.head.done() and not self.complete
                 and self.no_length and self.lost is None):
             self.on_message_complete()  # a body delimited by the connection's (clean) end
@@ -184,7 +187,7 @@ class Conn(asyncio.Protocol):
             if fut is not None and not fut.done():
                 fut.set_exception(exc)
 
-    def start(self, payload: bytes, head_only: bool = False) -> asyncio.Future:
+    def start(self, payload: bytes, head_only: bool = False) -> asyncio.Future[int]:
         self.head_only = head_only
         self.headers = []
         self.chunks.clear()
@@ -233,12 +236,16 @@ def _unfold(block: bytes) -> bytes:
     return block[:first] + _OBS_FOLD.sub(b" ", block[first:-4]) + block[-4:]
 
 
-async def wait_for_future(fut: asyncio.Future, timeout: float | None, error) -> None:
+async def wait_for_future(fut: asyncio.Future[Any], timeout: float | None,
+                          error: Callable[[str], BaseException]) -> None:
     if timeout is None:
         await fut
         return
-    handle = fut.get_loop().call_later(
-        timeout, lambda: fut.done() or fut.set_exception(error("upstream timed out")))
+    def expire() -> None:
+        if not fut.done():
+            fut.set_exception(error("upstream timed out"))
+
+    handle = fut.get_loop().call_later(timeout, expire)
     try:
         await fut
     finally:

@@ -6,10 +6,17 @@ clients, so the number of distinct model labels is capped; the rest count as ``_
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .usage import Usage
+
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from ingest.spool import SpoolWriter
+from ledger import SpoolWriter
 
 MAX_MODEL_LABELS = 200
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -22,7 +29,7 @@ class _SpoolCollector:
     def __init__(self, spool: SpoolWriter) -> None:
         self.spool = spool
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         h = self.spool.health
         yield GaugeMetricFamily("callmeter_spool_recording",
                                 "1 while calls are being written to the spool, 0 when not",
@@ -54,7 +61,7 @@ class ProxyMetrics:
         self.in_flight = Gauge("callmeter_proxy_in_flight", "calls in progress", registry=r)
         r.register(_SpoolCollector(spool))
         self._models: set[str] = set()
-        self._children: dict = {}
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def model_label(self, model: str | None) -> str:
         if not model:
@@ -66,7 +73,7 @@ class ProxyMetrics:
         self._models.add(model)
         return model
 
-    def _child(self, metric, *labels: str):
+    def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, remembered: label lookup is most of a counter's cost."""
         key = (id(metric), labels)
         child = self._children.get(key)
@@ -74,7 +81,7 @@ class ProxyMetrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def observe(self, endpoint: str, model: str | None, status: int, usage, seconds: float,
+    def observe(self, endpoint: str, model: str | None, status: int, usage: Usage, seconds: float,
                 upstream_seconds: float | None) -> None:
         label = self.model_label(model)
         child = self._child

@@ -1,10 +1,11 @@
-"""The proxy's options: flags of ``callmeter proxy``, defaults from :mod:`ingest.config`."""
+"""The proxy's options: flags of ``callmeter proxy``, defaults from :mod:`ledger.config`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from ingest.config import Settings
+from ledger import Settings
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class ProxyOptions:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> ProxyOptions:
         """Options from the environment's settings; ``None`` overrides are ignored."""
-        values: dict[str, object] = {
+        values: dict[str, Any] = {
             "upstream": settings.upstream or "",
             "connect_timeout": settings.upstream_connect_timeout,
             "read_timeout": settings.upstream_timeout,
@@ -52,4 +53,4 @@ class ProxyOptions:
             if value is not None:
                 values[name] = value
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from ingest.keys import KeyFingerprinter, bearer_key, key_hint
 from ingest.normalise import split_model
+from ledger import KeyFingerprinter, bearer_key, key_hint
 
 from .usage import Usage
 
@@ -70,9 +71,9 @@ class Call:
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.t0) * 1000)
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         u = self.usage
-        rec: dict = {
+        rec: dict[str, Any] = {
             "call_id": self.call_id,
             "source": "proxy",
             "started_at": self.started_at.isoformat(),

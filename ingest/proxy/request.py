@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 INJECTED_OPTION = b'"stream_options":{"include_usage":true}'
 
@@ -25,7 +26,7 @@ class RequestInfo:
     characters: int = 0           # TTS input characters
     response_format: str | None = None
     malformed: bool = False       # a JSON body that does not parse (forwarded unchanged)
-    body: dict | None = None      # the parsed JSON body, for local token counts
+    body: dict[str, Any] | None = None      # the parsed JSON body, for local token counts
 
 
 def read_request(endpoint: str, content_type: str, body: bytes) -> tuple[RequestInfo, bytes]:
@@ -54,7 +55,7 @@ def read_request(endpoint: str, content_type: str, body: bytes) -> tuple[Request
     return info, body
 
 
-def _read_fields(info: RequestInfo, data: dict) -> None:
+def _read_fields(info: RequestInfo, data: dict[str, Any]) -> None:
     model = data.get("model")
     info.model = model if isinstance(model, str) else None
     info.stream = data.get("stream") is True
@@ -72,7 +73,7 @@ def _read_fields(info: RequestInfo, data: dict) -> None:
     info.response_format = fmt if isinstance(fmt, str) else None
 
 
-def _with_usage_option(body: bytes, data: dict) -> bytes:
+def _with_usage_option(body: bytes, data: dict[str, Any]) -> bytes:
     """Add ``stream_options.include_usage``; a byte splice when there were no stream_options."""
     if "stream_options" in data:
         options = data["stream_options"] if isinstance(data["stream_options"], dict) else {}

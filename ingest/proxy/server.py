@@ -14,11 +14,12 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import uvicorn
 
-from ingest.keys import KeyFingerprinter
-from ingest.spool import SpoolWriter
+from ledger import KeyFingerprinter, SpoolWriter
 
 from .app import ProxyApp
 from .egress import redact
@@ -35,7 +36,7 @@ def build_app(options: ProxyOptions, spool_folder: Path,
     return ProxyApp(options, spool, fingerprinter)
 
 
-def uvicorn_config(app: ProxyApp, options: ProxyOptions, **overrides) -> uvicorn.Config:
+def uvicorn_config(app: ProxyApp, options: ProxyOptions, **overrides: Any) -> uvicorn.Config:
     """Server settings chosen for a proxy: fast loop and parser, no server-added headers."""
     try:
         import uvloop  # noqa: F401
@@ -44,7 +45,7 @@ def uvicorn_config(app: ProxyApp, options: ProxyOptions, **overrides) -> uvicorn
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it
         loop = "asyncio"
     http = guarded_protocol(options.header_timeout, options.max_header_bytes)
-    values = dict(host=options.host, port=options.port, loop=loop, http=http,
+    values: dict[str, Any] = dict(host=options.host, port=options.port, loop=loop, http=http,
                   lifespan="on", access_log=False, server_header=False, date_header=False,
                   timeout_graceful_shutdown=options.shutdown_timeout, backlog=4096,
                   timeout_keep_alive=75, log_level="info", proxy_headers=False)
@@ -99,12 +100,14 @@ def serve(options: ProxyOptions, spool_folder: Path, fingerprinter: KeyFingerpri
     _run_workers(options, spool_folder, fingerprinter, sock)
 
 
-def _run_worker(options, spool_folder, fingerprinter, sock) -> None:
+def _run_worker(options: ProxyOptions, spool_folder: Path, fingerprinter: KeyFingerprinter,
+                sock: socket.socket) -> None:
     app = build_app(options, spool_folder, fingerprinter)
     uvicorn.Server(uvicorn_config(app, options)).run(sockets=[sock])
 
 
-def _run_workers(options, spool_folder, fingerprinter, sock) -> None:
+def _run_workers(options: ProxyOptions, spool_folder: Path, fingerprinter: KeyFingerprinter,
+                 sock: socket.socket) -> None:
     """Fork ``options.workers`` servers on one socket; pass signals on; restart a crashed one."""
     children: dict[int, int] = {}
     stopping = False
@@ -123,7 +126,7 @@ def _run_workers(options, spool_folder, fingerprinter, sock) -> None:
             os._exit(code)
         children[pid] = slot
 
-    def stop(signum, _frame) -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for pid in list(children):
@@ -143,7 +146,7 @@ def _run_workers(options, spool_folder, fingerprinter, sock) -> None:
             break
         except InterruptedError:
             continue
-        slot = children.pop(pid, None)
-        if slot is not None and not stopping and os.waitstatus_to_exitcode(status) != 0:
+        ended: int | None = children.pop(pid, None)
+        if ended is not None and not stopping and os.waitstatus_to_exitcode(status) != 0:
             log.error("worker %d exited (%s); starting another", pid, status)
-            start(slot)
+            start(ended)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from typing import Any
 
 from .estimate import event_text
 from .usage import find_usage, merge_usage
@@ -36,7 +37,7 @@ class SseRelay:
     __slots__ = ("strip", "usage", "_pending", "_kept", "_kept_bytes", "_inflate")
 
     def __init__(self, strip_usage_chunk: bool, content_encoding: str | None = None) -> None:
-        self.usage: dict | None = None
+        self.usage: dict[str, Any] | None = None
         self._pending = b""
         self._kept: list[bytes] = []
         self._kept_bytes = 0

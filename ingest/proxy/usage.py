@@ -23,6 +23,7 @@ import json
 import re
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from .request import RequestInfo
 
@@ -50,19 +51,19 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def _detail(usage: dict, section: str, key: str) -> int:
+def _detail(usage: dict[str, Any], section: str, key: str) -> int:
     part = usage.get(section)
     return _int(part.get(key)) if isinstance(part, dict) else 0
 
 
-def _nested(usage: dict, *path: str) -> int:
+def _nested(usage: dict[str, Any], *path: str) -> int:
     value: object = usage
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
     return _int(value)
 
 
-def _openai_chat(usage: dict) -> tuple[int, int, int, int, int, int]:
+def _openai_chat(usage: dict[str, Any]) -> tuple[int, int, int, int, int, int]:
     """(input, cached, output, reasoning, cache writes, long writes) of a chat usage."""
     inp, outp = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
     cached = (_detail(usage, "prompt_tokens_details", "cached_tokens")
@@ -74,7 +75,7 @@ def _openai_chat(usage: dict) -> tuple[int, int, int, int, int, int]:
     return inp, cached, outp, reasoning, write, write_long
 
 
-def _input_output(usage: dict) -> tuple[int, int, int, int, int, int]:
+def _input_output(usage: dict[str, Any]) -> tuple[int, int, int, int, int, int]:
     """The same from a Responses API or Anthropic-native usage (cache kept outside input)."""
     inp, outp = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
     cache_read = _int(usage.get("cache_read_input_tokens"))
@@ -92,7 +93,7 @@ def _input_output(usage: dict) -> tuple[int, int, int, int, int, int]:
     return inp, cached, outp, reasoning, write, write_long
 
 
-def _gemini(out: Usage, usage: dict) -> None:
+def _gemini(out: Usage, usage: dict[str, Any]) -> None:
     """Gemini ``usageMetadata``: thoughts and tool-use prompts are reported beside the
     candidates and the prompt (new-api adds them the same way: service/billing_usage.go)."""
     inp = _int(usage.get("promptTokenCount")) + _int(usage.get("toolUsePromptTokenCount"))
@@ -112,7 +113,7 @@ def _gemini(out: Usage, usage: dict) -> None:
     out.usage_source = "reported"
 
 
-def apply_reported(out: Usage, usage: dict) -> None:
+def apply_reported(out: Usage, usage: dict[str, Any]) -> None:
     """Fill token columns from a reported usage object in any of the formats seen upstream."""
     if "promptTokenCount" in usage or "candidatesTokenCount" in usage:
         _gemini(out, usage)
@@ -144,7 +145,7 @@ def apply_reported(out: Usage, usage: dict) -> None:
         out.usage_flag = f"web_search_requests={searches}"
 
 
-def merge_usage(old: dict | None, new: dict) -> dict:
+def merge_usage(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     """A stream's usage so far with a later event's: counts are cumulative, so a later value
     replaces an earlier one, and a field a later event leaves out (or sends as null) keeps its
     value. This is how the Anthropic SDK accumulates ``message_start`` and each
@@ -157,7 +158,7 @@ def merge_usage(old: dict | None, new: dict) -> dict:
     return merged
 
 
-def apply_stream_usage(out: Usage, endpoint: str, usage: dict) -> None:
+def apply_stream_usage(out: Usage, endpoint: str, usage: dict[str, Any]) -> None:
     """Usage found in a stream's events (chat usage chunk, transcript.text.done, ...)."""
     if usage.get("type") == "duration":
         out.audio_seconds = float(usage.get("seconds") or 0)
@@ -166,7 +167,7 @@ def apply_stream_usage(out: Usage, endpoint: str, usage: dict) -> None:
         apply_reported(out, usage)
 
 
-def find_usage(data: bytes) -> dict | None:
+def find_usage(data: bytes) -> dict[str, Any] | None:
     """The last ``"usage": {...}`` object in ``data``, parsed without parsing the whole body."""
     start = -1
     for found in _USAGE_KEY.finditer(data):
@@ -198,7 +199,7 @@ def decoded(body: bytes, encoding: str | None) -> bytes:
     return b""
 
 
-def _load(body: bytes) -> dict | None:
+def _load(body: bytes) -> dict[str, Any] | None:
     try:
         data = json.loads(body)
     except ValueError:

@@ -23,28 +23,24 @@ def test_spend_over_time_stacks_one_trace_per_group():
     assert fig.layout.barmode == "stack"
 
 
-def test_break_even_tokens_by_hand():
-    prices = {"token": {"input": Decimal("2.5"), "cached_input": None,
-                        "output": Decimal("10")}, "request": Decimal("0.01")}
-    # half input, half output: 6.25 per 1M tokens → 0.01 / 0.00000625 = 1600 tokens
-    assert charts.break_even_tokens(prices, 0.5) == Decimal(1600)
-    assert charts.break_even_tokens({"token": None, "request": Decimal("0.01")}, 0.5) is None
-
-
-def test_break_even_chart_draws_both_prices_and_the_calls():
+def test_break_even_chart_draws_pricings_lines_crossing_at_the_break_even_and_the_calls():
     points = pd.DataFrame({"tokens": [100, 1000], "calls": [5, 1],
                            "per_token_cost": [Decimal("0.0005"), Decimal("0.006")],
                            "per_request_cost": [Decimal("0.01"), Decimal("0.01")],
                            "input_share": [0.5, 0.5], "input_tokens": [250, 500],
                            "tokens_sum": [500, 1000]})
-    prices = {"token": {"input": Decimal("2.5"), "output": Decimal("10")},
-              "request": Decimal("0.01")}
-    fig = charts.break_even(points, prices)
+    # a pricing.break_even_tokens row: 6.25 per 1M tokens, 0.01 per request → 1600 tokens
+    even = {"token_cost_per_1m": Decimal("6.25"), "request_price": Decimal("0.01"),
+            "break_even_tokens": Decimal(1600)}
+    fig = charts.break_even(points, even)
     names = [t.name for t in fig.data]
     assert names == ["per-token price", "per-request price", "your calls, per-token",
                      "your calls, per-request"]
     assert list(fig.data[1].y) == [0.01, 0.01]
-    assert charts.input_share(points) == 0.5
+    token_line = fig.data[0]
+    slope = token_line.y[1] / token_line.x[1]
+    assert abs(slope * 1600 - 0.01) < 1e-12  # the lines cross at the break-even
+    assert [t.name for t in charts.break_even(points, None).data] == names[2:]
 
 
 def test_token_mix_splits_cached_cache_writes_and_reasoning():

@@ -6,17 +6,20 @@ dashboard's query layer and its rollup.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from dashboard_ledger import APP, build_ledger, sql
+from dashboard_ledger import APP, MARCH, build_ledger, sql
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from dashboard.auth import hash_password
 from dashboard.filters import Display
-from ingest.config import spool_dir
-from ingest.spool import SpoolWriter
+from ledger.config import spool_dir
+from ledger.connect import open_ledger
+from ledger.spool import SpoolWriter
+from pricing import break_even_tokens, load_prices
 
 MARCH_SQL = ("started_at >= TIMESTAMPTZ '2025-03-01 00:00:00+00' "
              "AND started_at < TIMESTAMPTZ '2025-04-01 00:00:00+00'")
@@ -120,23 +123,79 @@ def test_keys_page_lists_each_key_once_without_the_key(app, ledger_path):
     assert dict(zip(df["key_hint"], df["calls"], strict=True)) == by_key
 
 
+def _pricing_break_even(path: str, base_model: str) -> dict:
+    """pricing's own break-even for March, on a connection of this test's own."""
+    import duckdb
+
+    conn = duckdb.connect(path)
+    try:
+        [row] = break_even_tokens(conn, base_model, since=date(2025, 3, 1),
+                                  until=date(2025, 4, 1)).to_dict("records")
+    finally:
+        conn.close()
+    return row
+
+
+def _break_even_text(app) -> str:
+    return next(m.value for m in app.markdown if "tokens per call" in m.value)
+
+
 def test_billing_page_compares_the_same_calls(app, ledger_path):
     app.run()
     app.switch_page("app_pages/billing.py")
     app.run()
-    paid, other = march(
-        ledger_path, "sum(cost), sum(CASE billing_mode WHEN 'token' THEN cost_as_request "
-        "ELSE cost_as_token END)", "base_model = 'gpt-4o'")
+    paid, as_token, as_request = march(
+        ledger_path, "sum(cost), sum(cost_as_token), sum(cost_as_request)",
+        "base_model = 'gpt-4o'")
     shown = metrics(app)
     assert shown["Paid"] == money(paid)
-    assert shown["Other variant would cost"] == money(other)
-    # break-even: 0.01 per call ÷ per-token price at the workload's input share (2.5 / 10 per 1M)
-    (share,) = march(ledger_path, "sum(input_tokens) / sum(input_tokens + output_tokens)",
-                     "base_model = 'gpt-4o' AND status < 400")
-    share = Decimal(str(round(share, 6)))
-    expected = (Decimal("0.01") / ((share * Decimal("2.5") + (1 - share) * 10) / 10**6))
-    text = next(m.value for m in app.markdown if "tokens per call" in m.value)
-    assert f"about **{expected.quantize(Decimal(1)):,} tokens per call**" in text
+    assert shown["On the cheaper variant"] == money(min(as_token, as_request))
+    assert shown["Saving on the cheaper variant"] == money(paid - min(as_token, as_request))
+    even = _pricing_break_even(ledger_path, "gpt-4o")
+    assert f"about **{even['break_even_tokens']:,} tokens per call**" in _break_even_text(app)
+
+
+# gpt-4o with a cached-input price and a second tier above 1,000 input tokens per call
+TIERED_SHEET = """model,effective_from,input,cached_input,output,request,above_input_tokens
+gpt-4o,2025-01-01,2.5,0.25,10,,
+gpt-4o,2025-01-01,5,0.5,20,,1000
+gpt-4o-c,2025-01-01,,,,0.02,
+"""
+
+
+def test_billing_break_even_is_pricings_own_with_cache_prices_and_tiers(tmp_path, monkeypatch):
+    """The page shows ``pricing.break_even_tokens``: cached input at its own price and calls
+    above the tier at the tier's price, never a twin that prices every token at the base
+    input/output price."""
+    path = str(tmp_path / "tiered.duckdb")
+    conn = open_ledger(path)
+    (tmp_path / "prices.csv").write_text(TIERED_SHEET)
+    load_prices(conn, tmp_path / "prices.csv")
+    conn.execute(
+        "INSERT INTO calls (call_id, source, started_at, key_id, key_hint, endpoint, model, "
+        "base_model, billing_mode, status, requests, input_tokens, cached_tokens, output_tokens, "
+        "reasoning_tokens, images, characters, audio_seconds, usage_source) "
+        "SELECT 'c' || i, 'csv', TIMESTAMPTZ '2025-03-02 00:00:00+00' + i * INTERVAL 1 HOUR, "
+        "'k1:aaa', 'sk-…aaaa', 'chat', 'gpt-4o', 'gpt-4o', 'token', 200, 1, "
+        "CASE WHEN i % 3 = 0 THEN 4000 ELSE 600 END, CASE WHEN i % 2 = 0 THEN 400 ELSE 0 END, "
+        "150, 0, 0, 0, 0, 'reported' FROM range(0, 300) t(i)")
+    conn.close()
+    monkeypatch.setenv("CALLMETER_DB", path)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(MARCH)
+    at.run()
+    at.switch_page("app_pages/billing.py")
+    at.run()
+    assert not at.exception, at.exception
+    even = _pricing_break_even(path, "gpt-4o")
+    text = _break_even_text(at)
+    assert f"about **{even['break_even_tokens']:,} tokens per call**" in text
+    # the base input/output prices alone (what the page's old float twin used) disagree
+    (share,) = sql(path, "SELECT sum(input_tokens) / sum(input_tokens + output_tokens) "
+                         "FROM calls")[0]
+    naive = Decimal("0.02") / ((Decimal(str(round(share, 6))) * Decimal("2.5")
+                                + (1 - Decimal(str(round(share, 6)))) * 10) / 10**6)
+    assert naive.quantize(Decimal(1)) != even["break_even_tokens"]
 
 
 def test_finance_matches_the_report_total(app, ledger_path):
@@ -221,7 +280,7 @@ def test_key_owner_sees_only_their_keys(app, ledger_path, tmp_path, monkeypatch)
 
 
 def test_key_detail_shows_budget_burn_and_run_out(app, ledger_path):
-    from ingest.ledger import open_ledger
+    from ledger.connect import open_ledger
     from pricing.budgets import Budget, set_budget
 
     conn = open_ledger(ledger_path)
@@ -247,7 +306,7 @@ def test_key_detail_shows_budget_burn_and_run_out(app, ledger_path):
 def test_recommendations_page_lists_pricing_recommend(app, ledger_path):
     from datetime import date
 
-    from ingest.ledger import open_ledger
+    from ledger.connect import open_ledger
     from pricing.recommend import recommend
 
     conn = open_ledger(ledger_path)

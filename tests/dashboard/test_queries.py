@@ -8,10 +8,11 @@ from datetime import date
 import pytest
 from dashboard_ledger import PRICES_SQL, build_ledger
 
-from dashboard import queries, rollup
+from dashboard import queries
 from dashboard.connection import open_dashboard_ledger
 from dashboard.filters import Filters
-from ingest.config import Settings
+from ledger.config import Settings
+from pricing import rollup
 
 NAMES = (*queries.MAIN_MEASURES, "charged", "charged_calls", "cost_where_charged",
          "unpriced_tokens", "streamed", "token_cost", "request_cost", "e401", "e429", "e5xx",
@@ -135,3 +136,40 @@ def test_billing_counts_are_zero_not_none_where_a_mode_has_no_calls(shared_ledge
     df = queries.billing_comparison.__wrapped__(shared_ledger, shared_ledger.marker, f, ("key",))
     assert list(df["request_calls"]) == [0, 0]
     assert all(n > 0 for n in df["token_calls"])
+
+
+def test_keys_page_spikes_are_the_alerts_spikes(tmp_path):
+    """The Keys page (daily rollup) and `recommend --alerts` (priced calls) flag the same keys
+    with the same figures: one statistic, pricing.spikes."""
+    from datetime import timedelta
+
+    from ledger.connect import open_ledger
+    from pricing.budgets import alerts
+
+    path = str(tmp_path / "s.duckdb")
+    conn = open_ledger(path)
+    conn.execute("INSERT INTO prices (model, effective_from, request) "
+                 "VALUES ('x-c', DATE '2020-01-01', 1)")
+    spend = {("kS", date(2025, 3, 10)): 60, ("kQ", date(2025, 3, 10)): 44,
+             ("kJ", date(2025, 3, 10)): 16}  # kJ: 12 a day → +4: under the 1.4826 MAD rule
+    for i in range(28):
+        day = date(2025, 2, 10) + timedelta(days=i)
+        spend |= {("kS", day): 8 + i % 5, ("kQ", day): 40, ("kJ", day): 12 + (i % 2)}
+    for (key, day), calls in spend.items():
+        conn.execute(
+            "INSERT INTO calls (call_id, source, started_at, key_id, key_hint, endpoint, model, "
+            "base_model, billing_mode, status, requests, input_tokens, cached_tokens, "
+            "output_tokens, reasoning_tokens, images, characters, audio_seconds) VALUES (?, "
+            "'csv', ?, ?, ?, 'chat', 'x-c', 'x', 'request', 200, ?, 0, 0, 0, 0, 0, 0, 0)",
+            [f"{key}/{day}", f"{day} 12:00:00+00", key, f"sk-…{key}", calls])
+    cli = {a.subject: a.details for a in alerts(conn, date(2025, 3, 11)) if a.kind == "spike"}
+    conn.close()
+    led = open_dashboard_ledger(Settings(db=path))
+    led.refresh(force=True)
+    page = queries.key_spikes.__wrapped__(led, led.marker,
+                                          Filters(date(2025, 3, 1), date(2025, 3, 10)))
+    led.conn.close()
+    assert set(cli) == set(page["key_id"]) == {"kS"}
+    row = page.set_index("key_id").loc["kS"]
+    assert (row["spend"], row["baseline_median"], row["spread"]) == (
+        cli["kS"]["spend"], cli["kS"]["baseline_median"], cli["kS"]["spread"])

@@ -9,10 +9,12 @@ from datetime import date
 import pytest
 from dashboard_ledger import build_ledger
 
-from dashboard import queries, rollup
+from dashboard import queries
 from dashboard.connection import open_dashboard_ledger
 from dashboard.filters import Filters
-from ingest.config import Settings
+from ledger.config import Settings
+from pricing import rollup
+from pricing.periods import utc_day_start_sql
 
 UTC_MARCH = Filters(date(2025, 3, 1), date(2025, 3, 31))
 CASES = [
@@ -108,7 +110,7 @@ def test_appended_calls_keep_every_rollup_exact(tmp_path):
     daily = ("SELECT day, key_id, model, status, tags, sum(calls), sum(cost), "
              "sum(cost_as_request), min(first_seen), max(last_seen) FROM {} "
              "GROUP BY ALL ORDER BY ALL")
-    day_of = rollup.utc_day("started_at")
+    day_of = utc_day_start_sql("started_at")
     fresh = (f"(SELECT {day_of} AS day, key_id, model, status, tags, requests AS calls, cost, "
              "cost_as_request, started_at AS first_seen, started_at AS last_seen "
              "FROM priced_calls)")
@@ -121,11 +123,12 @@ def test_appended_calls_keep_every_rollup_exact(tmp_path):
 
 
 def test_callmeter_load_appends_to_existing_rollups(tmp_path):
-    """`load` (ingest.loader.load_spool) keeps rollups current; a ledger the dashboard never
-    opened gets none (it builds them on open)."""
-    from ingest.ledger import open_ledger
+    """`load` (ingest.loader.load_spool) keeps rollups current through the hook pricing
+    registers; every ledger has them (migration m009_rollups), so a ledger the dashboard never
+    opened is summed too once its rollups are current."""
     from ingest.loader import load_spool
-    from ingest.spool import SpoolWriter
+    from ledger.connect import open_ledger
+    from ledger.spool import SpoolWriter
 
     db = build_ledger(tmp_path / "l.duckdb")
     spool = tmp_path / "spool"
@@ -136,9 +139,13 @@ def test_callmeter_load_appends_to_existing_rollups(tmp_path):
     writer = SpoolWriter(spool)
     writer.append({**record, "call_id": "spooled-0"})
     writer.close()
-    assert load_spool(bare, spool).inserted == 1
     assert bare.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'rollup_%'"
-                        ).fetchone()[0] == 0
+                        ).fetchone()[0] == len(rollup.TABLES) + 1  # + rollup_state
+    rollup.rebuild(bare)  # the 600 hand-inserted calls went in behind the hooks' back
+    assert load_spool(bare, spool).inserted == 1
+    calls, rowid = bare.execute(rollup.CALLS_MARKER_SQL).fetchone()
+    assert rollup._state(bare)[:2] == (calls, rowid) == (601, 600)  # appended by the hook
+    assert bare.execute(f"SELECT sum(calls) FROM {rollup.DAILY}").fetchone()[0] == 601
     bare.close()
 
     led = open_dashboard_ledger(Settings(db=db))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ingest.importers import ImportOptions
 from ingest.imports import import_paths
-from ingest.keys import KeyFingerprinter
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
+from ledger.keys import KeyFingerprinter
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"

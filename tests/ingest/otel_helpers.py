@@ -10,10 +10,10 @@ from pathlib import Path
 
 from upstream import ThreadedServer
 
-from ingest.config import Settings, ledger_home, spool_dir
-from ingest.keys import SECRET_FILE_NAME, KeyFingerprinter, load_or_create_secret
-from ingest.ledger import open_ledger
 from ingest.loader import load_spool
+from ledger.config import Settings, ledger_home, spool_dir
+from ledger.connect import open_ledger
+from ledger.keys import SECRET_FILE_NAME, KeyFingerprinter, load_or_create_secret
 
 TESTS = Path(__file__).resolve().parents[1]
 SENDER = TESTS / "otel_sender.py"

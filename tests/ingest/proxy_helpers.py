@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from upstream import ProxyServer
 
-from ingest.ledger import open_ledger
 from ingest.loader import load_spool
+from ledger.connect import open_ledger
 
 # A key distinctive enough that finding it in any written file is certainly a leak.
 PROXY_TEST_KEY = "sk-proxytest-7Qz9XkL2mVb8NcR4-wxyz"

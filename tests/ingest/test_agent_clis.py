@@ -27,7 +27,7 @@ import pytest
 from proxy_helpers import PROXY_TEST_KEY, load_rows
 from upstream import ProxyServer, UpstreamServer
 
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 from pricing import load_prices
 
 pytestmark = pytest.mark.slow

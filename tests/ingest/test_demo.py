@@ -16,8 +16,8 @@ import pytest
 
 from ingest.demo import build_demo, made_up_key
 from ingest.demo.habits import HABITS
-from ingest.keys import KeyFingerprinter
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
+from ledger.keys import KeyFingerprinter
 
 ROOT = Path(__file__).resolve().parents[2]
 END = datetime(2026, 10, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from importers_helpers import SAMPLES, calls, rows, run_import, sample
 
-from ingest.errors import CallmeterError
 from ingest.importers import FORMATS, detect_format
+from ledger.errors import CallmeterError
 
 
 @pytest.mark.parametrize("name, fmt", [
@@ -132,7 +132,7 @@ def test_litellm_json_and_csv(tmp_path):
 
 def test_a_litellm_cache_hit_is_priced_at_nothing(tmp_path):
     """The cache hit of a per-call model: a call, but priced as nothing was called."""
-    from ingest.ledger import open_ledger
+    from ledger.connect import open_ledger
 
     db = tmp_path / "l.duckdb"
     path = sample("litellm-spend-logs.json", tmp_path)

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from importers_helpers import ROOT, calls, rows, run_import, sample
 
-from ingest.errors import CallmeterError
 from ingest.importers.newapi import charged_sql
+from ledger.errors import CallmeterError
 
 QPU = Decimal(500_000)
 
@@ -285,10 +285,10 @@ def test_older_builds_claude_flag_and_image_count_in_the_content(tmp_path):
 def test_adjustments_reach_the_ledger_through_the_spool_when_it_is_held(tmp_path):
     from importers_helpers import held_ledger, options
 
-    from ingest.config import spool_dir
     from ingest.imports import import_paths
-    from ingest.ledger import open_ledger
     from ingest.loader import load_spool
+    from ledger.config import spool_dir
+    from ledger.connect import open_ledger
 
     db = tmp_path / "l.duckdb"
     open_ledger(str(db)).close()

@@ -10,10 +10,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.errors import LedgerTooNew
-from ingest.ledger import open_ledger
-from ingest.migrations import MIGRATIONS, m001_calls, migrate
-from ingest.schema import CALL_COLUMNS
+from ledger.connect import open_ledger
+from ledger.errors import LedgerTooNew
+from ledger.migrations import m001_calls, migrate, registered
+from ledger.schema import CALL_COLUMNS
 from pricing.queries import PRICES_VERSION_SQL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ def test_new_ledger_records_every_migration_and_reopening_runs_none(tmp_path):
     db = tmp_path / "deep" / "er" / "ledger.duckdb"
     conn = open_ledger(str(db))
     assert db.is_file()
-    assert migration_names(conn) == [name for name, _ in MIGRATIONS]
+    assert migration_names(conn) == [name for name, _ in registered()]
     cols = conn.execute("SELECT column_name, data_type FROM information_schema.columns "
                         "WHERE table_name = 'calls' ORDER BY ordinal_position").fetchall()
     # contract columns first, then pricing's cost memo (pricing.memo)
@@ -44,7 +44,7 @@ def test_new_ledger_records_every_migration_and_reopening_runs_none(tmp_path):
 
     conn = open_ledger(str(db))
     assert migrate(conn) == []
-    assert conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(registered())
     conn.close()
 
 
@@ -59,7 +59,7 @@ def test_old_ledger_with_only_the_first_migration_is_upgraded_and_keeps_its_call
     conn.close()
 
     conn = open_ledger(db)
-    assert migration_names(conn) == [name for name, _ in MIGRATIONS]
+    assert migration_names(conn) == [name for name, _ in registered()]
     assert conn.execute("SELECT call_id FROM calls").fetchall() == [("old-1",)]
     assert conn.execute("SELECT count(*) FROM prices").fetchone()[0] == 0
     assert conn.execute("SELECT call_id FROM priced_calls").fetchall() == [("old-1",)]
@@ -90,7 +90,7 @@ def test_ledger_from_before_cache_writes_is_upgraded_and_its_memo_recomputed(tmp
     conn.close()
 
     conn = open_ledger(db)
-    assert migration_names(conn) == [name for name, _ in MIGRATIONS]
+    assert migration_names(conn) == [name for name, _ in registered()]
     assert conn.execute("SELECT cache_write_tokens, cache_write_long_tokens, cost, priced "
                         "FROM priced_calls").fetchall() == [(0, 0, 0, True)]
     conn.close()

@@ -29,10 +29,10 @@ from platform_logs import Ratios, text_other, text_quota  # noqa: E402
 from platform_standin import ADMIN_TOKEN, TOKEN, USER_ID, StandIn, serve  # noqa: E402
 
 from callmeter.cli import app  # noqa: E402
-from ingest.config import Settings  # noqa: E402
-from ingest.ledger import open_ledger  # noqa: E402
 from ingest.platform import PlatformClient  # noqa: E402
 from ingest.sync import sync_now  # noqa: E402
+from ledger.config import Settings  # noqa: E402
+from ledger.connect import open_ledger  # noqa: E402
 
 MARCH = 1_772_323_200            # 2026-03-01 00:00:00 UTC
 APRIL = MARCH + 31 * 86_400

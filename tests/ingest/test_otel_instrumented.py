@@ -18,7 +18,7 @@ import pytest
 from otel_helpers import OtelServer, ledger, send
 from upstream import ProxyServer
 
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 from pricing import load_prices
 
 ROOT = Path(__file__).resolve().parents[2]

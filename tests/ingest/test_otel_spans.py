@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from otlp_requests import chat, request, span
 
-from ingest.keys import KeyFingerprinter
 from ingest.otel import convert, decode_request, request_from_json
 from ingest.otel.decode import PROTOBUF
+from ledger.keys import KeyFingerprinter
 
 
 def one(attrs: dict, *, scope: str = "opentelemetry.instrumentation.openai_v2",

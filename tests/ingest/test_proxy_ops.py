@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from upstream import free_socket
 
 from callmeter.cli import app as cli_app
-from ingest.ledger import open_ledger
 from ingest.loader import load_spool
+from ledger.connect import open_ledger
 
 AUTH = {"Authorization": f"Bearer {PROXY_TEST_KEY}"}
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}

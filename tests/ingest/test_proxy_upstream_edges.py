@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 from upstream import ProxyServer, UpstreamServer, free_socket
 
 from callmeter.cli import app as cli_app
-from ingest.config import settings_from_env
 from ingest.proxy import ProxyOptions
 from ingest.proxy.forwarding import Upstream
 from ingest.proxy.http1 import Http1Transport
+from ledger.config import settings_from_env
 
 KEYS = {"alice": "sk-proxytest-alice-0000000000-aaaa", "bob": "sk-proxytest-bob-11111111111-bbbb"}
 TIMEOUTS = {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}

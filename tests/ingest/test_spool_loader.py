@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.config import spool_dir
-from ingest.ledger import open_ledger
 from ingest.loader import load_spool
-from ingest.spool import SpoolWriter
+from ledger.config import spool_dir
+from ledger.connect import open_ledger
+from ledger.spool import SpoolWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 

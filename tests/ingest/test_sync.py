@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from platform_standin import BASE_TS, BUILDS, TOKEN, USER_ID, Fault, StandIn, serve  # noqa: E402
 
 from callmeter.cli import app  # noqa: E402
-from ingest.config import Settings  # noqa: E402
 from ingest.platform import (  # noqa: E402
     PlatformClient,
     RetryPolicy,
@@ -28,6 +27,7 @@ from ingest.platform import (  # noqa: E402
     token_file,
 )
 from ingest.sync import fetch_window, last_sync, state_file, sync_now  # noqa: E402
+from ledger.config import Settings  # noqa: E402
 
 FAST = RetryPolicy(attempts=4, base=0.01, cap=0.05)
 
@@ -300,9 +300,9 @@ def test_settings_defaults_are_safe():
 def test_ledger_held_by_another_process_rows_go_to_the_spool(tmp_path, standin):
     from importers_helpers import held_ledger
 
-    from ingest.config import spool_dir
-    from ingest.ledger import open_ledger
     from ingest.loader import load_spool
+    from ledger.config import spool_dir
+    from ledger.connect import open_ledger
 
     _history(standin, 20)
     db = tmp_path / "ledger.duckdb"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 
 pytestmark = pytest.mark.lake
 
@@ -29,7 +29,7 @@ CSV_ROWS = 250
 PROXY = textwrap.dedent("""
     import sys, time
     from decimal import Decimal
-    from ingest.spool import SpoolWriter
+    from ledger.spool import SpoolWriter
     name, folder, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     w = SpoolWriter(folder, max_bytes=8_000, max_seconds=0.2)
     for i in range(n):
@@ -45,8 +45,10 @@ PROXY = textwrap.dedent("""
 LOADER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from ingest.ledger import open_ledger
+    import pricing
+    from ledger.connect import open_ledger
     from ingest.loader import load_spool, finished_segments
+    pricing.install()
     db, folder, done = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     conn = open_ledger(db)
     total = 0

@@ -9,12 +9,12 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from ingest.dialect import NO_OP, for_lake
-from ingest.errors import LedgerError
-from ingest.lake import connect_lake, statement_kind
-from ingest.ledger import open_ledger
-from ingest.loader import insert_new_calls
-from ingest.migrations import MIGRATIONS, applied_migrations
+from ledger import insert_new_calls
+from ledger.connect import open_ledger
+from ledger.dialect import NO_OP, for_lake
+from ledger.errors import LedgerError
+from ledger.lake import connect_lake, statement_kind
+from ledger.migrations import applied_migrations, registered
 
 pytestmark = pytest.mark.lake
 
@@ -33,7 +33,7 @@ SELECT * FROM (VALUES
 
 def calls_sql(rows_sql: str = ROWS_SQL) -> str:
     from ingest.normalise import normalised_select
-    from ingest.schema import CALL_COLUMNS
+    from ledger.schema import CALL_COLUMNS
 
     given = {"call_id", "source", "started_at", "model", "base_model", "billing_mode",
              "input_tokens", "cached_tokens", "output_tokens", "tags"}
@@ -43,11 +43,11 @@ def calls_sql(rows_sql: str = ROWS_SQL) -> str:
 
 def test_open_ledger_migrates_a_new_lake_and_reopens_it(lake):
     conn = open_ledger(lake.db, data_path=lake.data_path)
-    assert applied_migrations(conn) == sorted(name for name, _ in MIGRATIONS)
+    assert applied_migrations(conn) == sorted(name for name, _ in registered())
     assert conn.execute("SELECT current_database()").fetchone() == ("lake",)
     conn.close()
     again = open_ledger(lake.db)  # the catalog remembers the data path
-    assert again.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
+    assert again.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(registered())
     again.close()
 
 
@@ -81,7 +81,7 @@ def test_constraints_and_indexes_are_adapted_in_one_place(lake):
     conn.execute("CREATE INDEX keyed_v ON keyed(v)")
     conn.execute("INSERT INTO keyed VALUES ('a', 1)")
     assert conn.execute("SELECT * FROM keyed").fetchall() == [("a", 1)]
-    with pytest.raises(LedgerError, match="ingest/dialect.py"):
+    with pytest.raises(LedgerError, match="ledger/dialect.py"):
         conn.execute("CREATE SEQUENCE s")
     conn.close()
 
@@ -161,7 +161,7 @@ def test_budget_upserts_keep_one_row_per_target_on_a_lake(lake):
 
 
 def test_dashboard_rollup_builds_on_a_lake(lake):
-    from dashboard import rollup
+    from pricing import rollup
 
     conn = open_ledger(lake.db, data_path=lake.data_path)
     insert_new_calls(conn, calls_sql())

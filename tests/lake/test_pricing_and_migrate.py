@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from callmeter.cli import app
 from ingest.imports import import_paths
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 from pricing import load_prices, switch_savings, unpriced_models
 
 pytestmark = pytest.mark.lake

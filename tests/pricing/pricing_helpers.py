@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 from pricing import load_prices
 
 # Prices per 1M tokens; chosen so hand arithmetic is easy.

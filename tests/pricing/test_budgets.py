@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 from pricing.budgets import (
     Budget,
     alerts,

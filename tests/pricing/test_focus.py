@@ -26,8 +26,8 @@ import pytest
 from focus_validator import validate
 
 from ingest.demo import build_demo
-from ingest.keys import fingerprinter_for
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
+from ledger.keys import fingerprinter_for
 from pricing import load_prices
 
 ROOT = Path(__file__).resolve().parents[2]

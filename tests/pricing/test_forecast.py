@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 from pricing.forecast import month_forecast
 
 # Monday..Sunday offsets (sum 0): busy midweek, quiet weekend.

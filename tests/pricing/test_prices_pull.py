@@ -21,10 +21,10 @@ from platform_logs import Ratios, text_other, text_quota  # noqa: E402
 from platform_standin import TOKEN, USER_ID, Fault, StandIn, serve  # noqa: E402
 
 from callmeter.cli import app  # noqa: E402
-from ingest.config import Settings  # noqa: E402
-from ingest.ledger import open_ledger  # noqa: E402
 from ingest.platform import PlatformClient  # noqa: E402
 from ingest.sync import sync_now  # noqa: E402
+from ledger.config import Settings  # noqa: E402
+from ledger.connect import open_ledger  # noqa: E402
 from pricing.loader import load_prices  # noqa: E402
 from pricing.platform_sheet import platform_prices, pull_prices  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 from genai_prices import Usage, calc_price
 from pricing_helpers import add_call, costs
 
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 from pricing import load_prices
 
 # (model as called, genai-prices ref, provider, call time, input, cached, output[, cache

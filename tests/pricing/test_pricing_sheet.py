@@ -9,7 +9,7 @@ from pricing_helpers import SHEET, add_call, write
 from typer.testing import CliRunner
 
 from callmeter.cli import app
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 from pricing import SheetInvalid, latest_sheet, load_prices, read_sheet
 
 HEADER = "model,effective_from,input,cached_input,output,request\n"

@@ -137,7 +137,7 @@ def test_priced_calls_keeps_every_calls_column_first(ledger):
 def test_two_tiers_pick_the_highest_threshold_passed(tmp_path):
     from pricing_helpers import write
 
-    from ingest.ledger import open_ledger
+    from ledger.connect import open_ledger
     from pricing import load_prices
 
     conn = open_ledger(str(tmp_path / "t.duckdb"))
@@ -162,7 +162,7 @@ cw,2025-09-01,2,0.2,8,,
 def test_cache_writes_priced_at_their_own_rates_blank_falling_back(tmp_path):
     from pricing_helpers import write
 
-    from ingest.ledger import open_ledger
+    from ledger.connect import open_ledger
     from pricing import load_prices
 
     conn = open_ledger(str(tmp_path / "cw.duckdb"))
@@ -207,7 +207,7 @@ def test_non_billable_calls_cost_zero_and_are_never_unpriced(ledger):
     assert costs(ledger, "real")["cost"] is None
     assert list(unpriced_models(ledger)["model"]) == ["claude-not-in-the-sheet"]
     # the dashboard's unpriced counts (its rollups) agree: one call, not five
-    from dashboard import rollup
+    from pricing import rollup
 
     rollup.refresh(ledger)
     assert ledger.execute(f"SELECT sum(unpriced_calls), sum(calls) FROM {rollup.DAILY}"

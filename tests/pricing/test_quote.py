@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 from pricing import load_prices
 from pricing.quote import Workload, quote
 from pricing.recommend import load_models

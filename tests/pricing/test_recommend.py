@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 from pricing.recommend import (
     Thresholds,
     cache_economics,

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 
-from ingest.ledger import open_ledger
+from ledger.connect import open_ledger
 from pricing.report import finance_report, reconciliation, to_json, write_csv, write_xlsx
 
 _ids = itertools.count()

@@ -12,10 +12,10 @@ from harness import ROOT, callmeter, rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.errors import CallmeterError
 from ingest.importers import ImportOptions
 from ingest.imports import import_paths
-from ingest.keys import KeyFingerprinter
+from ledger.errors import CallmeterError
+from ledger.keys import KeyFingerprinter
 
 SAMPLES = sorted((ROOT / "data" / "samples").iterdir())
 COUNTS = re.compile(r"read (\d+), imported (\d+), duplicate (\d+), skipped (\d+), "

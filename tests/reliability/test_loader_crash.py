@@ -17,7 +17,7 @@ import httpx
 import pytest
 from harness import ROOT, CliProxy, callmeter, env, rows, test_key
 
-from ingest.spool import encode_record
+from ledger.spool import encode_record
 
 KEY = test_key("loader")
 SEGMENTS, PER_SEGMENT = 900, 200  # 180,000 calls in 4 load batches of 256 segments

@@ -157,7 +157,7 @@ FROM range(0, 300) t(i)
 
 def build_owner_ledger(path: Path) -> str:
     """300 calls in March 2025: a third on bob's key k1:aaa, the rest on alice's k1:bbb."""
-    from ingest.ledger import open_ledger
+    from ledger.connect import open_ledger
 
     conn = open_ledger(str(path))
     try:
@@ -186,7 +186,7 @@ def test_key_owner_cannot_reach_another_owners_keys_through_the_query_layer(dash
     from dashboard import queries
     from dashboard.connection import open_dashboard_ledger
     from dashboard.filters import Filters
-    from ingest.config import settings_from_env
+    from ledger.config import settings_from_env
 
     ledger = open_dashboard_ledger(settings_from_env(dashboard_ledger))
     try:
@@ -212,7 +212,7 @@ def test_sql_payloads_in_every_filter_match_nothing_and_harm_nothing(dashboard_l
     from dashboard import queries
     from dashboard.connection import open_dashboard_ledger
     from dashboard.filters import Filters
-    from ingest.config import settings_from_env
+    from ledger.config import settings_from_env
 
     ledger = open_dashboard_ledger(settings_from_env(dashboard_ledger))
     try:

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from callmeter.options import DataPathOption
-from ingest.config import DEFAULT_DB, is_lake_target
-from ingest.lake_migrate import migrate_to_lake
+from ledger import DEFAULT_DB, is_lake_target
 
 
 def migrate_command(
@@ -29,6 +28,8 @@ def migrate_command(
         raise typer.BadParameter("want a DuckLake target such as "
                                  "'ducklake:postgres:dbname=callmeter host=db.internal'",
                                  param_hint="--to")
+    from ledger import migrate_to_lake
+
     result = migrate_to_lake(source, to, data_path=data_path)
     typer.echo(f"calls in {source}: {result.calls_in_file}; copied {result.inserted}, "
                f"already in the lake {result.already_in_lake}")

@@ -9,7 +9,7 @@ indexes, sequences, user-defined types (``ENUM``) and generated columns.
 
 The lake connection passes every statement through :func:`for_lake`: constraints are dropped
 from ``CREATE TABLE`` (``calls.call_id`` stays unique by the anti-join under the writer lock,
-see :mod:`ingest.lake_lock`) and ``CREATE INDEX`` becomes a no-op (a lake prunes Parquet files
+see :mod:`ledger.lake_lock`) and ``CREATE INDEX`` becomes a no-op (a lake prunes Parquet files
 by their min/max statistics instead). Anything else it refuses fails loudly, with this module
 named in the message.
 """
@@ -46,5 +46,5 @@ def explain_refusal(message: str) -> str | None:
     if "not supported in DuckLake" in message or "DuckLake does not support" in message \
             or "no UNIQUE/PRIMARY KEY constraints" in message:
         return ("this statement works on a DuckDB file but not on a DuckLake lake; "
-                "adapt it in ingest/dialect.py (lakes refuse: " + ", ".join(LAKE_REFUSES) + ")")
+                "adapt it in ledger/dialect.py (lakes refuse: " + ", ".join(LAKE_REFUSES) + ")")
     return None

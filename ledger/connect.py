@@ -17,12 +17,13 @@ import re
 import struct
 import time
 from pathlib import Path
+from typing import cast
 
 import duckdb
 
 from .config import is_lake_target
 from .errors import LedgerError, LedgerLocked
-from .migrations import migrate
+from .migrations import check_complete, migrate
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 
@@ -57,7 +58,7 @@ def _held_read_only(path: str, message: str) -> bool:
         return "read-only mode" in message
     finally:
         os.close(fd)
-    return kind == fcntl.F_RDLCK
+    return bool(kind == fcntl.F_RDLCK)
 
 
 def locked_error(path: str, exc: Exception) -> LedgerLocked | None:
@@ -106,11 +107,19 @@ def connect_file(path: str, *, read_only: bool = False, wait_seconds: float = 0.
 
 def open_ledger(db: str, *, read_only: bool = False, wait_seconds: float = 0.0,
                 data_path: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Open (and migrate) the ledger named by ``--db``: a DuckDB file or a DuckLake target."""
+    """Open (and migrate) the ledger named by ``--db``: a DuckDB file or a DuckLake target.
+
+    Refused (nothing opened or created) when a layer above the core never registered its
+    migrations: see :func:`ledger.migrations.check_complete`.
+    """
+    check_complete()
     if is_lake_target(db):
         from .lake import connect_lake  # optional dependency: the `lake` extra
 
-        conn = connect_lake(db, data_path=data_path, read_only=read_only)
+        # a LakeConnection has every DuckDBPyConnection method callmeter calls (it delegates
+        # the rest), so the code above it is written once, for DuckDB's connection type
+        conn = cast(duckdb.DuckDBPyConnection,
+                    connect_lake(db, data_path=data_path, read_only=read_only))
     else:
         conn = connect_file(db, read_only=read_only, wait_seconds=wait_seconds)
     if not read_only:

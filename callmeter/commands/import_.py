@@ -1,26 +1,24 @@
-"""``callmeter import`` and ``callmeter load``: everything that writes calls into the ledger."""
+"""``callmeter import``: log files into the ledger (or the spool, when the ledger is held)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import duckdb
 import typer
-from rich.console import Console
 
-from callmeter.options import DEFAULT_DB_VALUE, DataPathOption, DbOption
-from callmeter.progress import with_query_progress
-from ingest.config import parse_quota_per_unit, settings_from_env, spool_dir
-from ingest.errors import CallmeterError, LedgerLocked
-from ingest.importers import FORMATS, ImportOptions
-from ingest.imports import import_paths
-from ingest.keys import fingerprinter_for
-from ingest.ledger import open_ledger, spool_fate
-from ingest.loader import load_spool
+if TYPE_CHECKING:
+    from rich.console import Console
 
-console = Console(stderr=True)
+from callmeter.options import DEFAULT_DB_VALUE, DataPathOption, DbOption, QuotaPerUnitOption
+
+
+def console() -> Console:
+    """rich's console, made when a command prints (rich is not imported at start-up)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _parse_map(pairs: list[str]) -> dict[str, str]:
@@ -36,17 +34,13 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
 def import_command(
     paths: Annotated[list[Path], typer.Argument(help="Log files to import.", show_default=False)],
     fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="auto (detect from content) or one of: "
-                                     + ", ".join(FORMATS))] = "auto",
+                                     help="auto (detect from content) or one of: otlp, "
+                                     "newapi, openai-usage, litellm, openai, csv.")] = "auto",
     timezone: Annotated[str, typer.Option(help="Timezone of times written without an offset.")
                         ] = "UTC",
     column_map: Annotated[list[str], typer.Option("--map", help="csv: their_col=our_col "
                                                   "(repeatable).")] = [],  # noqa: B006
-    quota_per_unit: Annotated[str | None, typer.Option(
-        "--quota-per-unit", "--quota-per-usd",
-        help="newapi: the platform's quota units per US$1 (its GET /api/status "
-        "quota_per_unit). Default: $CALLMETER_QUOTA_PER_UNIT, else new-api's 500000, and the "
-        "summary says that this default was used.", show_default=False)] = None,
+    quota_per_unit: QuotaPerUnitOption = None,
     db: DbOption = DEFAULT_DB_VALUE,
     data_path: DataPathOption = None,
 ) -> None:
@@ -56,12 +50,15 @@ def import_command(
     rejected-rows file beside the ledger and the rest of the file goes in. Exits non-zero only
     when nothing could be read.
     """
+    import duckdb
+
+    from callmeter.progress import with_query_progress
+    from ingest.importers import FORMATS, ImportOptions
+    from ingest.imports import import_paths
+    from ledger import CallmeterError, fingerprinter_for, settings_from_env, spool_dir, spool_fate
+
     settings = settings_from_env(db)
-    try:
-        qpu = parse_quota_per_unit(quota_per_unit) if quota_per_unit else settings.quota_per_unit
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--quota-per-unit") from None
-    options = ImportOptions(timezone=timezone, quota_per_unit=qpu,
+    options = ImportOptions(timezone=timezone, quota_per_unit=quota_per_unit,
                             column_map=_parse_map(column_map),
                             fingerprinter=fingerprinter_for(db, settings))
     if fmt != "auto" and fmt not in FORMATS:
@@ -75,11 +72,11 @@ def import_command(
                                        data_path=data_path)
         except (CallmeterError, duckdb.Error, OSError, UnicodeError) as exc:
             # one unreadable file must not stop the others
-            console.print(f"[red]{path}: cannot be read: {exc}[/red]")
+            console().print(f"[red]{path}: cannot be read: {exc}[/red]")
             continue
         results.extend(res)
         if locked:
-            console.print(f"[yellow]{locked}. Rows were handed to the spool; "
+            console().print(f"[yellow]{locked}. Rows were handed to the spool; "
                           f"{spool_fate(locked, spool_dir(db))}.[/yellow]")
     for r in results:
         typer.echo(r.summary())
@@ -97,30 +94,5 @@ def import_command(
         raise typer.Exit(1)
 
 
-def load_command(
-    db: DbOption = DEFAULT_DB_VALUE,
-    keep: Annotated[bool, typer.Option(help="Archive loaded segments in loaded/ instead of "
-                                       "deleting them.")] = False,
-    data_path: DataPathOption = None,
-) -> None:
-    """Load finished spool segments (written by `callmeter proxy`) into the ledger.
-
-    Idempotent by call_id: running it twice, or after a crash mid-load, inserts nothing twice.
-    When another process (usually `callmeter dashboard`) holds the ledger, says so and leaves
-    the segments for that process, which loads them on every refresh.
-    """
-    try:
-        conn = open_ledger(db, data_path=data_path)
-    except LedgerLocked as exc:
-        typer.echo(f"{exc}. {spool_fate(exc, spool_dir(db))}.")
-        return
-    try:
-        result = load_spool(conn, spool_dir(db), keep=keep)
-    finally:
-        conn.close()
-    typer.echo(result.summary())
-
-
 def register(app: typer.Typer) -> None:
     app.command("import")(import_command)
-    app.command("load")(load_command)

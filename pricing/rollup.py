@@ -12,15 +12,24 @@ how many calls fell in each log-spaced bin: tokens per call (quarter octaves, wi
 variants' cost for the break-even chart), latency and time to first token (eighth octaves, for
 approximate percentiles). Counts per bin are exact; percentiles read from bins are approximate.
 
-Keeping them fresh: calls are only ever appended, so the rows with a ``rowid`` above the last one
-summed are the new ones; their sums are appended as extra rollup rows (queries sum them anyway).
-Anything else (rows removed, a new price sheet) rebuilds the tables. ``refresh`` returns the
-ledger's change marker, which keys the dashboard's query cache.
+Keeping them fresh: the tables are created by pricing's migration ``m009_rollups``; calls are
+only ever appended, so the rows with a ``rowid`` above the last one summed are the new ones, and
+:func:`append_new_calls` (registered with the ledger core as a step after every load, see
+``pricing.install``) appends their sums as extra rollup rows (queries sum them anyway).
+Anything else (rows removed, a new price sheet) rebuilds the tables on the dashboard's next
+refresh. ``refresh`` returns the ledger's change marker, which keys the dashboard's query cache.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
+
+from ledger import fetch_one
+
+from .periods import utc_day_start_sql
+from .queries import PRICES_VERSION_SQL
 
 TABLE = "rollup_hourly"
 DAILY = "rollup_daily"
@@ -71,11 +80,7 @@ _SELECT = (
 # another pass over the calls.
 # (UTC days by epoch arithmetic: ``time_bucket(INTERVAL 1 DAY, timestamptz)`` goes through the
 # calendar and was 50x slower.)
-def utc_day(col: str) -> str:
-    return f"make_timestamptz(epoch_us({col}) // 86400000000 * 86400000000)"
-
-
-_DAY_OF_HOUR = f"{utc_day('hour')} AS day"
+_DAY_OF_HOUR = f"{utc_day_start_sql('hour')} AS day"
 _DAILY_SELECT = (
     f"SELECT {_DAY_OF_HOUR}, " + ", ".join(DIMENSIONS) + ", "
     + ", ".join(f"{'min' if n == 'first_seen' else 'max' if n == 'last_seen' else 'sum'}({n}) "
@@ -90,7 +95,7 @@ TOKEN_BINS_PER_OCTAVE, TIME_BINS_PER_OCTAVE = 4, 8
 DIST_DIMENSIONS = ("key_id", "model", "base_model", "endpoint", "billing_mode", "tags")
 _DIST_DIMS = ", ".join(DIST_DIMENSIONS)
 _DIST_SELECT = f"""
-SELECT {utc_day('started_at')} AS day, {_DIST_DIMS}, status < 400 AS ok,
+SELECT {utc_day_start_sql('started_at')} AS day, {_DIST_DIMS}, status < 400 AS ok,
   'tokens' AS kind, {TOKEN_BIN} AS bin, sum(requests) AS calls, count(*) AS call_rows,
   sum(cost_as_token) AS cost_as_token, sum(cost_as_request) AS cost_as_request,
   sum(requests) FILTER (WHERE cost_as_token IS NOT NULL) AS token_priced_calls,
@@ -98,7 +103,7 @@ SELECT {utc_day('started_at')} AS day, {_DIST_DIMS}, status < 400 AS ok,
   sum(input_tokens) AS input_tokens, sum(input_tokens + output_tokens) AS tokens
 FROM priced_calls {{where}} GROUP BY ALL
 UNION ALL BY NAME
-SELECT {utc_day('started_at')} AS day, {_DIST_DIMS}, status < 400 AS ok,
+SELECT {utc_day_start_sql('started_at')} AS day, {_DIST_DIMS}, status < 400 AS ok,
   kind, CAST(floor(log2(1 + ms) * {TIME_BINS_PER_OCTAVE}) AS SMALLINT) AS bin,
   sum(requests) AS calls, count(*) AS call_rows
 FROM (SELECT *, unnest([latency_ms, CASE WHEN stream THEN ttft_ms END]) AS ms,
@@ -119,10 +124,8 @@ _DIST_COLUMNS = (f"day TIMESTAMPTZ, {', '.join(c + ' VARCHAR' for c in DIST_DIME
                  "cost_as_request DECIMAL(38,15), token_priced_calls HUGEINT, "
                  "request_priced_calls HUGEINT, input_tokens HUGEINT, tokens HUGEINT")
 
-PRICES_MARKER_SQL = """
-SELECT coalesce(md5(string_agg(CAST(p AS VARCHAR), '|' ORDER BY CAST(p AS VARCHAR))), '-')
-FROM prices p
-"""
+# The prices a rollup was built under: the same version the cost memo is tagged with.
+PRICES_MARKER_SQL = PRICES_VERSION_SQL
 CALLS_MARKER_SQL = "SELECT count(*), coalesce(max(rowid), -1) FROM calls"
 
 
@@ -134,42 +137,49 @@ def ensure(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _state(conn: duckdb.DuckDBPyConnection) -> tuple | None:
+def _state(conn: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
     """(calls rows, highest rowid, prices marker) the rollups were built for; None when any of
     them (or the state) is missing."""
     names = (*TABLES, STATE)
-    exists = conn.execute(
+    exists = fetch_one(conn.execute(
         f"SELECT count(DISTINCT table_name) FROM duckdb_tables() WHERE table_name IN "
-        f"({', '.join('?' for _ in names)}) AND NOT temporary", list(names)).fetchone()[0]
+        f"({', '.join('?' for _ in names)}) AND NOT temporary", list(names)))[0]
     if exists < len(names):
         return None
     # rollups built by an older callmeter lack a measure added since: rebuild them
-    have = conn.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND "
-                        f"column_name IN ({', '.join('?' for _ in MEASURES)})",
-                        [TABLE, *MEASURES]).fetchone()[0]
+    have = fetch_one(conn.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND "
+        f"column_name IN ({', '.join('?' for _ in MEASURES)})", [TABLE, *MEASURES]))[0]
     if have < len(MEASURES):
         return None
     return conn.execute(f"SELECT calls_rows, max_rowid, prices_marker FROM {STATE}").fetchone()
 
 
-def _save(conn, rows: int, max_rowid: int, prices: str) -> None:
+def _save(conn: duckdb.DuckDBPyConnection, rows: int, max_rowid: int, prices: str) -> None:
     conn.execute(f"DELETE FROM {STATE}")
     conn.execute(f"INSERT INTO {STATE} VALUES (?, ?, ?, now())", [rows, max_rowid, prices])
 
 
+def build(conn: duckdb.DuckDBPyConnection) -> None:
+    """Build the rollups from scratch over all of ``priced_calls``, inside the caller's
+    transaction (migration ``m009_rollups`` runs this in its own)."""
+    ensure(conn)
+    rows, max_rowid = fetch_one(conn.execute(CALLS_MARKER_SQL))
+    prices = fetch_one(conn.execute(PRICES_MARKER_SQL))[0]
+    conn.execute(f"CREATE OR REPLACE TABLE {TABLE} AS " + _SELECT.format(where="")
+                 + " ORDER BY hour")
+    conn.execute(f"CREATE OR REPLACE TABLE {DAILY} AS "
+                 + _DAILY_SELECT.format(source=TABLE) + " ORDER BY day")
+    conn.execute(f"CREATE OR REPLACE TABLE {DIST} ({_DIST_COLUMNS})")
+    conn.execute(f"INSERT INTO {DIST} BY NAME " + dist_select(""))
+    _save(conn, rows, max_rowid, prices)
+
+
 def rebuild(conn: duckdb.DuckDBPyConnection) -> None:
-    """Build the rollups from scratch over all of ``priced_calls``."""
+    """Build the rollups from scratch over all of ``priced_calls``, in one transaction."""
     conn.execute("BEGIN TRANSACTION")
     try:
-        rows, max_rowid = conn.execute(CALLS_MARKER_SQL).fetchone()
-        prices = conn.execute(PRICES_MARKER_SQL).fetchone()[0]
-        conn.execute(f"CREATE OR REPLACE TABLE {TABLE} AS " + _SELECT.format(where="")
-                     + " ORDER BY hour")
-        conn.execute(f"CREATE OR REPLACE TABLE {DAILY} AS "
-                     + _DAILY_SELECT.format(source=TABLE) + " ORDER BY day")
-        conn.execute(f"CREATE OR REPLACE TABLE {DIST} ({_DIST_COLUMNS})")
-        conn.execute(f"INSERT INTO {DIST} BY NAME " + dist_select(""))
-        _save(conn, rows, max_rowid, prices)
+        build(conn)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -201,28 +211,29 @@ def append_new_calls(conn: duckdb.DuckDBPyConnection) -> bool:
     state = _state(conn)
     if state is None:
         return False
-    rows, max_rowid = conn.execute(CALLS_MARKER_SQL).fetchone()
-    prices = conn.execute(PRICES_MARKER_SQL).fetchone()[0]
+    rows, max_rowid = fetch_one(conn.execute(CALLS_MARKER_SQL))
+    prices = fetch_one(conn.execute(PRICES_MARKER_SQL))[0]
     if not _appended_only(conn, state, rows, prices):
         return False
     _append_new(conn, state[1], rows, max_rowid, prices)
     return True
 
 
-def _appended_only(conn, state: tuple | None, rows: int, prices: str) -> bool:
+def _appended_only(conn: duckdb.DuckDBPyConnection, state: tuple[Any, ...] | None, rows: int,
+                   prices: str) -> bool:
     return (state is not None and state[2] == prices and rows > state[0]
-            and conn.execute("SELECT count(*) FROM calls WHERE rowid > ?",
-                             [state[1]]).fetchone()[0] == rows - state[0])
+            and fetch_one(conn.execute("SELECT count(*) FROM calls WHERE rowid > ?",
+                             [state[1]]))[0] == rows - state[0])
 
 
 def refresh(conn: duckdb.DuckDBPyConnection) -> str:
     """Bring the rollup in step with ``calls`` and ``prices``; return the change marker."""
     ensure(conn)
-    rows, max_rowid = conn.execute(CALLS_MARKER_SQL).fetchone()
-    prices = conn.execute(PRICES_MARKER_SQL).fetchone()[0]
+    rows, max_rowid = fetch_one(conn.execute(CALLS_MARKER_SQL))
+    prices = fetch_one(conn.execute(PRICES_MARKER_SQL))[0]
     state = _state(conn)
     if state != (rows, max_rowid, prices):
-        if _appended_only(conn, state, rows, prices):
+        if state is not None and _appended_only(conn, state, rows, prices):
             _append_new(conn, state[1], rows, max_rowid, prices)
         else:
             rebuild(conn)

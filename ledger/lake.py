@@ -4,8 +4,8 @@
 DuckDB connection with the lake attached as ``lake`` and made the default (``USE lake``), so
 migrations, the loader's anti-join, ``priced_calls`` and the dashboard's queries run as they
 are. The connection comes wrapped in :class:`LakeConnection`, which takes the lake's writer
-lock around every write transaction (see :mod:`ingest.lake_lock` for the guarantee) and passes
-statements through :func:`ingest.dialect.for_lake`.
+lock around every write transaction (see :mod:`ledger.lake_lock` for the guarantee) and passes
+statements through :func:`ledger.dialect.for_lake`.
 
 Extensions load offline from the PyPI packages ``duckdb-extension-postgres`` and
 ``duckdb-extension-ducklake`` (``-httpfs`` for an ``s3://`` data path) when installed; the
@@ -20,13 +20,18 @@ import importlib.util
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import duckdb
 
 from .dialect import explain_refusal, for_lake
 from .errors import LedgerError
 from .lake_lock import WriterLock, redact
+from .sql import sql_literal
+
+Call = Callable[[str, Any], Any]  # a DuckDB method: execute, executemany, sql
 
 __all__ = ["LAKE_ALIAS", "LakeConnection", "connect_lake", "parse_target", "load_extensions"]
 
@@ -105,7 +110,7 @@ def load_extensions(conn: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> 
         packaged = _packaged_extension(name)
         try:
             if packaged is not None:
-                conn.execute(f"LOAD '{_load_name(name, packaged)}'")
+                conn.execute(f"LOAD {sql_literal(_load_name(name, packaged))}")
             else:
                 conn.execute(f"INSTALL {name}")
                 conn.execute(f"LOAD {name}")
@@ -127,20 +132,16 @@ def _data_path(data_path: str | None) -> str | None:
     return str(local) + "/"
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _attach(conn: duckdb.DuckDBPyConnection, db: str, data_path: str | None,
             read_only: bool) -> None:
     options = []
     if data_path:
-        options.append(f"DATA_PATH {_literal(data_path)}")
+        options.append(f"DATA_PATH {sql_literal(data_path)}")
     if read_only:
         options.append("READ_ONLY")
     opts = f" ({', '.join(options)})" if options else ""
     try:
-        conn.execute(f"ATTACH {_literal(db)} AS {LAKE_ALIAS}{opts}")
+        conn.execute(f"ATTACH {sql_literal(db)} AS {LAKE_ALIAS}{opts}")
     except duckdb.Error as exc:
         hint = ""
         if "DATA_PATH" in str(exc) and not data_path:
@@ -175,7 +176,8 @@ def connect_lake(db: str, data_path: str | None = None, *, read_only: bool = Fal
             _attach(raw, db, path, read_only=False)
             from .migrations import migrate
 
-            migrate(conn, where=redact(db))  # type: ignore[arg-type]
+            # a LakeConnection has the DuckDBPyConnection methods migrations call
+            migrate(cast(duckdb.DuckDBPyConnection, conn), where=redact(db))
     except BaseException:
         raw.close()
         raise
@@ -197,17 +199,19 @@ class LakeConnection:
         self._in_tx = False
 
     def execute(self, query: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
-        return self._run(self._conn.execute, query, parameters)
+        return cast(duckdb.DuckDBPyConnection, self._run(self._conn.execute, query, parameters))
 
     def executemany(self, query: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
-        return self._run(self._conn.executemany, query, parameters)
+        return cast(duckdb.DuckDBPyConnection,
+                    self._run(self._conn.executemany, query, parameters))
 
-    def sql(self, query: str, **kwargs: object) -> duckdb.DuckDBPyRelation | None:
+    def sql(self, query: str, **kwargs: Any) -> duckdb.DuckDBPyRelation | None:
         if statement_kind(query) == "read":
             return self._conn.sql(query, **kwargs)
-        return self._run(lambda q, _p: self._conn.sql(q, **kwargs), query, None)
+        return cast(duckdb.DuckDBPyRelation | None,
+                    self._run(lambda q, _p: self._conn.sql(q, **kwargs), query, None))
 
-    def _run(self, call, query: str, parameters: object):
+    def _run(self, call: Call, query: str, parameters: object) -> Any:
         kind = statement_kind(query)
         query = for_lake(query)
         if kind == "begin":
@@ -219,7 +223,7 @@ class LakeConnection:
                 return self._retrying(call, query, parameters)
         return self._call(call, query, parameters)
 
-    def _call(self, call, query: str, parameters: object):
+    def _call(self, call: Call, query: str, parameters: object) -> Any:
         try:
             return call(query, parameters)
         except duckdb.NotImplementedException as exc:
@@ -228,7 +232,7 @@ class LakeConnection:
                 raise LedgerError(f"{exc}\n{hint}") from exc
             raise
 
-    def _begin(self, call, query: str, parameters: object):
+    def _begin(self, call: Call, query: str, parameters: object) -> Any:
         self.lock.acquire()
         try:
             result = call(query, parameters)
@@ -238,7 +242,7 @@ class LakeConnection:
         self._in_tx = True
         return result
 
-    def _end(self, call, query: str, parameters: object):
+    def _end(self, call: Call, query: str, parameters: object) -> Any:
         held, self._in_tx = self._in_tx, False
         try:
             return call(query, parameters)
@@ -254,7 +258,7 @@ class LakeConnection:
             if held:
                 self.lock.release()
 
-    def _retrying(self, call, query: str, parameters: object):
+    def _retrying(self, call: Call, query: str, parameters: object) -> Any:
         wait = 0.05
         for attempt in range(STATEMENT_RETRIES + 1):
             try:
@@ -279,7 +283,7 @@ class LakeConnection:
         if self._root:
             self.lock.close()
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
 
     def __enter__(self) -> LakeConnection:

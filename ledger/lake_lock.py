@@ -59,7 +59,7 @@ class WriterLock:
                     "lock: pip install 'callmeter[lake]'"
                 ) from exc
             try:
-                self._pg = psycopg.connect(self.conninfo, autocommit=True,
+                self._pg = psycopg.connect(self.conninfo or "", autocommit=True,
                                            application_name="callmeter writer lock")
             except psycopg.Error as exc:
                 raise LedgerError(f"cannot reach the lake's catalog: {redact(str(exc))}") from exc

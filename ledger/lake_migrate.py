@@ -14,10 +14,12 @@ from pathlib import Path
 
 import duckdb
 
+from .connect import connect_file, open_ledger
 from .errors import LedgerError
-from .ledger import connect_file, open_ledger
-from .loader import insert_new_calls
+from .hooks import derived_tables
+from .insert import insert_new_calls
 from .schema import CALL_COLUMNS
+from .sql import fetch_one, sql_literal
 
 SOURCE = "_migrate_src"
 PRICE_TABLES = ("prices", "price_sheets")
@@ -48,7 +50,7 @@ class MigrateResult:
 def _totals(conn: duckdb.DuckDBPyConnection, view: str) -> dict[str, object]:
     cur = conn.execute(TOTALS_SQL.format(view=view, source=SOURCE))
     names = [d[0] for d in cur.description]
-    return dict(zip(names, cur.fetchone(), strict=True))
+    return dict(zip(names, fetch_one(cur), strict=True))
 
 
 def _tables(conn: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
@@ -63,26 +65,26 @@ def _columns(conn: duckdb.DuckDBPyConnection, catalog: str, table: str) -> list[
         "ORDER BY column_index", [catalog, table]).fetchall()]
 
 
-def _copy_table(conn, table: str, lake_tables: list[str]) -> int:
+def _copy_table(conn: duckdb.DuckDBPyConnection, table: str, lake_tables: list[str]) -> int:
     if table not in lake_tables:
-        return conn.execute(f'CREATE TABLE "{table}" AS SELECT * FROM {SOURCE}."{table}"'
-                            ).fetchone()[0]
+        return int(fetch_one(conn.execute(
+            f'CREATE TABLE "{table}" AS SELECT * FROM {SOURCE}."{table}"'))[0])
     lake_cols = set(_columns(conn, "lake", table))
     cols = ", ".join(f'"{c}"' for c in _columns(conn, SOURCE, table) if c in lake_cols)
-    return conn.execute(
+    return int(fetch_one(conn.execute(
         f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {SOURCE}."{table}" '
-        f'EXCEPT SELECT {cols} FROM "{table}"').fetchone()[0]
+        f'EXCEPT SELECT {cols} FROM "{table}"'))[0])
 
 
-def _copy(conn, result: MigrateResult) -> None:
+def _copy(conn: duckdb.DuckDBPyConnection, result: MigrateResult) -> None:
     cols = ", ".join(CALL_COLUMNS)
     result.inserted = insert_new_calls(conn, f"SELECT {cols} FROM {SOURCE}.calls")
     result.already_in_lake = result.calls_in_file - result.inserted
     lake_tables = _tables(conn, "lake")
-    lake_has_prices = conn.execute("SELECT count(*) FROM price_sheets").fetchone()[0] > 0
+    lake_has_prices = fetch_one(conn.execute("SELECT count(*) FROM price_sheets"))[0] > 0
     for table in _tables(conn, SOURCE):
-        if table in SKIP_TABLES:
-            continue
+        if table in SKIP_TABLES or table in derived_tables():
+            continue  # derived tables (rollups) are the lake's own, kept current by its hooks
         if table in PRICE_TABLES and lake_has_prices:
             continue
         result.tables[table] = _copy_table(conn, table, lake_tables)
@@ -115,9 +117,9 @@ def migrate_to_lake(source: str | Path, lake_db: str, data_path: str | None = No
     conn = open_ledger(lake_db, data_path=data_path)
     result = MigrateResult()
     try:
-        path = str(source.resolve()).replace("'", "''")
-        conn.execute(f"ATTACH '{path}' AS {SOURCE} (READ_ONLY)")
-        result.calls_in_file = conn.execute(f"SELECT count(*) FROM {SOURCE}.calls").fetchone()[0]
+        conn.execute(f"ATTACH {sql_literal(source.resolve())} AS {SOURCE} (READ_ONLY)")
+        result.calls_in_file = int(fetch_one(
+            conn.execute(f"SELECT count(*) FROM {SOURCE}.calls"))[0])
         result.file_totals = _totals(conn, f"{SOURCE}.priced_calls")
         conn.execute("BEGIN TRANSACTION")
         try:

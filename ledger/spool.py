@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 OPEN_SUFFIX = ".jsonl.open"
 CLOSED_SUFFIX = ".jsonl"
@@ -44,7 +45,7 @@ def _default(value: object) -> object:
     raise TypeError(f"cannot write {type(value).__name__} to the spool")
 
 
-def encode_record(record: dict) -> bytes:
+def encode_record(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, default=_default, separators=(",", ":")) + "\n").encode()
 
 
@@ -145,7 +146,7 @@ class SpoolWriter:
             if self._reserve is None:
                 self._reserve = _reserve_fd()
 
-    def append(self, record: dict) -> bool:
+    def append(self, record: dict[str, Any]) -> bool:
         """Write one record; return False (and mark the spool unhealthy) if it could not be."""
         line = encode_record(record)
         with self._lock:
@@ -159,9 +160,12 @@ class SpoolWriter:
                     self._close_locked()
                 if self._fd is None:
                     self._open()
-                written = os.write(self._fd, line)  # type: ignore[arg-type]
+                fd = self._fd
+                if fd is None:  # (_open sets it or raises)
+                    raise OSError("no spool segment open")
+                written = os.write(fd, line)
                 if written != len(line):  # disk full mid-line: take the half line back
-                    os.ftruncate(self._fd, self._size)  # type: ignore[arg-type]
+                    os.ftruncate(fd, self._size)
                     raise OSError(f"short write ({written} of {len(line)} bytes): disk full?")
             except OSError as exc:
                 self._fail(f"{exc.__class__.__name__}: {exc}", now)
@@ -200,8 +204,9 @@ class SpoolWriter:
                 self._fail(str(exc), time.monotonic(), dropped=0)
 
     def __del__(self) -> None:
-        if getattr(self, "_reserve", None) is not None:
-            os.close(self._reserve)
+        reserve = getattr(self, "_reserve", None)
+        if reserve is not None:
+            os.close(reserve)
 
 
 def _reserve_fd() -> int | None:

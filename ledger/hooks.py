@@ -1,0 +1,70 @@
+"""Where a layer above the ledger core adds its steps to the core's work.
+
+The core (this package) imports nothing of callmeter's above it. When it must run a step that
+belongs higher up, the higher layer registers the step here, once, before any ledger opens
+(``pricing.install()`` does; every entry point calls it): the way llm collects migrations with
+``MIGRATIONS.append`` and datasette's plugins register hooks.
+
+- :func:`set_insert_builder`: how new calls are written into ``calls`` (pricing fills the cost
+  memo on the way in). Without one, a plain ``INSERT`` is used.
+- :func:`on_calls_added`: steps run after a load added calls (pricing appends to its rollups).
+- :func:`derive_tables`: tables built from ``calls`` that a copy between ledgers must not copy
+  (``callmeter migrate``); they are brought up to date by the hooks above instead.
+
+Migrations have their own registration point: :func:`ledger.migrations.register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+InsertBuilder = Callable[[str, str], str]
+"""``(new_rows_sql, columns) -> INSERT statement`` adding those rows to ``calls``."""
+
+CallsAdded = Callable[[duckdb.DuckDBPyConnection], object]
+"""A step run after calls were added (its result is ignored)."""
+
+
+def plain_insert_sql(new_rows_sql: str, columns: str) -> str:
+    """``INSERT INTO calls`` of ``new_rows_sql`` (the ``columns`` given), nothing derived."""
+    return f"INSERT INTO calls ({columns}) SELECT {columns} FROM ({new_rows_sql})"
+
+
+_insert_builder: InsertBuilder = plain_insert_sql
+_calls_added: list[CallsAdded] = []
+_derived: set[str] = set()
+
+
+def set_insert_builder(builder: InsertBuilder) -> None:
+    """Make ``builder`` write every new call (the last registration wins)."""
+    global _insert_builder
+    _insert_builder = builder
+
+
+def insert_sql(new_rows_sql: str, columns: str) -> str:
+    """The statement that inserts ``new_rows_sql`` into ``calls``, as registered."""
+    return _insert_builder(new_rows_sql, columns)
+
+
+def on_calls_added(step: CallsAdded) -> CallsAdded:
+    """Run ``step(conn)`` after every load that added calls; registering twice runs it once."""
+    if step not in _calls_added:
+        _calls_added.append(step)
+    return step
+
+
+def calls_added(conn: duckdb.DuckDBPyConnection) -> None:
+    """Run the registered steps (in registration order) after calls were added."""
+    for step in list(_calls_added):
+        step(conn)
+
+
+def derive_tables(*names: str) -> None:
+    """Declare ``names`` as built from ``calls``: never copied from one ledger to another."""
+    _derived.update(names)
+
+
+def derived_tables() -> frozenset[str]:
+    return frozenset(_derived)

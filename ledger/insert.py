@@ -1,0 +1,60 @@
+"""Adding calls and adjustments to the ledger: only ids it does not hold yet, so re-adding is a
+no-op. Every writer ends here (spool loader, importers, demo, ``callmeter migrate``).
+
+How a new call is written is a hook (:func:`ledger.hooks.insert_sql`): pricing registers the
+insert that fills each call's cost memo on the way in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import duckdb
+
+from . import hooks
+from .schema import ADJUSTMENT_COLUMNS, CALL_COLUMNS
+from .sql import fetch_one
+
+
+def _count(conn: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = fetch_one(conn.execute(sql))
+    return int(row[0]) if row else 0
+
+
+def id_census(conn: duckdb.DuckDBPyConnection, source_sql: str) -> tuple[int, bool]:
+    """Rows of ``source_sql`` and whether every one carries a call_id that no other repeats:
+    when so, :func:`insert_new_calls` can skip its per-id window (``dedupe_within=False``)."""
+    row = fetch_one(conn.execute(
+        f"SELECT count(*), count(*) = count(call_id) AND count(*) = count(DISTINCT call_id) "
+        f"FROM ({source_sql})"))
+    return (int(row[0]), bool(row[1])) if row else (0, True)
+
+
+def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
+                     params: Sequence[object] | Mapping[str, object] | None = None, *,
+                     dedupe_within: bool = True) -> int:
+    """Insert rows of ``source_sql`` (contract columns) whose call_id is not yet in the ledger.
+
+    The statement comes from the registered insert builder (pricing's prices each row on the
+    way in). ``dedupe_within=False`` skips the per-id window when the caller knows the source
+    has no repeated id (the slowest step on large files).
+    """
+    cols = ", ".join(CALL_COLUMNS)
+    once = "QUALIFY row_number() OVER (PARTITION BY src.call_id) = 1" if dedupe_within else ""
+    # An explicit ANTI JOIN: NOT EXISTS was planned as a delim join over a complex source
+    # (every row buffered, its ids grouped, joined back), ~0.8 µs a row more
+    new_rows = (f"SELECT {cols} FROM ({source_sql}) src "
+                f"ANTI JOIN calls c ON c.call_id = src.call_id {once}")
+    before = _count(conn, "SELECT count(*) FROM calls")
+    conn.execute(hooks.insert_sql(new_rows, cols), params or [])
+    return _count(conn, "SELECT count(*) FROM calls") - before
+
+
+def insert_new_adjustments(conn: duckdb.DuckDBPyConnection, source_sql: str) -> int:
+    """Insert rows of ``source_sql`` (adjustment columns) whose id is not yet in the ledger."""
+    cols = ", ".join(ADJUSTMENT_COLUMNS)
+    before = _count(conn, "SELECT count(*) FROM adjustments")
+    conn.execute(f"INSERT INTO adjustments ({cols}) SELECT {cols} FROM ({source_sql}) src "
+                 "ANTI JOIN adjustments a ON a.adjustment_id = src.adjustment_id "
+                 "QUALIFY row_number() OVER (PARTITION BY src.adjustment_id) = 1")
+    return _count(conn, "SELECT count(*) FROM adjustments") - before
