@@ -117,10 +117,11 @@ def test_keys_page_lists_each_key_once_without_the_key(app, ledger_path):
     app.switch_page("app_pages/keys.py")
     app.run()
     df = app.dataframe[0].value
-    assert sorted(df["key_hint"]) == ["sk-…aaaa", "sk-…bbbb"]
+    assert sorted(df["Key hint"]) == ["sk-…aaaa", "sk-…bbbb"]
+    assert list(df.columns)[0] == "Key" and "Key fingerprint" not in df.columns
     by_key = dict(sql(ledger_path, f"SELECT key_hint, sum(requests) FROM priced_calls "
                                    f"WHERE {MARCH_SQL} GROUP BY 1"))
-    assert dict(zip(df["key_hint"], df["calls"], strict=True)) == by_key
+    assert dict(zip(df["Key hint"], df["Calls"], strict=True)) == by_key
 
 
 def _pricing_break_even(path: str, base_model: str) -> dict:
@@ -275,7 +276,7 @@ def test_key_owner_sees_only_their_keys(app, ledger_path, tmp_path, monkeypatch)
     assert list(app.sidebar.multiselect(key="f_keys").options) == ["search-bot"]
     app.switch_page("app_pages/keys.py")
     app.run()
-    assert list(app.dataframe[0].value["key_hint"]) == ["sk-…aaaa"]
+    assert list(app.dataframe[0].value["Key hint"]) == ["sk-…aaaa"]
     assert Decimal(0) <= Decimal(str(cost))
 
 
@@ -317,6 +318,6 @@ def test_recommendations_page_lists_pricing_recommend(app, ledger_path):
     app.run()
     assert not app.exception, app.exception
     if want:
-        assert list(app.dataframe[0].value["action"]) == want
+        assert list(app.dataframe[0].value["Action"]) == want
     else:  # the hand-built ledger's savings are below the default thresholds (5.00)
         assert "Nothing worth changing" in app.success[0].value
