@@ -87,9 +87,10 @@ def main() -> None:
     options = queries.filter_options(ledger, marker)
     scope = None
     if not user.sees_all_keys:
-        wanted = set(user.keys)
+        wanted = set(user.keys)  # fingerprint, hint (sk-…fc65) or label, as docs/dashboard.md
+        hints = options.get("key_hints", {})
         scope = tuple(k for k, label in options["keys"].items()
-                      if k in wanted or label in wanted)
+                      if k in wanted or label in wanted or hints.get(k) in wanted)
         options = {**options, "keys": {k: v for k, v in options["keys"].items() if k in scope}}
     last = summary["last"] or datetime.now(UTC)
     ctx.filters, ctx.display = sidebar_filters(

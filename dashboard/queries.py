@@ -25,7 +25,8 @@ import streamlit as st
 from ledger import TEXT_ENDPOINTS, fetch_one, sql_literal
 from pricing import break_even_tokens, rollup, variants
 from pricing.frames import decimal_frame, records
-from pricing.groups import group_column, tag_value_sql
+from pricing.groups import KEY_REF_SQL, group_column, key_ref_label, tag_value_sql
+from pricing.periods import AsOf
 from pricing.spikes import spikes
 from pricing.variants import variant_choice_sql, variant_totals_sql
 
@@ -75,20 +76,28 @@ def where(f: Filters, src: str, p: dict[str, Any]) -> str:
     time_col = TIME_COL[src]
     p["t0"], p["t1"] = f.bounds()
     clauses = [f"{time_col} >= $t0", f"{time_col} < $t1"]
-    for col, values in (("key_id", f.keys), ("model", f.models), ("endpoint", f.endpoints),
+    key = key_ref(src)
+    for col, values in ((key, f.keys), ("model", f.models), ("endpoint", f.endpoints),
                         ("billing_mode", f.modes)):
         if values:
             clauses.append(_in(col, values, p))
     if f.scope_keys is not None:
-        clauses.append(_in("key_id", f.scope_keys, p))
+        clauses.append(_in(key, f.scope_keys, p))
     by_tag: dict[str, list[str]] = {}
     for pair in f.tags:
         k, _, v = pair.partition("=")
         by_tag.setdefault(k, []).append(v)
     for k, vals in by_tag.items():
-        p[f"v{len(p)}"] = k
-        clauses.append(_in(f"tags[$v{len(p) - 1}]", vals, p))
+        name = f"v{len(p)}"
+        p[name] = k
+        clauses.append(_in(f"tags[${name}]", vals, p))
     return " AND ".join(clauses)
+
+
+def key_ref(src: str) -> str:
+    """The key as pages name it (``pricing.groups.KEY_REF_SQL``: fingerprint, else
+    ``label:NAME``); the distribution rollup keeps only the fingerprint."""
+    return "key_id" if src == DIST else KEY_REF_SQL
 
 
 def _in(col: str, values: Iterable[object], p: dict[str, Any]) -> str:
@@ -101,11 +110,17 @@ def _in(col: str, values: Iterable[object], p: dict[str, Any]) -> str:
     return f"{col} IN ({', '.join(names)})"
 
 
-def group_expr(by: str, p: dict[str, Any]) -> str:
-    """SQL for an allow-listed group (pricing.groups) or ``tag:NAME`` (the name bound)."""
+def group_expr(by: str, p: dict[str, Any], src: str = RAW) -> str:
+    """SQL for an allow-listed group (pricing.groups), ``day`` (the UTC day, as the finance
+    report counts it), the key as pages name it, or ``tag:NAME`` (the name bound)."""
+    if by == "day":
+        return f"CAST(timezone('UTC', {TIME_COL[src]}) AS DATE)"
     if by.startswith("tag:"):
-        p["tag"] = by[4:]
-        return f"coalesce({tag_value_sql('$tag')}, '(untagged)')"
+        name = f"tag{len(p)}"  # each tag grouping its own parameter
+        p[name] = by[4:]
+        return f"coalesce({tag_value_sql('$' + name)}, '(untagged)')"
+    if by == "key":
+        return KEY_REF_SQL
     return group_column(by)
 
 
@@ -134,8 +149,8 @@ def filter_options(_ledger: Ledger, marker: str) -> dict[str, dict[str, str]]:
     """Choices for the sidebar: value -> label."""
     cur = _ledger.cursor()
     keys = cur.execute(
-        f"SELECT key_id, coalesce(max(key_label), max(key_hint), key_id), max(key_hint) "
-        f"FROM {DAILY} WHERE key_id IS NOT NULL GROUP BY key_id ORDER BY 2").fetchall()
+        f"SELECT {KEY_REF_SQL} AS ref, coalesce(max(key_label), max(key_hint), ref), "
+        f"max(key_hint) FROM {DAILY} WHERE ref IS NOT NULL GROUP BY ref ORDER BY 2").fetchall()
     out = {"keys": {k: label for k, label, _ in keys},
            "key_hints": {k: hint for k, _, hint in keys if hint}}
     for name, col in (("models", "model"), ("endpoints", "endpoint"), ("modes", "billing_mode")):
@@ -181,7 +196,7 @@ def over_time(_ledger: Ledger, marker: str, f: Filters, by: str, grain: str = "d
     src = source_for(f, hours=grain == "hour")
     p: dict[str, Any] = {"tz": f.tz}
     g = group_expr(by, p)
-    label = ("coalesce(max(key_label), max(key_hint), key_id)" if by == "key" else g)
+    label = (f"coalesce(max(key_label), max(key_hint), {g}, '(no key)')" if by == "key" else g)
     sql = (f"SELECT {bucket_expr(grain, src)} AS bucket, {g} AS grp, {label} AS name, "
            f"{measures(('cost', 'calls', 'unpriced_calls'), src)} FROM {src} "
            f"WHERE {where(f, src, p)} GROUP BY 1, 2 ORDER BY 1, 2")
@@ -194,7 +209,7 @@ def breakdown(_ledger: Ledger, marker: str, f: Filters, by: tuple[str, ...],
     """Main measures (plus ``extra``) per combination of the ``by`` groups, by spend."""
     src = source_for(f)
     p: dict[str, Any] = {}
-    cols = [f"{group_expr(b, p)} AS {b.replace(':', '_')}" for b in by]
+    cols = [f"{group_expr(b, p, src)} AS {b.replace(':', '_')}" for b in by]
     if "key" in by:
         cols += ["max(key_label) AS key_label", "max(key_hint) AS key_hint"]
     names = (*MAIN_MEASURES, *extra)
@@ -228,7 +243,8 @@ def keys_table(_ledger: Ledger, marker: str, f: Filters) -> pd.DataFrame:
     names = ("cost", "calls", "unpriced_calls", "e401", "e403", "e429", "e5xx", "errors",
              "last_seen")
     sql = f"""
-        WITH base AS (SELECT * FROM {src} WHERE {where(f, src, p)}),
+        WITH base AS (SELECT * REPLACE ({KEY_REF_SQL} AS key_id) FROM {src}
+                      WHERE {where(f, src, p)}),
         days AS (SELECT CAST(d AS DATE) AS day FROM range($d0::DATE, $d1::DATE + INTERVAL 1 DAY,
                  INTERVAL 1 DAY) t(d)),
         per_day AS (SELECT key_id, CAST({bucket_expr('day', src)} AS DATE) AS day,
@@ -257,10 +273,12 @@ def key_spikes(_ledger: Ledger, marker: str, f: Filters, baseline_days: int = 28
 
 @_cached
 def recent_calls(_ledger: Ledger, marker: str, f: Filters, limit: int = 200) -> pd.DataFrame:
-    """The newest calls matching ``f`` (a capped detail table; never the key itself)."""
+    """The newest calls matching ``f`` (a capped detail table; never the key itself), each
+    with its cost as billed and as per-token and per-request (NULL where unpriced)."""
     p: dict[str, Any] = {"limit": int(limit)}
-    sql = (f"SELECT started_at, model, endpoint, status, stream, input_tokens, output_tokens, "
-           f"latency_ms, cost, key_hint, usage_source FROM {RAW} WHERE {where(f, RAW, p)} "
+    sql = (f"SELECT started_at, key_label, key_hint, model, endpoint, status, billing_mode, "
+           f"cost AS cost_as_billed, cost_as_token, cost_as_request, input_tokens, output_tokens, latency_ms, "
+           f"stream, usage_source FROM {RAW} WHERE {where(f, RAW, p)} "
            f"ORDER BY started_at DESC LIMIT $limit")
     return _df(_ledger, sql, p)
 
@@ -443,18 +461,16 @@ def last_proxy_call(ledger: Ledger) -> object:
 # --- pricing's engines (issue 7), cached here ---------------------------------------------
 
 @_cached
-def month_forecast(_ledger: Ledger, marker: str, on: date, key: str | None = None,
+def month_forecast(_ledger: Ledger, marker: str, when: AsOf, key: str | None = None,
                    tag: str | None = None) -> dict[str, Any]:
-    """``pricing.forecast.month_forecast`` for the month of ``on``, as of ``on``."""
+    """``pricing.forecast.month_forecast`` for ``when.month`` as of ``when.day`` (the as-of the
+    budgets share); ``key`` is a fingerprint, hint, label or a page's ``label:NAME``."""
     from pricing.forecast import month_forecast as forecast
 
-    fc = forecast(_ledger.cursor(), on, as_of=on, key=key, tag=tag)
+    key = (key_ref_label(key) or key) if key else None
+    fc = forecast(_ledger.cursor(), when.month, as_of=when.day, key=key, tag=tag)
     return {"as_of": fc.as_of, "spent": fc.spent, "total": fc.total, "low": fc.low,
             "high": fc.high, "method": fc.method, "daily": fc.daily}
-
-
-def key_forecast(ledger: Ledger, marker: str, key: str, on: date) -> dict[str, Any]:
-    return month_forecast(ledger, marker, on, key=key)
 
 
 @_cached
@@ -485,15 +501,15 @@ def key_budgets(ledger: Ledger, key: str, names: tuple[str | None, ...]) -> tupl
 
 
 @_cached
-def key_budget(_ledger: Ledger, marker: str, budgets: tuple[Any, ...], today: date
+def key_budget(_ledger: Ledger, marker: str, budgets: tuple[Any, ...], when: AsOf
                ) -> list[dict[str, Any]]:
     """``pricing.budgets.budget_status`` rows for ``budgets`` (from :func:`key_budgets`) as of
-    ``today``: monthly, spent, share used, burn per day, projection, run-out date."""
+    ``when``: monthly, spent, share used, burn per day, projection, run-out date."""
     if not budgets:
         return []
     from pricing.budgets import budget_status
 
-    status = budget_status(_ledger.cursor(), today)
+    status = budget_status(_ledger.cursor(), when=when)
     targets = {t for t, _ in budgets}
     rows = status[(status["scope"] == "key") & status["target"].isin(targets)]
     return records(rows)

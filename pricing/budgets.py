@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -22,7 +23,7 @@ from ledger import CallmeterError, fetch_one
 
 from .frames import decimal_frame, records
 from .memo import priced_source
-from .periods import Bound, month_bounds, utc_start
+from .periods import AsOf, Bound, as_of, month_bounds, utc_start
 from .spikes import spikes
 
 __all__ = ["Budget", "Alert", "set_budget", "delete_budget", "list_budgets",
@@ -45,11 +46,12 @@ DELETE_BUDGET_SQL = "DELETE FROM budgets WHERE scope = ? AND target = ?"
 LIST_BUDGETS_SQL = "SELECT scope, target, monthly, note, updated_at FROM budgets ORDER BY 1, 2"
 DELETE_ALL_BUDGETS_SQL = "DELETE FROM budgets"
 
-# One budget target's spend in [start, end) and in the burn window [burn_start, burn_end)
-# (inside it), in one pass: a key (id, hint or label), a tag k=v, or all.
+# One budget target's spend in the month to date, in the burn window and on the running day,
+# in one pass: a key (id, hint or label), a tag k=v, or all.
 SCOPED_SPEND_SQL = """
-SELECT coalesce(sum(cost), 0),
-  coalesce(sum(cost) FILTER (WHERE started_at >= ? AND started_at < ?), 0)
+SELECT coalesce(sum(cost) FILTER (WHERE started_at >= ? AND started_at < ?), 0),
+  coalesce(sum(cost) FILTER (WHERE started_at >= ? AND started_at < ?), 0),
+  coalesce(sum(cost) FILTER (WHERE started_at >= ?), 0)
 FROM {source}
 WHERE started_at >= ? AND started_at < ?
   AND CASE ? WHEN 'key' THEN (key_id = ? OR key_label = ? OR key_hint = ?)
@@ -132,49 +134,60 @@ def load_budgets_file(conn: duckdb.DuckDBPyConnection, path: str) -> int:
     return len(budgets)
 
 
-def _spend(conn: duckdb.DuckDBPyConnection, b: Budget, start: date, end: date,
-           burn_start: date, burn_end: date) -> tuple[Decimal, Decimal]:
-    """Spend in [start, end) and in [burn_start, burn_end) (a window inside it)."""
+def _spend(conn: duckdb.DuckDBPyConnection, b: Budget, first: date, end: date,
+           burn_start: date) -> tuple[Decimal, Decimal, Decimal]:
+    """Spend in the month [first, end), in the burn window [burn_start, end) (which may start
+    in the month before), and on the running day after it (``end``, not complete)."""
     tag_key, _, tag_value = b.target.partition("=")
-    bounds = [utc_start(start), utc_start(end)]
-    sql = SCOPED_SPEND_SQL.format(source=priced_source(conn, *bounds))
-    spent, burned = fetch_one(conn.execute(sql, [
-        utc_start(burn_start), utc_start(burn_end), *bounds, b.scope, b.target, b.target,
-        b.target, tag_key, tag_value]))
-    return Decimal(spent), Decimal(burned)
+    lo, hi = utc_start(min(first, burn_start)), utc_start(end + timedelta(days=1))
+    sql = SCOPED_SPEND_SQL.format(source=priced_source(conn, lo, hi))
+    spent, burned, running = fetch_one(conn.execute(sql, [
+        utc_start(first), utc_start(end), utc_start(burn_start), utc_start(end), utc_start(end),
+        lo, hi, b.scope, b.target, b.target, b.target, tag_key, tag_value]))
+    return Decimal(spent), Decimal(burned), Decimal(running)
 
 
 def budget_status(conn: duckdb.DuckDBPyConnection, today: date | None = None,
-                  *, burn_days: int = 7) -> pd.DataFrame:
-    """Each budget this month: spent, burn per day (last ``burn_days`` full days), month-end
-    projection, and the projected run-out date (None when it lasts the month).
+                  *, burn_days: int = 7, when: AsOf | None = None) -> pd.DataFrame:
+    """Each budget for a month: spent, burn per day, month-end projection, run-out date.
 
-    ``today`` is the current UTC day; spend through the end of yesterday counts as complete.
+    ``when`` (default :func:`pricing.periods.as_of` of ``today``) is the one as-of date the
+    Key detail page and the Finance forecast share: ``spent`` counts the month through
+    ``when.day`` (complete UTC days), ``projected`` is :func:`pricing.forecast.month_forecast`'s
+    total for the budget's scope as of that day (so all three give the same month-end figure),
+    and the burn rate is the mean of the ``burn_days`` complete days up to ``when.day`` whatever
+    the month (on the 1st it is last week's, not 0). ``spent_incl_today`` adds the running day
+    (``budget_exceeded`` fires on it).
     """
-    today = today or datetime.now(UTC).date()
-    first, nxt = month_bounds(today)
+    from .forecast import month_forecast
+
+    when = when or as_of(today=today)
+    first, nxt = month_bounds(when.month)
+    end = when.day + timedelta(days=1)
+    window_start = end - timedelta(days=burn_days)
     rows = []
     for b in list_budgets(conn):
-        window_start = max(first, today - timedelta(days=burn_days))
-        days = (today - window_start).days
-        spent, burned = _spend(conn, b, first, today + timedelta(days=1), window_start, today)
-        burned = burned if days else Decimal(0)
-        burn = burned / days if days else Decimal(0)
-        left_days = (nxt - today).days  # today included: its spend is not complete
-        projected = spent + burn * left_days
+        spent, burned, running = _spend(conn, b, first, end, window_start)
+        burn = burned / burn_days
+        fc = month_forecast(conn, when.month, when.day,
+                            key=b.target if b.scope == "key" else None,
+                            tag=b.target if b.scope == "tag" else None)
         runs_out = None
         if spent >= b.monthly:
-            runs_out = today
+            runs_out = max(when.day, first)
         elif burn > 0:
-            day = today + timedelta(days=int((b.monthly - spent) / burn))
+            day = max(when.day, first - timedelta(days=1)) + timedelta(
+                days=math.ceil((b.monthly - spent) / burn))
             runs_out = day if day < nxt else None
         rows.append({"scope": b.scope, "target": b.target, "monthly": b.monthly,
-                     "spent": spent, "share_used": spent / b.monthly if b.monthly else None,
+                     "spent": spent, "spent_incl_today": spent + running,
+                     "share_used": spent / b.monthly if b.monthly else None,
                      "burn_per_day": burn.quantize(Decimal("0.000001")),
-                     "projected": projected.quantize(Decimal("0.01")),
-                     "runs_out_on": runs_out, "note": b.note})
-    return pd.DataFrame(rows, columns=["scope", "target", "monthly", "spent", "share_used",
-                                       "burn_per_day", "projected", "runs_out_on", "note"])
+                     "projected": fc.total, "runs_out_on": runs_out, "as_of": when.day,
+                     "note": b.note})
+    return pd.DataFrame(rows, columns=["scope", "target", "monthly", "spent", "spent_incl_today",
+                                       "share_used", "burn_per_day", "projected", "runs_out_on",
+                                       "as_of", "note"])
 
 
 # ---- alerts --------------------------------------------------------------------------------
@@ -226,10 +239,11 @@ def _budget_alerts(conn: duckdb.DuckDBPyConnection, today: date) -> list[Alert]:
     month = today.strftime("%Y-%m")
     for r in records(budget_status(conn, today)):
         subject = f"{r['scope']}:{r['target']}"
-        facts = {"monthly": r["monthly"], "spent": r["spent"], "projected": r["projected"]}
-        if r["spent"] >= r["monthly"]:
+        facts = {"monthly": r["monthly"], "spent": r["spent_incl_today"],
+                 "projected": r["projected"]}
+        if r["spent_incl_today"] >= r["monthly"]:
             out.append(Alert("budget_exceeded", subject, month, "critical",
-                             f"{subject} spent {r['spent']:.2f} of its {r['monthly']:.2f} "
+                             f"{subject} spent {r['spent_incl_today']:.2f} of its {r['monthly']:.2f} "
                              f"budget for {month}", details=facts))
         elif r["runs_out_on"] is not None:
             out.append(Alert("budget_runs_out", subject, month, "warning",

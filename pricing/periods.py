@@ -9,9 +9,10 @@ cheaper than a calendar conversion per row, with the same result.
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-__all__ = ["Bound", "Period", "parse_month", "month_bounds", "utc_start", "utc_bound",
+__all__ = ["AsOf", "as_of", "Bound", "Period", "parse_month", "month_bounds", "utc_start", "utc_bound",
            "utc_day_sql", "utc_day_start_sql", "utc_week_sql", "UTC_DAY_SQL", "DAY_US"]
 
 Period = date | datetime | str | None
@@ -79,3 +80,27 @@ def utc_week_sql(col: str) -> str:
 
 # ``UTC_DAY_SQL.format(col=...)``: kept for callers that format a template.
 UTC_DAY_SQL = utc_day_sql("{col}")
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """The one "as of" every month-to-date figure shares (budget status, a key's and the
+    ledger's month-end forecast): the month the figures are for and the last complete UTC day
+    counted as actual — the day before the month on its 1st, when nothing of it is complete."""
+
+    month: date  # first day of the month
+    day: date    # last complete UTC day counted
+
+    @property
+    def closed(self) -> bool:
+        """The whole month is complete: nothing left to forecast."""
+        return self.day >= month_bounds(self.month)[1] - timedelta(days=1)
+
+
+def as_of(period_end: date | None = None, today: date | None = None) -> AsOf:
+    """As of the end of a period that is over (a past period or month: its last day, complete),
+    else as of yesterday (UTC) in today's month. ``today`` defaults to the UTC date now."""
+    today = today or datetime.now(UTC).date()
+    if period_end is not None and period_end < today:
+        return AsOf(month=period_end.replace(day=1), day=period_end)
+    return AsOf(month=today.replace(day=1), day=today - timedelta(days=1))

@@ -358,8 +358,10 @@ def workload_cost_at(conn: duckdb.DuckDBPyConnection, key_id: str | None, base_m
         sql, price_model = CANDIDATE_TOKEN_COST_SQL, model
     if tier_filter is None:
         tier_filter = _tier_filter(conn)
+    # a keyless workload's key arrives from a DataFrame as NaN: bind NULL, not a DOUBLE
+    key = key_id if isinstance(key_id, str) else None
     unpriced, cost = fetch_one(conn.execute(sql.format(tier_filter=tier_filter, days=days),
-                                  [key_id, base_model, endpoint, price_model]))
+                                  [key, base_model, endpoint, price_model]))
     return None if unpriced or cost is None else Decimal(cost)
 
 

@@ -30,13 +30,16 @@ import duckdb
 import pandas as pd
 
 from .adjustments import ADJUSTMENTS_BY_KEY_MODEL_SQL, month_money
+from ledger import fetch_one
+
 from .frames import decimal_frame, records
 from .groups import TAG_PAIRS_JOIN, tag_value_sql
 from .memo import priced_source
 from .periods import UTC_DAY_SQL, month_bounds, utc_start
 
 __all__ = ["DIMENSIONS", "FinanceReport", "finance_report", "breakdown", "reconciliation",
-           "unpriced_models", "ROUNDING_TOLERANCE"]
+           "unpriced_models", "ROUNDING_TOLERANCE", "reconciliation_headline", "sheet_title",
+           "HEADLINE_PARTS", "part_words"]
 
 DIMENSIONS = ("key", "model", "day", "tag")
 # new-api bills in quota units of US$0.000002; a per-call difference this small is rounding.
@@ -71,12 +74,16 @@ SELECT key_id, model, base_model, billing_mode, tags, {day} AS day,
   sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
   sum(output_tokens) AS output_tokens, sum(reasoning_tokens) AS reasoning_tokens,
   sum(images) AS images, sum(characters) AS characters, sum(audio_seconds) AS audio_seconds,
-  sum(cost) AS cost, sum(charged) AS charged, sum(charged - coalesce(cost, 0)) AS d
+  sum(cost) AS cost, sum(charged) AS charged, sum(charged - coalesce(cost, 0)) AS d,
+  sum(cost_as_token) AS cost_as_token, sum(cost_as_request) AS cost_as_request,
+  sum(requests) FILTER (WHERE cost_as_token IS NULL) AS no_token_price,
+  sum(requests) FILTER (WHERE cost_as_request IS NULL) AS no_request_price
 FROM {source}
 WHERE started_at >= ? AND started_at < ?
 GROUP BY ALL
 """
 DROP_AGGREGATE_SQL = "DROP TABLE IF EXISTS {name}"
+CURRENCY_SQL = "SELECT coalesce(any_value(currency), 'USD') FROM prices"
 
 MEASURES_SQL = """
   coalesce(sum(requests), 0) AS calls,
@@ -85,14 +92,35 @@ MEASURES_SQL = """
   coalesce(sum(cached_tokens), 0) AS cached_tokens,
   coalesce(sum(output_tokens), 0) AS output_tokens,
   coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens,
-  coalesce(sum(cost), 0) AS cost,
-  coalesce(sum(cost) FILTER (WHERE billing_mode = 'token'), 0) AS cost_per_token_billing,
-  coalesce(sum(cost) FILTER (WHERE billing_mode = 'request'), 0) AS cost_per_request_billing,
+  {cost} AS cost,
+  {paid_token} AS paid_per_token,
+  {paid_request} AS paid_per_request,
+  {paid_token} AS cost_per_token_billing,
+  {paid_request} AS cost_per_request_billing,
+  CASE WHEN coalesce(sum(no_token_price), 0) = 0 THEN coalesce(sum(cost_as_token), 0) END
+    AS all_as_per_token,
+  CASE WHEN coalesce(sum(no_request_price), 0) = 0 THEN coalesce(sum(cost_as_request), 0) END
+    AS all_as_per_request,
   coalesce(sum(requests) FILTER (WHERE unpriced), 0) AS unpriced_calls,
   coalesce(sum(input_tokens) FILTER (WHERE unpriced), 0) AS unpriced_input_tokens,
   coalesce(sum(output_tokens) FILTER (WHERE unpriced), 0) AS unpriced_output_tokens,
   sum(charged) AS charged
 """
+
+
+def _known_sum(where: str) -> str:
+    """What the calls matching ``where`` cost: 0 when there are none, NULL (unpriced, never
+    0) when some exist and none of them is priced."""
+    return (f"coalesce(sum(cost) FILTER (WHERE {where}), CASE WHEN coalesce(sum(requests) "
+            f"FILTER (WHERE {where} AND unpriced), 0) = 0 THEN 0 END)")
+
+
+# paid_per_* split what was paid by the mode it was billed in; all_as_per_* are the what-ifs
+# (every call of the row on that variant). cost_per_*_billing are the old names of paid_per_*
+# (kept for existing readers; docs/recommendations.md).
+MEASURES_SQL = MEASURES_SQL.format(cost=_known_sum("true"),
+                                   paid_token=_known_sum("billing_mode = 'token'"),
+                                   paid_request=_known_sum("billing_mode = 'request'"))
 
 # Group-by allowlist: each dimension's SELECT list and FROM clause ({agg}: the month's
 # aggregate), chosen by name only.
@@ -160,9 +188,12 @@ FROM {agg} WHERE unpriced
 GROUP BY model ORDER BY calls DESC, model
 """
 
+TAG_NOTE = ("By tag: a call carrying several tags is counted under each, so that table's rows "
+            "can add up to more than the total.")
 COMPONENTS = ("missing_calls", "token_mismatch", "price_mismatch", "failed_call_policy",
               "rounding", "adjustments")
 _COMPONENT_WORDS = {
+    "uncharged_groups": "keys and models the platform charged nothing for",
     "adjustments": "refunds, task settlements and fees (not calls)",
     "missing_calls": "calls in the ledger that the platform's log did not charge",
     "token_mismatch": "token counts differ (estimated or flagged usage)",
@@ -234,6 +265,11 @@ def explain(row: dict[str, Any]) -> str:
     return "; ".join(f"{_COMPONENT_WORDS[c]}: {Decimal(row[c]):+.6f}" for _, c in parts)
 
 
+def part_words(part: str) -> str:
+    """What a reconciliation part means, in words (the headline and ``explain`` use them)."""
+    return _COMPONENT_WORDS[part]
+
+
 def _reconciliation(conn: duckdb.DuckDBPyConnection, agg: str, bounds: list[Any]) -> pd.DataFrame:
     df = decimal_frame(conn, RECONCILIATION_SQL.format(agg=agg), bounds)
     df["explanation"] = [explain(r) for r in records(df)]
@@ -252,6 +288,29 @@ def unpriced_models(conn: duckdb.DuckDBPyConnection, month: str | date) -> pd.Da
         return decimal_frame(conn, UNPRICED_SQL.format(agg=agg), [])
 
 
+HEADLINE_PARTS = (*COMPONENTS, "uncharged_groups")
+
+
+def reconciliation_headline(report: FinanceReport) -> dict[str, Any] | None:
+    """The month in one line: what the platform charged (net of refunds, settlements, fees),
+    what the ledger prices, their difference, and that difference split by cause — the
+    reconciliation's parts summed, plus ``uncharged_groups``: the cost of keys x models the
+    platform charged nothing for at all. The parts add up exactly to the difference. None
+    when the platform charged nothing this month (nothing to reconcile with)."""
+    net = report.money.get("net_charged")
+    if net is None:
+        return None
+    rec = report.reconciliation
+    ledger_cost = report.totals["cost"] or Decimal(0)
+    parts = {c: sum((Decimal(v) for v in rec[c]), Decimal(0)) if len(rec) else Decimal(0)
+             for c in COMPONENTS}
+    in_recon = sum((Decimal(v) for v in rec["ledger_cost"]), Decimal(0)) if len(rec) \
+        else Decimal(0)
+    parts["uncharged_groups"] = -(ledger_cost - in_recon)
+    return {"net_charged": net, "ledger_cost": ledger_cost, "difference": net - ledger_cost,
+            **parts}
+
+
 @dataclass
 class FinanceReport:
     """Everything finance gets for a month; ``tables`` maps a dimension to its breakdown."""
@@ -264,6 +323,7 @@ class FinanceReport:
     unpriced: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     money: dict[str, Any] = field(default_factory=dict)     # pricing.adjustments.month_money
+    currency: str = "USD"                                   # the price sheet's
 
     @property
     def main(self) -> pd.DataFrame:
@@ -283,24 +343,27 @@ def finance_report(conn: duckdb.DuckDBPyConnection, month: str | date, by: str =
         recon = _reconciliation(conn, agg, bounds)
         unpriced = decimal_frame(conn, UNPRICED_SQL.format(agg=agg), [])
         money = month_money(conn, agg, bounds)
+    currency = fetch_one(conn.execute(CURRENCY_SQL))[0]
     notes = []
     if tot["unpriced_calls"]:
         notes.append(f"{tot['unpriced_calls']} calls have no price and are not in the cost "
                      "(see Unpriced); add their models to the price sheet.")
-    if any(d == "tag" for d in dims):
-        notes.append("By tag: a call carrying several tags is counted under each, so that "
-                     "table's rows can add up to more than the total.")
+    if by == "tag":
+        notes.append(TAG_NOTE)
     if money["adjustments"] is not None:
         notes.append("The platform's net charge is what it charged for calls plus refunds, task "
                      "settlements and fees, each on its own line (see money); those are not "
                      "calls and are in no call count.")
     return FinanceReport(month=month_bounds(month)[0], by=by, totals=tot, tables=tables,
-                         reconciliation=recon, unpriced=unpriced, notes=notes, money=money)
+                         reconciliation=recon, unpriced=unpriced, notes=notes, money=money,
+                         currency=str(currency))
 
 
 # ---- writers: csv (the chosen table + a TOTAL row), json (everything), xlsx (every sheet) ----
 
-MONEY_COLUMNS = ("cost", "cost_per_token_billing", "cost_per_request_billing", "charged",
+MONEY_COLUMNS = ("cost", "paid_per_token", "paid_per_request", "all_as_per_token",
+                 "all_as_per_request", "cost_per_token_billing", "cost_per_request_billing",
+                 "charged",
                  "ledger_cost", "difference", "net_charged", "charged_on_calls", *COMPONENTS,
                  *(f"adjustments_{k}" for k in ("refund", "settlement", "fee", "billed")))
 # the money lines under the CSV's TOTAL row (label, key of FinanceReport.money)
@@ -385,7 +448,36 @@ def write_csv(report: FinanceReport, out: TextIO) -> None:
     writer.writerows(rows)
 
 
-def _sheet(wb: Workbook, title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+# Excel refuses these in a sheet title ("By tag:team" raised ValueError) and caps it at 31.
+_BAD_TITLE = str.maketrans({c: " " for c in "[]:*?/\\"})
+
+
+def sheet_title(title: str, taken: set[str] | None = None) -> str:
+    """``title`` as Excel accepts it: no ``[]:*?/\\``, at most 31 characters, not starting
+    or ending with an apostrophe, unique among ``taken`` (which it joins)."""
+    clean = " ".join(title.translate(_BAD_TITLE).split()).strip("'") or "Sheet"
+    taken = taken if taken is not None else set()
+    name, n = clean[:31], 2
+    while name.lower() in {t.lower() for t in taken}:
+        suffix = f" ({n})"
+        name, n = clean[:31 - len(suffix)] + suffix, n + 1
+    taken.add(name)
+    return name
+
+
+def _money_format(currency: str) -> str:
+    """Excel number format: thousands separators, 2 to 6 decimals, the currency after."""
+    return f'#,##0.00####" {currency}";-#,##0.00####" {currency}"'
+
+
+def _widths(ws: Any) -> None:
+    for column in ws.columns:
+        longest = max((len(str(c.value)) for c in column if c.value is not None), default=8)
+        ws.column_dimensions[column[0].column_letter].width = min(max(longest + 2, 10), 60)
+
+
+def _sheet(wb: Workbook, title: str, rows: list[dict[str, Any]], columns: list[str],
+           currency: str, note: str | None = None) -> None:
     ws = wb.create_sheet(title)
     ws.append(columns)
     for row in rows:
@@ -394,31 +486,43 @@ def _sheet(wb: Workbook, title: str, rows: list[dict[str, Any]], columns: list[s
     for i, c in enumerate(columns, start=1):
         if c in MONEY_COLUMNS:
             for cell in next(ws.iter_cols(min_col=i, max_col=i, min_row=2)):
-                cell.number_format = "#,##0.00####"
+                cell.number_format = _money_format(currency)
+    _widths(ws)
+    if note:
+        ws.append([])
+        ws.append([note])
     ws.freeze_panes = "A2"
 
 
 def write_xlsx(report: FinanceReport, path: str | Path | IO[bytes]) -> None:
-    """Summary sheet, one sheet per dimension, then Reconciliation and Unpriced."""
+    """Summary sheet (with the currency), one sheet per dimension, then Reconciliation and
+    Unpriced; money cells are numbers in a money format; columns sized to their contents."""
     from openpyxl import Workbook
 
     wb = Workbook()
     ws = wb.worksheets[0]
     ws.title = "Summary"
+    taken = {"Summary", "Reconciliation", "Unpriced"}
     ws.append(["callmeter finance report", report.month.strftime("%Y-%m")])
+    ws.append(["currency", report.currency])
     ws.append([])
-    for k, v in _plain(pd.DataFrame([report.totals]))[0].items():
+    money_rows = list(_plain(pd.DataFrame([report.totals]))[0].items())
+    money_rows += [("", None)]
+    money_rows += list((_plain(pd.DataFrame([report.money]))[0] if report.money else {}).items())
+    for k, v in money_rows:
         ws.append([k, Decimal(v) if k in MONEY_COLUMNS and v is not None else v])
-    ws.append([])
-    for k, v in (_plain(pd.DataFrame([report.money]))[0] if report.money else {}).items():
-        ws.append([k, Decimal(v) if k in MONEY_COLUMNS and v is not None else v])
+        if k in MONEY_COLUMNS:
+            ws.cell(ws.max_row, 2).number_format = _money_format(report.currency)
     ws.append([])
     for note in report.notes:
         ws.append(["note", note])
     ws.column_dimensions["A"].width = 28
+    ws.column_dimensions["B"].width = 24
     for dim, df in report.tables.items():
-        _sheet(wb, f"By {dim}"[:31], _plain(df), list(df.columns))
+        _sheet(wb, sheet_title(f"By {dim}", taken), _plain(df), list(df.columns),
+               report.currency, TAG_NOTE if dim == "tag" else None)
     _sheet(wb, "Reconciliation", _plain(report.reconciliation),
-           list(report.reconciliation.columns))
-    _sheet(wb, "Unpriced", _plain(report.unpriced), list(report.unpriced.columns))
+           list(report.reconciliation.columns), report.currency)
+    _sheet(wb, "Unpriced", _plain(report.unpriced), list(report.unpriced.columns),
+           report.currency)
     wb.save(path)

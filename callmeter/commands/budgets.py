@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -75,15 +74,17 @@ def budgets_status(db: DbOption = DEFAULT_DB_VALUE) -> None:
     from pricing.forecast import month_forecast
     from pricing.frames import records
 
+    from pricing.periods import as_of
+
     console = Console()
-    today = datetime.now(UTC).date()
+    when = as_of()  # one as-of for the budgets and the forecast (the dashboard's too)
     conn = open_ledger(db)
     try:
-        st = budget_status(conn, today)
-        fc = month_forecast(conn, today, today - timedelta(days=1))
+        st = budget_status(conn, when=when)
+        fc = month_forecast(conn, when.month, when.day)
     finally:
         conn.close()
-    table = Table(title=f"Budgets {today:%Y-%m}")
+    table = Table(title=f"Budgets {when.month:%Y-%m} (complete days through {when.day})")
     for col in ("scope", "target", "monthly", "spent", "burn/day", "projected", "runs out"):
         table.add_column(col)
     for r in records(st):

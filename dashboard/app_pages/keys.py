@@ -1,4 +1,7 @@
-"""Keys: one row per key with spend, trend, error mix and last seen; spikes flagged."""
+"""Keys: one row per key with spend, trend, error mix and last seen; spikes flagged.
+
+Label-only keys (no fingerprint) are rows and choices of their own; keyless calls are one
+"(no key)" row that cannot be opened."""
 
 import streamlit as st
 
@@ -18,19 +21,16 @@ for row in spikes.itertuples():
                icon="📈")
 
 keys = queries.keys_table(ctx.ledger, ctx.marker, f)
-keys["key"] = keys["key_label"].fillna(keys["key_hint"]).fillna(keys["key_id"])
-shown = keys[["key", "key_hint", "cost", "daily", "calls", "unpriced_calls", "e401", "e403",
-              "e429", "e5xx", "last_seen", "key_id"]]
-event = table(shown, "keys", d, {
-    "daily": st.column_config.LineChartColumn("daily spend"),
-    "key_hint": st.column_config.TextColumn("hint"),
-    "key_id": st.column_config.TextColumn("fingerprint"),
-}, on_select="rerun", selection_mode="single-row")
+shown = keys[["key_label", "key_hint", "cost", "daily", "calls", "unpriced_calls", "e401",
+              "e403", "e429", "e5xx", "last_seen", "key_id"]]
+event = table(shown, "keys", d, {"daily": st.column_config.LineChartColumn("Daily spend")},
+              on_select="rerun", selection_mode="single-row")
 
+openable = [k for k in keys["key_id"] if isinstance(k, str)]
 rows = event.selection.rows if event is not None and hasattr(event, "selection") else []
-choice = st.selectbox("Open a key", list(keys["key_id"]), index=None,
-                      format_func=lambda k: names.get(k, k))
-if rows:
+choice = st.selectbox("Open a key", openable, index=None,
+                      format_func=lambda k: str(names.get(k, k)))
+if rows and isinstance(keys["key_id"].iloc[rows[0]], str):
     choice = keys["key_id"].iloc[rows[0]]
 if choice:
     st.query_params["key"] = choice

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import charts, queries
 from dashboard.context import context
-from dashboard.layout import chart_with_table, delta
+from dashboard.layout import chart_with_table, delta, table
 
 ctx = context()
 f, d = ctx.filters, ctx.display
@@ -53,3 +53,8 @@ with m_col:
     chart_with_table(charts.ranked_bar(models, "model", currency=d.currency),
                      models[["model", "cost", "calls", "unpriced_calls", "errors"]],
                      "top_models", d)
+
+st.subheader("Latest calls")
+st.caption("Each call's cost as billed and what it would have cost as per-token and as "
+           "per-request (the same call on `model` and `model-c`); — where there is no price.")
+table(queries.recent_calls(ctx.ledger, ctx.marker, f, 50), "latest_calls", d)

@@ -78,8 +78,8 @@ if len(unpriced):
     st.warning(f"{int(unpriced['unpriced_calls'].sum()):,} calls on {len(unpriced)} model(s) "
                "have no price; add rows for them to the sheet.")
     table(unpriced, "unpriced_models", d)
-else:
-    st.success("Every call in the ledger has a price.")
+elif len(prices) and queries.ledger_summary(ctx.ledger, ctx.marker)["calls"]:
+    st.success("Every call in the ledger has a price.")  # never beside "no sheet is loaded"
 
 if not ctx.user.sees_all_keys:
     st.caption("Only finance users can change prices.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import streamlit as st
-from dashboard_ledger import APP, MARCH, build_ledger
+from dashboard_ledger import APP, MARCH, build_ledger, build_messy_ledger
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
@@ -27,6 +27,23 @@ def ledger_path(tmp_path) -> str:
 def app(ledger_path, monkeypatch):
     """An AppTest on the test ledger, period March 2025; call ``.run()`` yourself."""
     monkeypatch.setenv("CALLMETER_DB", ledger_path)
+    monkeypatch.delenv("CALLMETER_DASHBOARD_PASSWORD", raising=False)
+    monkeypatch.delenv("CALLMETER_USERS_FILE", raising=False)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(MARCH)
+    return at
+
+
+@pytest.fixture
+def messy_path(tmp_path) -> str:
+    return build_messy_ledger(tmp_path / "messy.duckdb")
+
+
+@pytest.fixture
+def messy(messy_path, monkeypatch):
+    """An AppTest on the messy ledger (keyless calls, label-only keys, two tag names, an
+    unknown model, a refund and a fee), period March 2025."""
+    monkeypatch.setenv("CALLMETER_DB", messy_path)
     monkeypatch.delenv("CALLMETER_DASHBOARD_PASSWORD", raising=False)
     monkeypatch.delenv("CALLMETER_USERS_FILE", raising=False)
     at = AppTest.from_file(APP, default_timeout=60)

@@ -62,3 +62,43 @@ def sql(path: str, query: str, params=None):
         return conn.execute(query, params or []).fetchall()
     finally:
         conn.close()
+
+
+# What real ledgers add to the tidy one (March 2025): keyless calls (a keyless request through
+# the proxy, an OpenAI-responses import), a label-only key (new-api's token_name, no key), a key
+# known only by its hint, a call with two tags (team and env), an unknown model, and the
+# platform's refund and fee for the month.
+MESSY_CALLS_SQL = """
+INSERT INTO calls (""" + COLUMNS + """)
+SELECT 'm' || i, CASE WHEN i % 4 = 0 THEN 'proxy' ELSE 'newapi' END,
+  TIMESTAMPTZ '2025-03-02 00:00:00+00' + i * INTERVAL 211 MINUTE,
+  300, 80,
+  CASE i % 4 WHEN 0 THEN NULL WHEN 1 THEN NULL WHEN 2 THEN 'k1:ccc' ELSE NULL END,
+  CASE i % 4 WHEN 2 THEN 'sk-…fc65' END,
+  CASE i % 4 WHEN 1 THEN 'ops-token' WHEN 3 THEN 'batch-token' END,
+  'chat',
+  CASE WHEN i % 9 = 0 THEN 'brand-new-model' ELSE 'gpt-4o' END,
+  CASE WHEN i % 9 = 0 THEN 'brand-new-model' ELSE 'gpt-4o' END,
+  'token', false, 200, 1, 500 + i, 0, 100, 0, 0, 0, 0.0, 'reported',
+  CASE WHEN i % 4 <> 0 THEN 0.003 END,
+  CASE WHEN i % 2 = 0 THEN MAP {'team': 'ops', 'env': 'prod'} ELSE MAP {'env': 'dev'} END,
+  NULL, NULL
+FROM range(0, 120) t(i)
+"""
+MESSY_ADJUSTMENTS_SQL = """
+INSERT INTO adjustments VALUES
+  ('a1', 'newapi', TIMESTAMPTZ '2025-03-15 10:00:00+00', 'refund', -0.25, NULL, 'ops-token',
+   'gpt-4o', NULL, 'failed task refunded', MAP {}),
+  ('a2', 'newapi', TIMESTAMPTZ '2025-03-20 10:00:00+00', 'fee', 1.5, NULL, NULL, NULL, NULL,
+   'monthly platform fee', MAP {})
+"""
+
+
+def build_messy_ledger(path: Path) -> str:
+    """The tidy ledger plus what users' ledgers have (see MESSY_CALLS_SQL)."""
+    build_ledger(path)
+    conn = open_ledger(str(path))
+    conn.execute(MESSY_CALLS_SQL)
+    conn.execute(MESSY_ADJUSTMENTS_SQL)
+    conn.close()
+    return str(path)

@@ -57,15 +57,40 @@ def test_budget_status_and_run_out(conn):
     set_budget(conn, Budget("total", "all", Decimal(40)))
     st = budget_status(conn, TODAY).set_index(["scope", "target"])
     a = st.loc[("key", "kA")]
-    assert a["spent"] == 53 and a["burn_per_day"] == 5
-    assert a["projected"] == Decimal("158.00")  # 53 + 5 × 21 days (11th to 31st)
-    assert a["runs_out_on"] == date(2025, 3, 20)  # 47 left at 5/day: 9 more days
+    # as of the last complete day (the 10th): today's 3.00 is not complete
+    assert a["spent"] == 50 and a["spent_incl_today"] == 53 and a["burn_per_day"] == 5
+    assert a["projected"] == Decimal("155.00")  # 50 + 5 × 21 days (11th to 31st)
+    assert a["runs_out_on"] == date(2025, 3, 20)  # 50 left at 5/day: 10 more days
     assert st.loc[("tag", "team=search"), "runs_out_on"] is None
-    assert st.loc[("total", "all"), "runs_out_on"] == TODAY  # already over
+    # already over as of the last complete day
+    assert st.loc[("total", "all"), "runs_out_on"] == TODAY - timedelta(days=1)
     kinds = {(x.kind, x.subject) for x in alerts(conn, TODAY)}
     assert ("budget_runs_out", "key:kA") in kinds
     assert ("budget_exceeded", "total:all") in kinds
     assert not any(s == "tag:team=search" for _, s in kinds)
+
+
+def test_burn_on_the_first_of_the_month_is_last_weeks(tmp_path):
+    """Issue 17 bug 5: on day 1 the burn rate is the last 7 complete days (February's), so a
+    key spending 12 a day projects a month of 12s and its run-out alert fires."""
+    from pricing.forecast import month_forecast
+    from pricing.periods import as_of
+
+    c = open_ledger(str(tmp_path / "d1.duckdb"))
+    c.execute("INSERT INTO prices (model, effective_from, request) "
+              "VALUES ('x-c', DATE '2020-01-01', 1)")
+    for d in range(1, 29):
+        add(c, "kD", date(2025, 2, d), 12)
+    set_budget(c, Budget("key", "kD", Decimal(300)))
+    today = date(2025, 3, 1)
+    row = budget_status(c, today).iloc[0]
+    assert row["spent"] == 0 and row["burn_per_day"] == 12
+    assert row["runs_out_on"] == date(2025, 3, 25)  # 300 / 12 = 25 days from the 1st
+    # the projection is the key's month-end forecast as of the same day: one figure
+    fc = month_forecast(c, as_of(today=today).month, as_of(today=today).day, key="kD")
+    assert row["projected"] == fc.total == Decimal("372.00")  # 31 days × 12
+    assert ("budget_runs_out", "key:kD") in {(x.kind, x.subject) for x in alerts(c, today)}
+    c.close()
 
 
 def test_budgets_file_replaces_table(conn, tmp_path):

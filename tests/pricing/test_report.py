@@ -84,12 +84,21 @@ def test_totals_match_independent_sql(ledger):
     for dim in ("key", "model", "day", "tag:team"):
         table = rep.tables[dim] if dim in rep.tables else finance_report(ledger, "2025-03",
                                                                          dim).main
-        assert sum(table["cost"], Decimal(0)) == EXPECTED_COST, dim
+        assert sum(table["cost"].dropna(), Decimal(0)) == EXPECTED_COST, dim
         assert int(table["calls"].sum()) == 1 + 100 + 1 + 1 + 1 + 1 + 3
     assert rep.totals["unpriced_calls"] == 3
     assert rep.totals["unpriced_input_tokens"] == 3000
-    assert rep.totals["cost_per_request_billing"] == Decimal("1")
-    assert rep.totals["cost_per_token_billing"] == EXPECTED_COST - 1
+    assert rep.totals["paid_per_request"] == rep.totals["cost_per_request_billing"] == 1
+    assert rep.totals["paid_per_token"] == rep.totals["cost_per_token_billing"] \
+        == EXPECTED_COST - 1
+    # key B's only March calls are unpriced: its cost is unknown (NULL), never 0
+    by_key = rep.tables["key"].set_index("key_id")
+    assert by_key.loc["kB", "cost"] is None and by_key.loc["kB", "unpriced_calls"] == 3
+    # what-ifs: every call on one variant; unknown while any call lacks that variant's price
+    assert rep.totals["all_as_per_token"] is None
+    # key A as per-request: 104 successful calls x 0.01 (the failed call is priced 0)
+    assert by_key.loc["kA", "all_as_per_request"] == Decimal("1.04")
+    assert by_key.loc["kA", "paid_per_request"] == Decimal("1")
 
 
 def test_by_tag_counts_each_tag(ledger):
@@ -182,3 +191,63 @@ def test_adjustments_are_their_own_lines_and_reconcile(ledger):
     doc = json.loads(json.dumps(to_json(rep)))
     assert doc["money"]["net_charged"] == str(rep.money["net_charged"].quantize(
         Decimal("0.000001")))
+
+
+def test_xlsx_by_a_tag_sanitises_sheet_titles_and_formats_money(ledger, tmp_path):
+    """Issue 17 bug 2: ``--by tag:team --format xlsx`` raised "Invalid character : found in
+    sheet title"; every title is now one Excel accepts, money cells carry the currency."""
+    from pricing.report import sheet_title
+
+    rep = finance_report(ledger, "2025-03", "tag:team", all_dimensions=True)
+    write_xlsx(rep, tmp_path / "t.xlsx")
+    wb = load_workbook(tmp_path / "t.xlsx")
+    assert "By tag team" in wb.sheetnames
+    sheet = wb["By tag team"]
+    header = [c.value for c in sheet[1]]
+    cost = sheet.cell(2, header.index("cost") + 1)
+    assert "USD" in cost.number_format and "#,##0.00" in cost.number_format
+    assert sheet.column_dimensions["A"].width >= 10
+    summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r and r[0]}
+    assert summary["currency"] == "USD"
+    taken: set[str] = set()
+    assert sheet_title("By tag:a/b*c?[d]", taken) == "By tag a b c d"
+    assert sheet_title("By " + "x" * 40, taken) == "By " + "x" * 28
+    assert sheet_title("By " + "x" * 40, taken) == "By " + "x" * 24 + " (2)"
+
+
+def test_report_cli_xlsx_by_tag(ledger, tmp_path):
+    from typer.testing import CliRunner
+
+    from callmeter.cli import app
+
+    path = ledger.execute("SELECT path FROM duckdb_databases() WHERE database_name = "
+                          "current_database()").fetchone()[0]
+    ledger.close()
+    out = tmp_path / "r.xlsx"
+    result = CliRunner().invoke(app, ["report", "--month", "2025-03", "--by", "tag:team",
+                                      "--format", "xlsx", "--out", str(out), "--db", path])
+    assert result.exit_code == 0, result.output
+    assert "By tag team" in load_workbook(out).sheetnames
+
+
+def test_csv_leaves_an_all_unpriced_row_empty_not_zero(ledger):
+    """Issue 17 bug 8: a row whose calls are all unpriced printed cost 0.000000."""
+    rep = finance_report(ledger, "2025-03", "key")
+    buf = io.StringIO()
+    write_csv(rep, buf)
+    rows = {r["key_id"]: r for r in csv.DictReader(io.StringIO(buf.getvalue()))}
+    assert rows["kB"]["cost"] == "" and rows["kB"]["unpriced_calls"] == "3"
+    assert rows["kA"]["paid_per_token"] and rows["kA"]["all_as_per_request"] == "1.040000"
+
+
+def test_headline_splits_the_whole_difference(ledger):
+    from pricing.report import HEADLINE_PARTS, reconciliation_headline
+
+    add_adjustment(ledger, "refund", "-0.5", "2025-03-10 00:00:00+00", "kA", "gpt-4o")
+    rep = finance_report(ledger, "2025-03", "key")
+    head = reconciliation_headline(rep)
+    assert head is not None
+    assert head["ledger_cost"] == EXPECTED_COST
+    assert head["difference"] == head["net_charged"] - EXPECTED_COST
+    assert sum(head[p] for p in HEADLINE_PARTS) == head["difference"]
+    assert head["adjustments"] == Decimal("-0.5")
