@@ -277,7 +277,8 @@ def recent_calls(_ledger: Ledger, marker: str, f: Filters, limit: int = 200) -> 
     with its cost as billed and as per-token and per-request (NULL where unpriced)."""
     p: dict[str, Any] = {"limit": int(limit)}
     sql = (f"SELECT started_at, key_label, key_hint, model, endpoint, status, billing_mode, "
-           f"cost AS cost_as_billed, cost_as_token, cost_as_request, input_tokens, output_tokens, latency_ms, "
+           f"cost AS cost_as_billed, cost_as_token, cost_as_request, input_tokens, "
+           f"output_tokens, latency_ms, "
            f"stream, usage_source FROM {RAW} WHERE {where(f, RAW, p)} "
            f"ORDER BY started_at DESC LIMIT $limit")
     return _df(_ledger, sql, p)

@@ -90,8 +90,8 @@ COLUMNS: dict[str, Column] = {
     "tokens": _count("Tokens"), "images": _count("Images"), "characters": _count("Characters"),
     "tokens_from": _count("Tokens per call (from)"),
     "audio_seconds": Column("Audio (s)", "number"),
-    "latency_ms": Column("Latency (ms)", "count"), "ttft_ms": Column("Time to first token (ms)",
-                                                                      "count"),
+    "latency_ms": Column("Latency (ms)", "number"),
+    "ttft_ms": Column("Time to first token (ms)", "number"),
     "stream_share": Column("Streamed", "share"),
     "daily": Column("Daily spend", "list"),
     # money
@@ -99,12 +99,15 @@ COLUMNS: dict[str, Column] = {
     "saving": _money("Saving"), "charged": _money("Platform charged"),
     "cost_where_charged": _money("Ledger cost where charged"),
     "token_cost": _money("Paid per-token"), "request_cost": _money("Paid per-request"),
-    "cost_paid_per_token": _money("Paid per-token"),
-    "cost_paid_per_request": _money("Paid per-request"),
-    "cost_per_token_billing": _money("Paid per-token"),
-    "cost_per_request_billing": _money("Paid per-request"),
+    "paid_per_token": _money("Paid per-token"),
+    "paid_per_request": _money("Paid per-request"),
+    "cost_per_token_billing": _money("Paid per-token (old name)"),
+    "cost_per_request_billing": _money("Paid per-request (old name)"),
+    "all_as_per_token": _money("All as per-token"),
+    "all_as_per_request": _money("All as per-request"),
     "cost_all_token": _money("All as per-token"), "cost_all_request": _money("All as per-request"),
-    "cost_as_billed": _money("Cost as billed"), "cost_as_token": _money("As per-token"), "cost_as_request": _money("As per-request"),
+    "cost_as_billed": _money("Cost as billed"), "cost_as_token": _money("As per-token"),
+    "cost_as_request": _money("As per-request"),
     "other_variant": _money("Other variant"), "baseline": _money("Usual a day"),
     "baseline_median": _money("Usual a day"), "spend": _money("Spend"),
     "ledger_cost": _money("Ledger cost"), "net_charged": _money("Platform net charge"),
@@ -126,8 +129,8 @@ COLUMNS: dict[str, Column] = {
     "characters_price": Column("Characters ({cur} / 1M)", "money"),
 }
 _KEY_PARTS = ("key_label", "key_hint", "key_id", "key")
-_LEADING = ("Model", "Base model", "Endpoint", "Tag", "Tag value", "Day", "Period",
-            "Started (UTC)")
+_FIRST = ("Started (UTC)", "Day", "Period")
+_LEADING = ("Model", "Base model", "Endpoint", "Tag", "Tag value")
 
 
 def column(name: str) -> Column:
@@ -177,8 +180,13 @@ def human_frame(df: pd.DataFrame, display: Display, *, show_ids: bool = False,
         if not (show_ids or for_export):
             drop += [c for c in ("key_id", "key") if c in out.columns]
         out = out.drop(columns=drop)
+    unknown = _unknown_cost(out)
     for name in list(out.columns):
         kind = column(str(name)).kind
+        if kind == "count":  # a count the SQL left NULL (FILTER matched nothing) is 0
+            out[name] = out[name].map(lambda v: 0 if v is None or v != v else int(v))
+        if name == "cost" and unknown is not None:
+            out[name] = out[name].where(~unknown, None)
         if kind == "id" and not (show_ids or for_export) and name != KEY_HEADER:
             out = out.drop(columns=[name])
         elif kind == "list" and for_export:
@@ -187,8 +195,18 @@ def human_frame(df: pd.DataFrame, display: Display, *, show_ids: bool = False,
             out[name] = [_converted(v, display, for_export) for v in out[name]]
     out.columns = [c if c == KEY_HEADER else header(str(c), display.currency)
                    for c in out.columns]
-    lead = [c for c in (KEY_HEADER, *_LEADING) if c in out.columns]
+    lead = [c for c in (*_FIRST, KEY_HEADER, *_LEADING) if c in out.columns]
     return out[lead + [c for c in out.columns if c not in lead]]
+
+
+def _unknown_cost(df: pd.DataFrame) -> pd.Series | None:
+    """Rows whose cost is 0 only because their priced calls are failed ones (priced 0) while
+    the rest have no price: unpriced, shown "—", never 0."""
+    if "cost" not in df.columns or "unpriced_calls" not in df.columns:
+        return None
+    zero = df["cost"].map(lambda v: _decimal(v) == 0)
+    some_unpriced = df["unpriced_calls"].map(lambda v: bool(v == v and v))
+    return zero & some_unpriced
 
 
 def _converted(value: Any, display: Display, exact: bool) -> Any:
@@ -266,7 +284,11 @@ def export_csv(df: pd.DataFrame, display: Display) -> bytes:
     """CSV with the table's headers, key label first and fingerprint kept, money exact at the
     display rate (6 places, never a float or an exponent), NULL as an empty cell."""
     frame = human_frame(df, display, for_export=True)
-    for col, kind in _kinds(frame, display.currency).items():
-        if kind == "money":
+    kinds = _kinds(frame, display.currency)
+    for col in frame.columns:
+        if kinds[str(col)] == "money":
             frame[col] = [None if v is None else f"{v:f}" for v in frame[col]]
+        else:  # any other exact number: its digits, never an exponent
+            frame[col] = [f"{v.normalize():f}" if isinstance(v, Decimal) else v
+                          for v in frame[col]]
     return frame.to_csv(index=False).encode()

@@ -243,7 +243,8 @@ def _budget_alerts(conn: duckdb.DuckDBPyConnection, today: date) -> list[Alert]:
                  "projected": r["projected"]}
         if r["spent_incl_today"] >= r["monthly"]:
             out.append(Alert("budget_exceeded", subject, month, "critical",
-                             f"{subject} spent {r['spent_incl_today']:.2f} of its {r['monthly']:.2f} "
+                             f"{subject} spent {r['spent_incl_today']:.2f} of its "
+                             f"{r['monthly']:.2f} "
                              f"budget for {month}", details=facts))
         elif r["runs_out_on"] is not None:
             out.append(Alert("budget_runs_out", subject, month, "warning",

@@ -12,7 +12,8 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-__all__ = ["AsOf", "as_of", "Bound", "Period", "parse_month", "month_bounds", "utc_start", "utc_bound",
+__all__ = ["AsOf", "as_of", "Bound", "Period", "parse_month", "month_bounds", "utc_start",
+           "utc_bound",
            "utc_day_sql", "utc_day_start_sql", "utc_week_sql", "UTC_DAY_SQL", "DAY_US"]
 
 Period = date | datetime | str | None

@@ -29,9 +29,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .adjustments import ADJUSTMENTS_BY_KEY_MODEL_SQL, month_money
 from ledger import fetch_one
 
+from .adjustments import ADJUSTMENTS_BY_KEY_MODEL_SQL, month_money
 from .frames import decimal_frame, records
 from .groups import TAG_PAIRS_JOIN, tag_value_sql
 from .memo import priced_source
@@ -39,7 +39,7 @@ from .periods import UTC_DAY_SQL, month_bounds, utc_start
 
 __all__ = ["DIMENSIONS", "FinanceReport", "finance_report", "breakdown", "reconciliation",
            "unpriced_models", "ROUNDING_TOLERANCE", "reconciliation_headline", "sheet_title",
-           "HEADLINE_PARTS", "part_words"]
+           "HEADLINE_PARTS", "OLD_PAID_COLUMNS", "part_words"]
 
 DIMENSIONS = ("key", "model", "day", "tag")
 # new-api bills in quota units of US$0.000002; a per-call difference this small is rounding.
@@ -125,8 +125,10 @@ MEASURES_SQL = MEASURES_SQL.format(cost=_known_sum("true"),
 # Group-by allowlist: each dimension's SELECT list and FROM clause ({agg}: the month's
 # aggregate), chosen by name only.
 _BY_SQL = {
+    # a label-only key (no fingerprint: new-api's token name) is a row of its own
     "key": ("key_id, any_value(key_hint) AS key_hint, any_value(key_label) AS key_label",
-            "{agg}", "key_id", "cost DESC, key_id"),
+            "{agg}", "key_id, CASE WHEN key_id IS NULL THEN key_label END",
+            "cost DESC, key_id, key_label"),
     "model": ("model, any_value(base_model) AS base_model, "
               "any_value(billing_mode) AS billing_mode", "{agg}", "model",
               "cost DESC, model"),
@@ -289,6 +291,8 @@ def unpriced_models(conn: duckdb.DuckDBPyConnection, month: str | date) -> pd.Da
 
 
 HEADLINE_PARTS = (*COMPONENTS, "uncharged_groups")
+# the old names of paid_per_token / paid_per_request, kept in the CSV and JSON for existing readers
+OLD_PAID_COLUMNS = ("cost_per_token_billing", "cost_per_request_billing")
 
 
 def reconciliation_headline(report: FinanceReport) -> dict[str, Any] | None:

@@ -73,7 +73,6 @@ def budgets_status(db: DbOption = DEFAULT_DB_VALUE) -> None:
     from pricing.budgets import budget_status
     from pricing.forecast import month_forecast
     from pricing.frames import records
-
     from pricing.periods import as_of
 
     console = Console()

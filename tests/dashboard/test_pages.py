@@ -206,7 +206,7 @@ def test_finance_matches_the_report_total(app, ledger_path):
     assert not app.exception
     assert app.selectbox[0].value.strftime("%Y-%m") == "2025-03"
     cost, charged = march(ledger_path, "sum(cost), sum(charged)")
-    assert metrics(app)["Cost"] == money(cost)
+    assert metrics(app)["Ledger cost"] == money(cost)
     assert metrics(app)["Platform charged"] == money(charged)
     assert len(app.get("download_button")) >= 2  # CSV and Excel
 
