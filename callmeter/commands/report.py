@@ -73,7 +73,9 @@ def report_command(
     else:
         write_csv(rep, sys.stdout)
     if out:
-        typer.echo(f"wrote {out} ({len(rep.main)} rows, total cost {rep.totals['cost']:.2f}, "
+        cost = rep.totals["cost"]  # None when every call of the month is unpriced
+        total = "unpriced" if cost is None else f"{cost:.2f} {rep.currency}"
+        typer.echo(f"wrote {out} ({len(rep.main)} rows, total cost {total}, "
                    f"{rep.totals['unpriced_calls']} unpriced calls)", err=True)
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import charts, queries
 from dashboard.context import context
 from dashboard.layout import chart_with_table, table
+from pricing.groups import key_ref_label
 from pricing.periods import as_of
 
 ctx = context()
@@ -58,7 +59,9 @@ if ctx.user.sees_all_keys:
             from pricing.budgets import Budget, set_budget
 
             try:
-                set_budget(ctx.ledger.cursor(), Budget("key", key, Decimal(amount)))
+                # a label-only key's budget is set on its label (pricing matches labels)
+                target = key_ref_label(key) or key
+                set_budget(ctx.ledger.cursor(), Budget("key", target, Decimal(amount)))
                 st.rerun()
             except (InvalidOperation, ValueError) as exc:
                 st.error(f"Not a budget: {exc}")

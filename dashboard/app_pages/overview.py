@@ -41,7 +41,7 @@ with left:
 
 k_col, m_col = st.columns(2)
 keys = queries.breakdown(ctx.ledger, ctx.marker, f, ("key",))
-keys["name"] = keys["key_label"].fillna(keys["key_hint"]).fillna(keys["key"])
+keys["name"] = keys["key_label"].fillna(keys["key_hint"]).fillna(keys["key"]).fillna("(no key)")
 models = queries.breakdown(ctx.ledger, ctx.marker, f, ("model",))
 with k_col:
     st.subheader("Top keys")
