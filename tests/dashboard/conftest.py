@@ -23,15 +23,19 @@ def ledger_path(tmp_path) -> str:
     return build_ledger(tmp_path / "ledger.duckdb")
 
 
-@pytest.fixture
-def app(ledger_path, monkeypatch):
-    """An AppTest on the test ledger, period March 2025; call ``.run()`` yourself."""
-    monkeypatch.setenv("CALLMETER_DB", ledger_path)
+def _app_on(path: str, monkeypatch) -> AppTest:
+    monkeypatch.setenv("CALLMETER_DB", path)
     monkeypatch.delenv("CALLMETER_DASHBOARD_PASSWORD", raising=False)
     monkeypatch.delenv("CALLMETER_USERS_FILE", raising=False)
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update(MARCH)
     return at
+
+
+@pytest.fixture
+def app(ledger_path, monkeypatch):
+    """An AppTest on the test ledger, period March 2025; call ``.run()`` yourself."""
+    return _app_on(ledger_path, monkeypatch)
 
 
 @pytest.fixture
@@ -43,9 +47,4 @@ def messy_path(tmp_path) -> str:
 def messy(messy_path, monkeypatch):
     """An AppTest on the messy ledger (keyless calls, label-only keys, two tag names, an
     unknown model, a refund and a fee), period March 2025."""
-    monkeypatch.setenv("CALLMETER_DB", messy_path)
-    monkeypatch.delenv("CALLMETER_DASHBOARD_PASSWORD", raising=False)
-    monkeypatch.delenv("CALLMETER_USERS_FILE", raising=False)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update(MARCH)
-    return at
+    return _app_on(messy_path, monkeypatch)

@@ -53,6 +53,23 @@ def build_ledger(path: Path, with_calls: bool = True) -> str:
     return str(path)
 
 
+def login_owner(at, tmp_path: Path, monkeypatch, keys: list[str]) -> None:
+    """Sign ``at`` in as bob, a key owner of ``keys`` (fingerprints, hints or labels)."""
+    from dashboard.auth import hash_password
+
+    users = tmp_path / "users.toml"
+    listed = ", ".join(f'"{k}"' for k in keys)
+    users.write_text(f'[users.bob]\npassword = "{hash_password("pw", iterations=1000)}"\n'
+                     f'role = "owner"\nkeys = [{listed}]\n')
+    monkeypatch.setenv("CALLMETER_USERS_FILE", str(users))
+    at.run()
+    at.text_input[0].input("bob")
+    at.text_input[1].input("pw")
+    at.button[0].click()
+    at.run()
+    at.run()
+
+
 def sql(path: str, query: str, params=None):
     """Independent check: SQL on the ledger file (same-process connections share the file)."""
     import duckdb

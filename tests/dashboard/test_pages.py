@@ -10,11 +10,10 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from dashboard_ledger import APP, MARCH, build_ledger, sql
+from dashboard_ledger import APP, MARCH, build_ledger, login_owner, sql
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from dashboard.auth import hash_password
 from dashboard.filters import Display
 from ledger.config import spool_dir
 from ledger.connect import open_ledger
@@ -261,16 +260,7 @@ def test_shared_password_login(app, ledger_path, monkeypatch):
 
 
 def test_key_owner_sees_only_their_keys(app, ledger_path, tmp_path, monkeypatch):
-    users = tmp_path / "users.toml"
-    users.write_text(f'[users.bob]\npassword = "{hash_password("pw", iterations=1000)}"\n'
-                     f'role = "owner"\nkeys = ["search-bot"]\n')
-    monkeypatch.setenv("CALLMETER_USERS_FILE", str(users))
-    app.run()
-    app.text_input[0].input("bob")
-    app.text_input[1].input("pw")
-    app.button[0].click()
-    app.run()
-    app.run()
+    login_owner(app, tmp_path, monkeypatch, ["search-bot"])
     (cost,) = march(ledger_path, "sum(cost)", "key_id = 'k1:aaa'")
     assert metrics(app)["Spend"] == money(cost)
     assert list(app.sidebar.multiselect(key="f_keys").options) == ["search-bot"]

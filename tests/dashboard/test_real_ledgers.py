@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from dashboard_ledger import sql
+from dashboard_ledger import login_owner, sql
 
 from dashboard.filters import Display
 
@@ -22,21 +22,6 @@ def test_every_page_renders_on_a_messy_ledger(messy, page):
     messy.switch_page(f"app_pages/{page}.py")
     messy.run()
     assert not messy.exception, messy.exception
-
-
-def _login_owner(at, tmp_path, monkeypatch, keys: list[str]) -> None:
-    from dashboard.auth import hash_password
-
-    users = tmp_path / "users.toml"
-    users.write_text(f'[users.bob]\npassword = "{hash_password("pw", iterations=1000)}"\n'
-                     f'role = "owner"\nkeys = {keys!r}\n'.replace("'", '"'))
-    monkeypatch.setenv("CALLMETER_USERS_FILE", str(users))
-    at.run()
-    at.text_input[0].input("bob")
-    at.text_input[1].input("pw")
-    at.button[0].click()
-    at.run()
-    at.run()
 
 
 def metrics(at) -> dict[str, str]:
@@ -77,7 +62,7 @@ def test_bug1_a_label_only_key_opens_with_its_own_figures(messy, messy_path):
 
 
 def test_bug4_finance_by_day_for_a_key_owner(messy, messy_path, tmp_path, monkeypatch):
-    _login_owner(messy, tmp_path, monkeypatch, ["search-bot"])
+    login_owner(messy, tmp_path, monkeypatch, ["search-bot"])
     messy.switch_page("app_pages/finance.py")
     messy.run()
     messy.selectbox(key="finance_by").set_value("day")
@@ -110,7 +95,7 @@ def test_bug4_two_tag_groupings_get_their_own_parameter(messy_path):
 
 
 def test_bug6_owner_scoped_by_key_hint(messy, messy_path, tmp_path, monkeypatch):
-    _login_owner(messy, tmp_path, monkeypatch, ["sk-…fc65"])
+    login_owner(messy, tmp_path, monkeypatch, ["sk-…fc65"])
     assert not messy.exception, messy.exception
     (cost,) = sql(messy_path, f"SELECT sum(cost) FROM priced_calls WHERE {MARCH_SQL} "
                               "AND key_hint = 'sk-…fc65'")[0]
