@@ -43,7 +43,11 @@ __all__ = ["PlatformPrice", "PriceChange", "PullResult", "apply_changes", "curre
 PRICING_PATH = "/api/pricing"
 TOKENS_PER_PRICE = Decimal(1_000_000)  # sheet prices are per 1M tokens
 SCALE = Decimal("1e-9")               # the sheet keeps 9 decimal places
-COMPARED = ("input", "cached_input", "output", "request")
+COMPARED = ("input", "cached_input", "output", "request", "cache_write", "cache_write_long")
+# relay/helper/price.go: GetCreateCacheRatio answers 1.25 for a model without its own
+# create_cache_ratio (and /api/pricing then omits the field); the 1-hour write costs 6/3.75 of it.
+DEFAULT_CREATE_CACHE_RATIO = Decimal("1.25")
+LONG_CACHE_WRITE_MULTIPLIER = Decimal(6) / Decimal("3.75")
 CARRIED = ("image", "audio_minute", "characters")   # kept from the row in force today
 
 
@@ -54,6 +58,8 @@ class PlatformPrice:
     cached_input: Decimal | None = None
     output: Decimal | None = None
     request: Decimal | None = None
+    cache_write: Decimal | None = None
+    cache_write_long: Decimal | None = None
     basis: str = ""
 
     def prices(self) -> dict[str, Decimal | None]:
@@ -124,17 +130,30 @@ def platform_prices(body: dict[str, Any], group: str, ratio: Decimal,
             warnings.append(f"{name}: billed per token on the platform, but a -c row holds "
                             "only a per-call price; not pulled")
             continue
-        mr = _exact(entry.get("model_ratio") or 0)
-        base = usd_per_ratio * mr * ratio
-        cache = entry.get("cache_ratio")
-        out.append(PlatformPrice(
-            name, input=_money(base),
-            output=_money(base * _exact(entry.get("completion_ratio") or 1)),
-            cached_input=None if cache is None else _money(base * _exact(cache)),
-            basis=f"model_ratio {mr} × US${usd_per_ratio}, completion_ratio "
-                  f"{entry.get('completion_ratio')}"
-                  + ("" if cache is None else f", cache_ratio {cache}") + f", {basis}"))
+        out.append(_ratio_price(name, entry, usd_per_ratio, ratio, basis))
     return sorted(out, key=lambda p: p.model), warnings
+
+
+def _ratio_price(name: str, entry: dict[str, Any], usd_per_ratio: Decimal, ratio: Decimal,
+                 basis: str) -> PlatformPrice:
+    """A per-token model's row as new-api charges it (relay/helper/price.go ModelPriceHelper):
+    output at ``completion_ratio``, cache reads at ``cache_ratio``, cache writes at
+    ``create_cache_ratio`` (1.25 when unset), 1-hour writes at 6/3.75 of that."""
+    mr = _exact(entry.get("model_ratio") or 0)
+    base = usd_per_ratio * mr * ratio
+    cache = entry.get("cache_ratio")
+    create = entry.get("create_cache_ratio")
+    write = base * (DEFAULT_CREATE_CACHE_RATIO if create is None else _exact(create))
+    return PlatformPrice(
+        name, input=_money(base),
+        output=_money(base * _exact(entry.get("completion_ratio") or 1)),
+        cached_input=None if cache is None else _money(base * _exact(cache)),
+        cache_write=_money(write), cache_write_long=_money(write * LONG_CACHE_WRITE_MULTIPLIER),
+        basis=f"model_ratio {mr} × US${usd_per_ratio}, completion_ratio "
+              f"{entry.get('completion_ratio')}"
+              + ("" if cache is None else f", cache_ratio {cache}")
+              + f", create_cache_ratio {'1.25 (default)' if create is None else create}"
+              + f", {basis}")
 
 
 def current_prices(conn: duckdb.DuckDBPyConnection, today: date) -> dict[str, dict[str, Any]]:
@@ -157,6 +176,10 @@ def _effective(prices: dict[str, Any]) -> dict[str, Decimal | None]:
     out = {c: prices.get(c) for c in COMPARED}
     if out["cached_input"] is None:
         out["cached_input"] = out["input"]        # blank cached price = input price
+    if out["cache_write"] is None:
+        out["cache_write"] = out["input"]         # blank cache write = input price
+    if out["cache_write_long"] is None:
+        out["cache_write_long"] = out["cache_write"]
     return out
 
 
@@ -224,6 +247,8 @@ def apply_changes(sheet: Path, changes: list[PriceChange], current: dict[str, di
     if not todo:
         return 0
     header, rows = _read_csv(sheet, SHEET_COLUMNS)
+    header += [c for c in COMPARED if c not in header          # an older sheet's missing
+               and any(ch.new.get(c) is not None for ch in todo)]  # price columns
     day = today.isoformat()
     models = {c.model for c in todo}
     keep = [r for r in rows if not (r.get("model") in models and r.get("effective_from") == day

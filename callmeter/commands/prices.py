@@ -181,8 +181,7 @@ def pull_command(
     for c in result.changes:
         if c.kind == "same":
             continue
-        cols = [k for k in ("input", "cached_input", "output", "request")
-                if c.old.get(k) is not None or c.new.get(k) is not None]
+        cols = [k for k in ps.COMPARED if c.old.get(k) is not None or c.new.get(k) is not None]
         detail = ", ".join(f"{k} {_fmt(c.old.get(k))} → {_fmt(c.new.get(k))}" for k in cols)
         typer.echo(f"  {c.kind:<15} {c.model}: {detail}")
     counts = {k: len(result.of_kind(k)) for k in ("new", "changed", "same", "not-on-platform")}

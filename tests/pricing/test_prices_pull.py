@@ -92,8 +92,11 @@ def test_ratios_become_dollars_for_the_accounts_group():
     rows, warnings = platform_prices(PRICING, "vip", Decimal("0.8"), QPU)
     got = {r.model: r.prices() for r in rows}
     # ratio 1.25 = $2.50 per 1M input; × group 0.8 = $2.00; output × 4; cache × 0.5
+    # cache writes: create_cache_ratio 1.25 when the page has none (GetCreateCacheRatio's
+    # default), the 1-hour write 6/3.75 of it (relay/helper/price.go)
     assert got["gpt-4o"] == {"input": Decimal("2.000"), "cached_input": Decimal("1.0000"),
-                             "output": Decimal("8.000"), "request": None}
+                             "output": Decimal("8.000"), "request": None,
+                             "cache_write": Decimal("2.5"), "cache_write_long": Decimal("4")}
     assert got["gpt-4o-c"]["request"] == Decimal("0.016")
     assert got["dall-e-3-c"]["request"] == Decimal("0.032")   # per call: on the -c row
     assert got["deepseek-chat"]["input"] == Decimal("0.216")
@@ -162,7 +165,9 @@ def test_applied_sheet_prices_a_known_call_to_the_cent_and_keeps_history(
     assert applied.exit_code == 0, applied.output
     assert f"3 row(s) added with effective_from {today}" in applied.output
     rows = list(csv.DictReader(sheet.open()))
-    assert rows[:3] == list(csv.DictReader(SHEET.splitlines()))    # history untouched
+    old = list(csv.DictReader(SHEET.splitlines()))
+    assert [{k: r[k] for k in old[0]} for r in rows[:3]] == old       # history untouched
+    assert {r["cache_write"] for r in rows[:3]} == {""}                # (new columns blank)
     added = {r["model"]: r for r in rows[3:]}
     assert added["gpt-4o"]["input"] == "2" and added["gpt-4o"]["output"] == "8"
     assert added["gpt-4o"]["cached_input"] == "1"
@@ -291,3 +296,43 @@ def test_the_quota_unit_is_read_from_the_platform_or_the_pull_refuses(tmp_path, 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_claude_call_with_cache_writes_is_priced_as_the_platform_charged_it(tmp_path, ledger):
+    """Claude semantics (service/text_quota.go): prompt excludes cache reads and writes; writes
+    are charged at create_cache_ratio. After pull --apply and sync, the ledger's cost of such a
+    call equals the platform's charge to the quota unit."""
+    db, sheet = ledger
+    claude = {"model_name": "claude-sonnet-4-5", "quota_type": 0, "model_ratio": 1.5,
+              "completion_ratio": 5, "cache_ratio": 0.1, "create_cache_ratio": 1.25,
+              "model_price": 0, "enable_groups": ["default", "vip"]}
+    pricing = dict(PRICING, data=[*PRICING["data"], claude])
+    standin, server = _standin(pricing=pricing)
+    try:
+        now = int(time.time()) - 60
+        _known_calls(standin, now)
+        r = Ratios(model_ratio=1.5, completion_ratio=5, cache_ratio=0.1,
+                   cache_creation_ratio=1.25, group_ratio=0.8)
+        standin.add(now + 2, model="claude-sonnet-4-5", prompt=1200, completion=640,
+                    quota=text_quota(1200, 640, r, cache=30_000, cache_write=8_000, claude=True),
+                    other=text_other(r, cache=30_000, cache_write=8_000, claude=True,
+                                     request_path="/v1/messages"))
+        shown = _pull(standin, sheet, db)
+        assert "cache_write — → 3, cache_write_long — → 4.8" in shown.output, shown.output
+        applied = _pull(standin, sheet, db, "--apply")
+        assert applied.exit_code == 0, applied.output
+        settings = Settings(db=str(db), platform_url=standin.url, platform_token=TOKEN,
+                            platform_user_id=USER_ID)
+        assert sync_now(str(db), settings).status == "ok"
+    finally:
+        server.shutdown()
+        server.server_close()
+    header = next(csv.reader(sheet.open()))
+    assert "cache_write" in header and "cache_write_long" in header   # added to an old sheet
+    with duckdb.connect(str(db), read_only=True) as conn:
+        got = conn.execute("SELECT cache_write_tokens, cost, charged FROM priced_calls "
+                           "WHERE model = 'claude-sonnet-4-5'").fetchall()
+    assert len(got) == 1
+    writes, cost, charged = got[0]
+    assert writes == 8_000
+    assert cost == charged
