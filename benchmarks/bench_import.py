@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,9 +21,15 @@ from pathlib import Path
 
 import duckdb
 
+from .charts import chart
+from .ratios import best_of, load_average, ratio_row, scaling
+
 ROOT = Path(__file__).resolve().parent.parent
 FULL_ROWS = 10_000_000
 QUICK_ROWS = 200_000
+RATIO_ROWS = 2_000_000  # the issue's row: a 2M-row new-api CSV
+SCALING_ROWS = (1_000_000, 10_000_000)
+GOAL_RATIO = 1.5
 
 # One row per call as the new-api console logs it: mostly consume rows, 2 % errors, a few
 # top-ups, a per-request (-c) model in the mix, cache tokens on some rows, unicode key labels.
@@ -80,8 +87,56 @@ def time_import(path: Path, db: Path) -> dict:
             "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime}
 
 
+def _import_once(export: Path, work: Path) -> float:
+    """``callmeter import`` of ``export`` into a fresh ledger (child process); its seconds."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return float(time_import(export, work / "bench.duckdb")["seconds"])
+
+
+def _read_csv_once(export: Path, work: Path) -> None:
+    """The limit: ``CREATE TABLE AS SELECT * FROM read_csv(file)`` into a file database, in a
+    child process as well (so both sides pay a process start)."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    code = ("import duckdb, sys; c = duckdb.connect(sys.argv[2]); "
+            "c.execute('CREATE TABLE t AS SELECT * FROM read_csv(?)', [sys.argv[1]]); c.close()")
+    subprocess.run([sys.executable, "-c", code, str(export), str(work / "limit.duckdb")],
+                   check=True, capture_output=True)
+
+
+def measure(rows: int, rounds: int) -> tuple[float, float]:
+    """(import seconds, limit seconds) for a ``rows``-row new-api CSV, best of ``rounds``."""
+    with tempfile.TemporaryDirectory(prefix="bench-import-ratio-") as tmp:
+        export = generate(Path(tmp) / "newapi.csv", rows)
+        mine, limit = best_of(rounds, lambda: _import_once(export, Path(tmp) / "a"),
+                              lambda: _read_csv_once(export, Path(tmp) / "b"))
+    return mine, limit
+
+
+def limit_ratio(rows: int, rounds: int) -> dict:
+    mine, limit = measure(rows, rounds)
+    return ratio_row(f"import {rows / 1e6:g}M-row new-api CSV", mine, limit, GOAL_RATIO,
+                     "DuckDB CTAS read_csv", rows=rows) | {"import rounds": rounds}
+
+
 def run(quick: bool = False, fmt: str = "csv", rows: int | None = None,
         workdir: Path | None = None, export: Path | None = None) -> dict:
+    """The ratio against the limit (the issue's 2M-row row; 200k quick), then, in full runs,
+    the scaling curve (1M, 10M); ``rows`` or ``export`` given: one import's figures only."""
+    if rows is None and export is None:
+        out = limit_ratio(QUICK_ROWS if quick else RATIO_ROWS, 1 if quick else 3)
+        if not quick:
+            curve = scaling(measure, SCALING_ROWS)
+            out["scaling (rows: callmeter s / limit s)"] = curve
+            out["scaling chart"] = chart("import", "rows", curve)
+        out["load average"] = load_average()
+        return out
+    return one_import(quick, fmt, rows, workdir, export)
+
+
+def one_import(quick: bool = False, fmt: str = "csv", rows: int | None = None,
+               workdir: Path | None = None, export: Path | None = None) -> dict:
     """Generate an export (or reuse ``export`` when it exists) and import it into a fresh
     ledger; return the figures."""
     rows = rows or (QUICK_ROWS if quick else FULL_ROWS)

@@ -11,6 +11,7 @@ first (the steady state: the anti-join on ``call_id`` runs against existing rows
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,10 +20,16 @@ from pathlib import Path
 
 import duckdb
 
+from .charts import chart
+from .ratios import best_of, load_average, ratio_row, scaling
+
 ROOT = Path(__file__).resolve().parent.parent
 SEGMENT_ROWS = 200_000
 FULL_ROWS = 5_000_000
 QUICK_ROWS = 600_000
+RATIO_ROWS, RATIO_ROWS_QUICK = 1_000_000, 200_000  # the issue's row: 1M records
+SCALING_ROWS = (1_000_000, 10_000_000)
+GOAL_RATIO = 1.5
 
 RECORDS_SQL = """
 SELECT
@@ -80,7 +87,83 @@ def time_load(db: Path) -> tuple[float, str]:
     return seconds, proc.stdout.strip()
 
 
+LOAD_IN_CHILD = """
+import sys, time
+from ingest.loader import load_spool
+from ledger.config import spool_dir
+from ledger.connect import open_ledger
+import pricing
+pricing.install()
+conn = open_ledger(sys.argv[1])
+t0 = time.perf_counter()
+result = load_spool(conn, spool_dir(sys.argv[1]), keep=True)
+took = time.perf_counter() - t0
+conn.close()
+print(took, result.inserted)
+"""
+
+
+def _load_once(segments: Path, work: Path) -> float:
+    """``load_spool`` of a copy of ``segments`` into a fresh ledger, in a child process (as
+    ``callmeter load`` runs it, start-up apart); its own seconds."""
+    from ledger.config import spool_dir
+
+    shutil.rmtree(work, ignore_errors=True)
+    db = work / "ledger.duckdb"
+    spool = spool_dir(str(db))
+    spool.mkdir(parents=True)
+    for p in segments.iterdir():
+        os.link(p, spool / p.name)  # hard links: --keep moves them, the sources stay
+    env = dict(os.environ, CALLMETER_SECRET_FILE=str(work / "secret"))
+    out = subprocess.run([sys.executable, "-c", LOAD_IN_CHILD, str(db)], capture_output=True,
+                         text=True, cwd=ROOT, env=env, check=True)
+    return float(out.stdout.strip().splitlines()[-1].split()[0])  # after the progress bar
+
+
+def _read_json_once(segments: Path, work: Path) -> None:
+    """The limit: DuckDB's own JSON reader, the same segments, the same columns, into a table
+    of a file database (no normalising, no ids, no pricing, no dedupe)."""
+    from ledger.schema import duckdb_columns_struct
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    files = sorted(str(p) for p in segments.iterdir())
+    with duckdb.connect(str(work / "limit.duckdb")) as conn:
+        conn.execute(f"CREATE TABLE t AS SELECT * FROM read_json({files!r}, "
+                     f"format='newline_delimited', columns={duckdb_columns_struct()})")
+
+
+def measure(rows: int, rounds: int) -> tuple[float, float]:
+    """(load seconds, limit seconds) for ``rows`` records, best of ``rounds`` each."""
+    with tempfile.TemporaryDirectory(prefix="bench-load-ratio-") as tmp:
+        segments = Path(tmp) / "segments"
+        write_segments(segments, rows, 0)
+        mine, limit = best_of(rounds, lambda: _load_once(segments, Path(tmp) / "a"),
+                              lambda: _read_json_once(segments, Path(tmp) / "b"))
+    return mine, limit
+
+
+def limit_ratio(rows: int, rounds: int) -> dict:
+    """``load`` of ``rows`` records ÷ DuckDB ``read_json`` of the same segments into a table."""
+    mine, limit = measure(rows, rounds)
+    return ratio_row(f"load {rows / 1e6:g}M records", mine, limit, GOAL_RATIO,
+                     "DuckDB read_json into a table", rows=rows) | {"rounds": rounds}
+
+
 def run(quick: bool) -> dict:
+    figures = limit_ratio(RATIO_ROWS_QUICK if quick else RATIO_ROWS, 1 if quick else 3)
+    figures.update(_steady_state(quick))
+    if not quick:
+        curve = scaling(measure, SCALING_ROWS)
+        figures["scaling (rows: callmeter s / limit s)"] = curve
+        figures["scaling chart"] = chart("load", "records", curve)
+    figures["load average"] = load_average()
+    return figures
+
+
+def _steady_state(quick: bool) -> dict:
+    """Two loads as a user runs them (``callmeter load``, start-up included): into an empty
+    ledger, then into the ledger holding the first batch (the anti-join's steady state)."""
     from ledger.config import spool_dir
 
     rows = QUICK_ROWS if quick else FULL_ROWS

@@ -24,8 +24,10 @@ from . import harness as h
 
 HERE = Path(__file__).resolve().parent
 LITELLM_VENV = Path(os.environ.get("CALLMETER_BENCH_LITELLM_VENV", HERE / ".litellm-venv"))
-QUICK = {"c1": 2, "c64": 3, "streams": 3, "paced": 3, "paced_chunks": 25, "memory": 0}
-FULL = {"c1": 8, "c64": 10, "streams": 8, "paced": 8, "paced_chunks": 50, "memory": 60}
+QUICK = {"c1": 2, "c64": 3, "streams": 3, "paced": 3, "paced_chunks": 25, "memory": 0,
+         "ratio_rounds": 1}
+FULL = {"c1": 8, "c64": 10, "streams": 8, "paced": 8, "paced_chunks": 50, "memory": 60,
+        "ratio_rounds": 3}
 
 
 def run(quick: bool) -> dict:
@@ -40,6 +42,7 @@ def run(quick: bool) -> dict:
                 minute = h.load_fixed(proxy.url, 64, size["memory"], warmup=0)
                 out["memory minute: requests"] = minute["requests"]
             spooled = spool_lines(Path(tmp) / "a")
+            out.update(against_bare_forwarder(up, proxy, Path(tmp), size))
         litellm = litellm_figures(up, Path(tmp), size) if not quick else {
             "skipped": "quick mode (LiteLLM is measured in full runs)"}
         if not quick:
@@ -102,6 +105,32 @@ def cpu_per_request(server: h.Server, load) -> dict:
     spent = h.cpu_seconds(server.proc.pid) - before
     result["cpu_us"] = spent / max(result["requests"], 1) * 1e6
     return result
+
+
+def against_bare_forwarder(up: h.Server, proxy: h.Server, tmp: Path, size: dict) -> dict:
+    """Proxy RSS and CPU per call as ratios against a bare aiohttp forwarder that records
+    nothing (the machine's limit for a Python proxy), measured in the same run: rounds of
+    c=64 load alternate between the two, best (lowest) of the rounds each."""
+    rounds, seconds = size["ratio_rounds"], size["c64"]
+    mine: list[float] = []
+    bare: list[float] = []
+    with variant(up, tmp / "bare", "minimal") as floor:
+        for _ in range(rounds):
+            for server, into in ((proxy, mine), (floor, bare)):
+                into.append(cpu_per_request(
+                    server, lambda s=server: h.load_fixed(s.url, 64, seconds, 0))["cpu_us"])
+        floor_rss = floor.rss_mb()
+    proxy_rss = proxy.rss_mb()
+    return {
+        "ratio: proxy CPU µs per call at c=64 ÷ bare forwarder (goal ≤ 1.1)":
+            round(min(mine) / min(bare), 2),
+        "proxy / bare forwarder CPU µs per call (best of rounds)":
+            f"{min(mine):.0f} / {min(bare):.0f} (rounds {rounds})",
+        "proxy RSS MB after load (goal ≤ 100) / bare forwarder RSS MB":
+            f"{proxy_rss:.0f} / {floor_rss:.0f}",
+        "ratio: proxy RSS ÷ bare forwarder RSS": round(proxy_rss / max(floor_rss, 1e-9), 2),
+        "proxy RSS met (≤ 100 MB)": _yes(proxy_rss <= 100),
+    }
 
 
 def spool_lines(folder: Path) -> int:

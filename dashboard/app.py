@@ -21,6 +21,7 @@ from dashboard import auth, queries  # noqa: E402
 from dashboard.connection import get_ledger  # noqa: E402
 from dashboard.context import Context, set_context  # noqa: E402
 from dashboard.filters import sidebar_filters  # noqa: E402
+from dashboard.throttle import LoginThrottle, client_address, throttle_keys  # noqa: E402
 from ledger import CallmeterError, Settings, settings_from_env  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -51,13 +52,32 @@ def _user(settings: Settings) -> auth.User:
         name = st.text_input("User", disabled=not users)
         password = st.text_input("Password", type="password")
         if st.form_submit_button("Sign in"):
-            found = auth.login(name, password, users=users,
-                               shared_password=settings.dashboard_password)
-            if found:
-                st.session_state["user"] = found
-                st.rerun()
-            st.error("Wrong user or password.")
+            _sign_in(name, password, users, settings.dashboard_password)
     st.stop()
+
+
+@st.cache_resource
+def _throttle() -> LoginThrottle:
+    """One throttle for the whole server process (every session's attempts count)."""
+    return LoginThrottle()
+
+
+def _sign_in(name: str, password: str, users: dict[str, dict[str, Any]] | None,
+             shared_password: str | None) -> None:
+    """Check one attempt, unless the user name or the client has failed too often lately."""
+    client = client_address(st.context.ip_address, dict(st.context.headers or {}))
+    keys = throttle_keys(name, client)
+    wait = _throttle().wait(keys)
+    if wait > 0:
+        st.error(f"Too many failed sign-ins; try again in {int(wait // 60) + 1} min.")
+        return
+    found = auth.login(name, password, users=users, shared_password=shared_password)
+    if found:
+        _throttle().succeeded(keys)
+        st.session_state["user"] = found
+        st.rerun()
+    _throttle().failed(keys)
+    st.error("Wrong user or password.")
 
 
 def _page(name: str, title: str, icon: str, **kw: Any) -> st.Page:

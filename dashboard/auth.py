@@ -55,9 +55,11 @@ def hash_password(password: str, *, iterations: int = ITERATIONS, salt: bytes | 
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Check ``password`` against a stored hash (or, for the env password, a plain value)."""
+    """Check ``password`` against a stored hash (or a plain value, compared as SHA-256 digests
+    so neither its length nor its content shows in the time taken)."""
     if not stored.startswith("pbkdf2_sha256$"):
-        return hmac.compare_digest(password.encode(), stored.encode())
+        return hmac.compare_digest(hashlib.sha256(password.encode()).digest(),
+                                   hashlib.sha256(stored.encode()).digest())
     try:
         _, iterations, salt, digest = stored.split("$")
         got = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt),
@@ -83,15 +85,45 @@ def load_users(path: Path) -> dict[str, dict[str, Any]]:
     return users
 
 
+_SHARED_HASHES: dict[str, str] = {}
+_DUMMY_HASHES: dict[int, str] = {}
+
+
+def _iterations(stored: str) -> int:
+    try:
+        return int(stored.split("$")[1])
+    except (IndexError, ValueError):
+        return ITERATIONS
+
+
+def dummy_hash(users: dict[str, dict[str, Any]]) -> str:
+    """A hash no password matches, at the users file's own cost: an unknown user name is
+    checked against it, so the time taken does not say whether the user exists."""
+    cost = max((_iterations(str(e.get("password", ""))) for e in users.values()),
+               default=ITERATIONS)
+    if cost not in _DUMMY_HASHES:
+        _DUMMY_HASHES[cost] = hash_password(secrets.token_hex(16), iterations=cost)
+    return _DUMMY_HASHES[cost]
+
+
+def shared_hash(shared_password: str) -> str:
+    """The shared password (a setting, in plain) hashed once per process with a random salt,
+    so every attempt costs the same PBKDF2 work as a users-file login."""
+    if shared_password not in _SHARED_HASHES:
+        _SHARED_HASHES[shared_password] = hash_password(shared_password)
+    return _SHARED_HASHES[shared_password]
+
+
 def login(username: str, password: str, *, users: dict[str, dict[str, Any]] | None,
           shared_password: str | None) -> User | None:
-    """The user these credentials belong to, or None."""
+    """The user these credentials belong to, or None (in the same time either way)."""
     if users:
         entry = users.get(username)
-        if entry and verify_password(password, entry["password"]):
+        stored = str(entry["password"]) if entry else dummy_hash(users)
+        if verify_password(password, stored) and entry:
             return User(username, entry["role"], tuple(entry.get("keys", ())))
         return None
-    if shared_password and verify_password(password, shared_password):
+    if shared_password and verify_password(password, shared_hash(shared_password)):
         return User(username or "finance", "finance")
     return None
 

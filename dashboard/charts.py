@@ -12,18 +12,55 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 TEMPLATE = "plotly_white"
+# Tableau 10 without its grey: nine colours told apart by most eyes (and in greyscale by
+# lightness); grey is kept for "other", the groups beyond the top ones.
+PALETTE = ("#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B", "#EECA3B", "#B279A2",
+           "#FF9DA6", "#9D755D")
+OTHER = "other"
+OTHER_COLOUR = "#BAB0AC"
+TOP = len(PALETTE)
+
+
+def top_groups(df: pd.DataFrame, label: str, weight: str, top: int = TOP) -> list[str]:
+    """The ``top`` labels by summed ``weight``, largest first (ties by name), then ``other``
+    when more labels exist: the order of the legend and of the colours."""
+    totals = (df.assign(_w=_float(df[weight]), _l=df[label].fillna("(none)").astype(str))
+              .groupby("_l")["_w"].sum().reset_index())
+    totals = totals.sort_values(["_w", "_l"], ascending=[False, True])
+    names = list(totals["_l"])
+    return names[:top] + ([OTHER] if len(names) > top else [])
+
+
+def fold_others(df: pd.DataFrame, label: str, keep: list[str]) -> pd.DataFrame:
+    """``df`` with every ``label`` outside ``keep`` renamed ``other`` (rows are not summed:
+    stacked bars add them up)."""
+    names = df[label].fillna("(none)").astype(str)
+    return df.assign(**{label: names.where(names.isin(keep), OTHER)})
+
+
+def colours(order: list[str]) -> dict[str, str]:
+    """One distinct colour per group in ``order``; ``other`` is grey."""
+    return {name: OTHER_COLOUR if name == OTHER else PALETTE[i % len(PALETTE)]
+            for i, name in enumerate(order)}
 
 
 def _float(series: pd.Series) -> pd.Series:
     return series.map(lambda v: float(v) if v is not None and v == v else 0.0)
 
 
-def spend_over_time(df: pd.DataFrame, grain: str = "day", currency: str = "USD") -> go.Figure:
-    """Stacked bars of spend per bucket, one colour per group (``bucket``, ``name``, ``cost``)."""
+def spend_over_time(df: pd.DataFrame, grain: str = "day", currency: str = "USD",
+                    top: int = TOP) -> go.Figure:
+    """Stacked bars of spend per bucket (``bucket``, ``name``, ``cost``): the ``top`` groups by
+    spend in the period, the rest as ``other``; the legend lists them by spend."""
     data = df.assign(spend=_float(df["cost"]), name=df["name"].fillna("(none)").astype(str))
+    order = top_groups(data, "name", "spend", top)
+    data = fold_others(data, "name", order)
+    data = data.groupby(["bucket", "name"], as_index=False).agg(spend=("spend", "sum"))
     fig = px.bar(data, x="bucket", y="spend", color="name", template=TEMPLATE,
+                 category_orders={"name": order}, color_discrete_map=colours(order),
                  labels={"bucket": grain, "spend": f"spend ({currency})", "name": ""})
-    fig.update_layout(barmode="stack", margin={"t": 10, "b": 10}, legend_title_text="")
+    fig.update_layout(barmode="stack", margin={"t": 10, "b": 10}, legend_title_text="",
+                      legend={"traceorder": "normal"})
     return fig
 
 
@@ -38,41 +75,71 @@ def ranked_bar(df: pd.DataFrame, label: str, value: str = "cost", currency: str 
     return fig
 
 
-def token_mix(df: pd.DataFrame) -> go.Figure:
+def token_mix(df: pd.DataFrame, top: int = TOP) -> go.Figure:
     """Per model: uncached input, cached input (cache reads), cache writes, output (excl.
-    reasoning), reasoning tokens."""
+    reasoning), reasoning tokens — the ``top`` models by tokens, the rest as ``other``."""
     writes = df["cache_write_tokens"]
     mix = pd.DataFrame({
-        "model": df["model"],
+        "model": df["model"].fillna("(none)").astype(str),
         "uncached input": df["input_tokens"] - df["cached_tokens"] - writes,
         "cached input": df["cached_tokens"],
         "cache writes": writes,
         "output": df["output_tokens"] - df["reasoning_tokens"],
         "reasoning": df["reasoning_tokens"],
-    }).groupby("model", as_index=False).sum()
+    })
+    mix["_total"] = df["input_tokens"] + df["output_tokens"]
+    order = top_groups(mix, "model", "_total", top)
+    mix = fold_others(mix, "model", order).drop(columns="_total")
+    mix = mix.groupby("model", as_index=False).sum()
     long = mix.melt(id_vars="model", var_name="tokens", value_name="count")
-    fig = px.bar(long, x="model", y="count", color="tokens", template=TEMPLATE)
+    fig = px.bar(long, x="model", y="count", color="tokens", template=TEMPLATE,
+                 category_orders={"model": order}, color_discrete_sequence=PALETTE,
+                 labels={"model": "", "count": "tokens", "tokens": ""})
     fig.update_layout(barmode="stack", margin={"t": 10, "b": 10})
     return fig
 
 
-def tokens_histogram(df: pd.DataFrame) -> go.Figure:
-    """Calls per tokens-per-call bin (log2 bins), one colour per model."""
-    fig = px.bar(df.assign(bin=df["tokens_from"].astype(str)), x="bin", y="calls",
-                 color="model", template=TEMPLATE,
-                 labels={"bin": "tokens per call (from)", "calls": "calls"})
-    fig.update_layout(barmode="group", margin={"t": 10, "b": 10})
+def token_bin_label(tokens_from: int) -> str:
+    """An octave bin [n, 2n) as words: ``1,024–2,047``."""
+    n = int(tokens_from)
+    return f"{n:,}" if n <= 1 else f"{n:,}–{2 * n - 1:,}"
+
+
+def tokens_histogram(df: pd.DataFrame, top: int = TOP) -> go.Figure:
+    """Calls per tokens-per-call bin (octaves, in numeric order), stacked per model: the
+    ``top`` models by calls, the rest as ``other``."""
+    order = top_groups(df, "model", "calls", top)
+    data = fold_others(df, "model", order)
+    data = data.groupby(["tokens_from", "model"], as_index=False).agg(calls=("calls", "sum"))
+    bins = sorted(int(b) for b in data["tokens_from"].unique())
+    data = data.assign(bin=data["tokens_from"].map(token_bin_label))
+    fig = px.bar(data, x="bin", y="calls", color="model", template=TEMPLATE,
+                 category_orders={"bin": [token_bin_label(b) for b in bins], "model": order},
+                 color_discrete_map=colours(order),
+                 labels={"bin": "tokens per call (input + output)", "calls": "calls",
+                         "model": ""})
+    fig.update_layout(barmode="stack", margin={"t": 10, "b": 10})
+    fig.update_xaxes(type="category")
     return fig
 
 
-def percentiles(df: pd.DataFrame, what: str = "latency") -> go.Figure:
-    """p50 / p90 / p99 of ``what`` (latency or ttft) per model, in ms."""
+def percentiles(df: pd.DataFrame, what: str = "latency", top: int = TOP) -> go.Figure:
+    """p50 / p90 / p99 of ``what`` (``latency`` or ``ttft``, read in ms) per model, drawn in
+    seconds under a title; the ``top`` models by calls (models without the measure, e.g. no
+    streams for time to first token, are left out)."""
     cols = [f"{what}_p50", f"{what}_p90", f"{what}_p99"]
-    long = df.melt(id_vars="model", value_vars=cols, var_name="percentile", value_name="ms")
+    data = df.dropna(subset=cols, how="all")
+    data = data.sort_values("calls", ascending=False).head(top) if "calls" in data else \
+        data.head(top)
+    long = data.melt(id_vars="model", value_vars=cols, var_name="percentile", value_name="ms")
     long["percentile"] = long["percentile"].str.split("_").str[1]
-    fig = px.bar(long, x="model", y="ms", color="percentile", barmode="group",
-                 template=TEMPLATE)
-    fig.update_layout(margin={"t": 10, "b": 10})
+    long["seconds"] = long["ms"].astype(float) / 1000
+    title = {"latency": "Latency (s)", "ttft": "Time to first token (s)"}.get(what, what)
+    fig = px.bar(long, x="model", y="seconds", color="percentile", barmode="group",
+                 template=TEMPLATE, color_discrete_sequence=PALETTE,
+                 category_orders={"model": list(data["model"])},
+                 labels={"model": "", "seconds": "seconds", "percentile": ""})
+    fig.update_layout(title={"text": title}, margin={"t": 40, "b": 10})
     return fig
 
 

@@ -73,11 +73,47 @@ class Display:
         return f"{amount:,} {self.currency}"
 
 
-def _param_date(raw: str | None, default: date) -> date:
+EARLIEST = date(2000, 1, 1)     # URL dates outside these are refused (date + 1 day overflows
+LATEST = date(2100, 12, 31)     # at 9999-12-31; no ledger holds calls outside them)
+MAX_RATE = Decimal(1_000_000)   # 1 unit of the sheet's currency is at most this much
+URL_PROBLEMS = "f_url_problems"
+
+
+def parse_rate(text: str | None) -> tuple[Decimal, str | None]:
+    """The display rate, or 1 and why ``text`` is not one (never NaN, infinite, 0, negative
+    or absurd: ``?rate=1e30`` or ``?rate=-1`` in a shared URL would show nonsense money)."""
+    if not text or not text.strip():
+        return Decimal(1), None
     try:
-        return date.fromisoformat(raw) if raw else default
-    except ValueError:
+        rate = Decimal(text.strip())
+    except InvalidOperation:
+        return Decimal(1), f"Rate {text[:20]!r} is not a number; using 1."
+    if not rate.is_finite() or not 0 < rate <= MAX_RATE:
+        return Decimal(1), (f"Rate {text[:20]!r} must be a number above 0 and at most "
+                            f"{MAX_RATE:,}; using 1.")
+    return rate, None
+
+
+def parse_currency(text: str | None) -> tuple[str, str | None]:
+    """A display currency label: up to 10 printable characters, else blank and why."""
+    value = (text or "").strip()
+    if len(value) <= 10 and all(c.isprintable() for c in value):
+        return value, None
+    return "", "Currency must be a short label such as EUR or ¥ (10 characters at most)."
+
+
+def _param_date(raw: str | None, default: date, problems: list[str], name: str) -> date:
+    if not raw:
         return default
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        problems.append(f"'{name}={raw[:20]}' is not a date (YYYY-MM-DD); using {default}.")
+        return default
+    if not EARLIEST <= value <= LATEST:
+        problems.append(f"'{name}={raw[:20]}' is outside {EARLIEST}…{LATEST}; using {default}.")
+        return default
+    return value
 
 
 def _label_of(choices: dict[str, str]) -> Callable[[str], str]:
@@ -85,15 +121,25 @@ def _label_of(choices: dict[str, str]) -> Callable[[str], str]:
 
 
 def _initial(qp: Any, default_end: date) -> dict[str, Any]:
-    end = _param_date(qp.get("to"), default_end)
-    start = _param_date(qp.get("from"), end - timedelta(days=29))
+    """The sidebar's first values from the URL; each parameter that cannot be used is
+    replaced by its default and said why (in ``URL_PROBLEMS``)."""
+    problems: list[str] = []
+    end = _param_date(qp.get("to"), default_end, problems, "to")
+    start = _param_date(qp.get("from"), end - timedelta(days=29), problems, "from")
     tz = qp.get("tz", "UTC")
+    if tz not in available_timezones() and tz != "UTC":
+        problems.append(f"'tz={tz[:40]}' is not a time zone name; using UTC.")
+        tz = "UTC"
+    currency, problem = parse_currency(qp.get("cur", ""))
+    rate, rate_problem = parse_rate(qp.get("rate", "1"))
+    problems += [p for p in (problem, rate_problem) if p]
     return {
         "f_period": (min(start, end), max(start, end)),
-        "f_tz": tz if tz in available_timezones() or tz == "UTC" else "UTC",
+        "f_tz": tz,
         **{f"f_{name}": [v for v in qp.get_all(name) if v] for name in LIST_PARAMS},
-        "f_currency": qp.get("cur", ""),
-        "f_rate": qp.get("rate", "1"),
+        "f_currency": currency,
+        "f_rate": str(rate) if rate_problem else qp.get("rate", "1"),
+        URL_PROBLEMS: problems,
     }
 
 
@@ -108,7 +154,9 @@ def sidebar_filters(options: dict[str, Any], default_end: date, sheet_currency: 
         st.session_state[f"f_{name}"] = [v for v in st.session_state[f"f_{name}"]
                                          if v in allowed]
     sb = st.sidebar
-    period = sb.date_input("Period", key="f_period")
+    for problem in st.session_state.pop(URL_PROBLEMS, []):
+        sb.warning(f"Link: {problem}")
+    period = sb.date_input("Period", key="f_period", min_value=EARLIEST, max_value=LATEST)
     tz = sb.selectbox("Timezone", sorted({*TIMEZONES, st.session_state["f_tz"]}), key="f_tz")
     labels = {"keys": "Keys", "models": "Models", "endpoints": "Endpoints",
               "modes": "Billing mode", "tags": "Tags"}
@@ -124,13 +172,14 @@ def sidebar_filters(options: dict[str, Any], default_end: date, sheet_currency: 
     picked: Any = period
     start, end = (picked if isinstance(picked, tuple) and len(picked) == 2
                   else (picked[0], picked[0]) if isinstance(picked, tuple) else (picked, picked))
-    try:
-        rate = Decimal(rate_text or "1")
-    except InvalidOperation:
-        sb.warning("Rate must be a number; using 1.")
-        rate = Decimal(1)
+    rate, problem = parse_rate(rate_text)
+    if problem:
+        sb.warning(problem)
+    currency, problem = parse_currency(currency)
+    if problem:
+        sb.warning(problem)
     f = Filters(start=start, end=end, tz=tz, scope_keys=scope_keys, **chosen)
-    _write_params(f, currency, rate_text)
+    _write_params(f, currency, str(rate) if rate != 1 else "")
     return f, Display(currency=currency or sheet_currency, rate=rate)
 
 

@@ -14,15 +14,20 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pricing.loader import LoadedSheet
+    from pricing.quote import Quote, Workload
     from pricing.report import FinanceReport
+    from pricing.sheet import PriceSheet
+    from pricing.whatif import SheetImpact
 
 from datetime import UTC, date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from ledger import TEXT_ENDPOINTS, fetch_one, sql_literal
+from ledger import TEXT_ENDPOINTS, fetch_one, split_model, sql_literal
 from pricing import break_even_tokens, rollup, variants
 from pricing.frames import decimal_frame, records
 from pricing.groups import KEY_REF_SQL, group_column, key_ref_label, tag_value_sql
@@ -489,6 +494,87 @@ def recommendations(_ledger: Ledger, marker: str, since: date, until: date) -> l
     from pricing.recommend import recommend
 
     return [r.to_dict() for r in recommend(_ledger.cursor(), since, until)]
+
+
+def _rec_in_view(r: dict[str, Any], f: Filters, keys: tuple[str, ...] | None) -> bool:
+    """A recommendation concerns the sidebar's view: its key (a fingerprint or ``label:NAME``,
+    as the sidebar names keys; keyless calls only when no key is chosen) is in view and its
+    (base) model one of the chosen models."""
+    if keys is not None and r.get("key_id") not in keys:
+        return False
+    if f.models and r.get("model") is not None:
+        return r["model"] in {split_model(m)[0] for m in f.models}
+    return True
+
+
+def recommendations_in_view(ledger: Ledger, marker: str, f: Filters,
+                            key_labels: dict[str, str]) -> list[dict[str, Any]]:
+    """``pricing.recommend.recommend`` over the sidebar's period (in its timezone), kept to the
+    keys and models in view; each gains ``key_name`` (the sidebar's label for its key, else
+    the calls' label or hint; None for keyless calls) and ``monthly_saving`` (the period's
+    saving scaled to 30 days)."""
+    since, until = f.bounds()
+    out = []
+    for r in _recommendations_between(ledger, marker, since, until):
+        if not _rec_in_view(r, f, f.keys_in_view()):
+            continue
+        saving = None if r["saving"] is None else Decimal(r["saving"])
+        key = r.get("key_id")
+        name = (key_labels.get(key) or key_ref_label(key) or r.get("key_label")
+                or r.get("key_hint")) if key else None
+        out.append({**r, "saving": saving, "key_name": name,
+                    "monthly_saving": None if saving is None else saving * 30 / f.days})
+    return out
+
+
+def monthly_saving(recs: list[dict[str, Any]]) -> Decimal:
+    """What acting on ``recs`` saves a month: alternatives for one workload (key × model ×
+    tag: a variant switch, two cheaper models) do not add up, so each counts its largest."""
+    best: dict[tuple[Any, ...], Decimal] = {}
+    for r in recs:
+        if r["monthly_saving"] is not None:
+            k = (r.get("key_id"), r.get("model"), r.get("tag"))
+            best[k] = max(best.get(k, r["monthly_saving"]), r["monthly_saving"])
+    return sum(best.values(), Decimal(0))
+
+
+@_cached
+def _recommendations_between(_ledger: Ledger, marker: str, since: Any, until: Any
+                             ) -> list[dict[str, Any]]:
+    from pricing.recommend import recommend
+
+    return [r.to_dict() for r in recommend(_ledger.cursor(), since, until)]
+
+
+@_cached
+def quote(_ledger: Ledger, marker: str, workload: Workload) -> Quote:
+    """``pricing.quote.quote`` (what ``callmeter quote`` prints) on the ledger's price sheet,
+    with the cheaper-model candidates of the shipped data/models.csv."""
+    from pricing.quote import quote as price_workload
+    from pricing.recommend import MODELS_CSV, load_models
+
+    return price_workload(_ledger.cursor(), workload, load_models(MODELS_CSV))
+
+
+def priced_models(ledger: Ledger, marker: str) -> list[str]:
+    """Base models the sheet prices (per token or per request), for the quote's model list."""
+    models = prices_table(ledger, marker)["model"].dropna().astype(str)
+    return sorted({split_model(m)[0] for m in models})
+
+
+@_cached
+def sheet_impact(_ledger: Ledger, marker: str, sha256: str, _sheet: PriceSheet) -> SheetImpact:
+    """``pricing.whatif.sheet_impact`` of a candidate sheet (cached by its content hash)."""
+    from pricing.whatif import sheet_impact as impact
+
+    return impact(_ledger.cursor(), _sheet)
+
+
+def previous_sheet(ledger: Ledger) -> tuple[LoadedSheet, PriceSheet] | None:
+    """The sheet loaded before the current one, for an undo (read live: loads change it)."""
+    from pricing.whatif import previous_sheet as previous
+
+    return previous(ledger.cursor())
 
 
 def key_budgets(ledger: Ledger, key: str, names: tuple[str | None, ...]) -> tuple[Any, ...]:

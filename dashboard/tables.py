@@ -68,7 +68,8 @@ COLUMNS: dict[str, Column] = {
     "current_mode": Column("Billing mode"), "cheaper_mode": Column("Cheaper mode"),
     "tag": Column("Tag"), "tag_value": Column("Tag value"), "usage_source": Column("Usage"),
     "status": Column("Status", "number"), "stream": Column("Streamed"),
-    "explanation": Column("Why they differ"), "grp": Column("Group", "id"),
+    "explanation": Column("Why they differ"), "kind": Column("Kind"),
+    "action": Column("Action"), "confidence": Column("Confidence"), "grp": Column("Group", "id"),
     # when
     "started_at": Column("Started (UTC)", "time"), "day": Column("Day", "time"),
     "bucket": Column("Period", "time"), "hour": Column("Hour", "time"),
@@ -97,6 +98,14 @@ COLUMNS: dict[str, Column] = {
     # money
     "cost": _money("Cost"), "actual_cost": _money("Paid"), "cheaper_cost": _money("On cheaper"),
     "saving": _money("Saving"), "charged": _money("Platform charged"),
+    "monthly_saving": _money("Saving a month"),
+    "per_call": _money("Per call"), "option": Column("Option"),
+    # a price sheet's what-if (Prices page)
+    "cost_before": _money("Cost now"), "cost_after": _money("Cost with this sheet"),
+    "delta": _money("Change"), "unpriced_before": _count("Unpriced calls now"),
+    "unpriced_after": _count("Unpriced calls with this sheet"),
+    "effective_from": Column("Effective from", "time"),
+    "above_input_tokens": _count("Above input tokens"), "change": Column("Change to the row"),
     "cost_where_charged": _money("Ledger cost where charged"),
     "token_cost": _money("Paid per-token"), "request_cost": _money("Paid per-request"),
     "paid_per_token": _money("Paid per-token"),

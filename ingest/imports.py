@@ -7,6 +7,7 @@ written as a finished spool segment, which the owner loads on its next refresh; 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from ledger import (
     ADJUSTMENTS_SUFFIX,
     CALL_COLUMNS,
     CLOSED_SUFFIX,
+    CallmeterError,
     ImportFormatError,
     LedgerLocked,
     fetch_one,
@@ -36,6 +38,10 @@ from .importers import (
     detect_format,
     import_file,
 )
+from .importers.base import head_text
+from .importers.jsonio import is_json_document
+from .importers.sources import Source, expand, open_sources
+from .importers.text_encoding import prepare
 
 
 def spool_handoff(folder: Path) -> Callable[..., int]:
@@ -83,30 +89,64 @@ def import_paths(
     options: ImportOptions | None = None,
     around: Callable[..., Any] | None = None,
     data_path: str | None = None,
+    recursive: bool = False,
 ) -> tuple[list[ImportResult], LedgerLocked | None]:
     """Import every path; return the results and, when the ledger was held, who held it.
 
+    A folder stands for its files, a ``.gz`` / ``.zip`` for its content (ingest.importers.
+    sources); each file is made plain UTF-8 first (ingest.importers.text_encoding).
     ``around(conn, label, work)`` wraps each file's work (the CLI passes a progress bar).
     """
     options = options or ImportOptions()
-    paths = [Path(p) for p in paths]
-    for p in paths:
-        if not p.is_file():
-            raise ImportFormatError(f"{p}: no such file")
+    files = [f for p in paths for f in expand(Path(p), recursive)]
+    if fmt != "auto":
+        _format(fmt)
     conn, handoff, locked = open_for_import(db, data_path)
     results = []
     try:
-        for path in paths:
-            module = detect_format(path, FORMATS) if fmt == "auto" else _format(fmt)
-
-            def work(path: Path = path, module: ImportFormat = module) -> ImportResult:
-                return import_file(conn, path, module, options, rejected_dir(db),
-                                   handoff=handoff)
-
-            results.append(around(conn, f"importing {path.name}", work) if around else work())
+        with tempfile.TemporaryDirectory(prefix="callmeter-import-") as tmp:
+            for path in files:
+                for source in open_sources(path, Path(tmp)):
+                    try:
+                        results.append(_import_source(conn, db, source, fmt, options,
+                                                      Path(tmp), handoff, around))
+                    except (CallmeterError, duckdb.Error, UnicodeError, OSError) as exc:
+                        # one unreadable file (or member) must not stop the others
+                        results.append(ImportResult(source.label, fmt,
+                                                    error=unreadable(source.label, exc)))
     finally:
         conn.close()
     return results, locked
+
+
+def _import_source(conn: duckdb.DuckDBPyConnection, db: str, source: Source, fmt: str,
+                   options: ImportOptions, scratch: Path, handoff: Callable[..., Any] | None,
+                   around: Callable[..., Any] | None) -> ImportResult:
+    """One file: made UTF-8, its format detected, imported under its label."""
+    text = prepare(source.path, scratch, options.encoding,
+                   document=is_json_document(head_text(source.path)))
+    module = detect_format(text.path, FORMATS, source.label) if fmt == "auto" else _format(fmt)
+
+    def work() -> ImportResult:
+        result = import_file(conn, text.path, module, options, rejected_dir(db),
+                             handoff=handoff, label=source.label, dropped=text.dropped)
+        result.notes[:0] = text.notes
+        return result
+
+    name = Path(source.label).name
+    return around(conn, f"importing {name}", work) if around else work()
+
+
+def unreadable(label: str, exc: BaseException) -> str:
+    """One or two lines for a file that could not be read at all, never a reader's dump."""
+    if isinstance(exc, CallmeterError):
+        return str(exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, duckdb.Error):
+        first = first.split(": ", 1)[-1][:200]
+        return (f"{label}: cannot be read ({first}); check that it is an export in one of the "
+                "formats (docs/importers.md) or pass --format")
+    return f"{label}: cannot be read ({first[:200]})"
 
 
 def _format(name: str) -> ImportFormat:

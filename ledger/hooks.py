@@ -17,13 +17,15 @@ Migrations have their own registration point: :func:`ledger.migrations.register`
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # hints only: `callmeter proxy` installs pricing and never loads DuckDB
+    import duckdb
 
 InsertBuilder = Callable[[str, str], str]
 """``(new_rows_sql, columns) -> INSERT statement`` adding those rows to ``calls``."""
 
-CallsAdded = Callable[[duckdb.DuckDBPyConnection], object]
+CallsAdded = Callable[["duckdb.DuckDBPyConnection"], object]
 """A step run after calls were added (its result is ignored)."""
 
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # hints only: `callmeter proxy` installs pricing and never loads DuckDB
+    import duckdb
 
 from .errors import LedgerError, LedgerTooNew
 from .schema import create_adjustments_sql
 
-Migration = Callable[[duckdb.DuckDBPyConnection], None]
+Migration = Callable[["duckdb.DuckDBPyConnection"], None]
 
 _NAME = re.compile(r"^m(\d{3})_[a-z0-9_]+$")
 _REGISTERED: dict[str, Migration] = {}

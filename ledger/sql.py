@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:  # type hints only: the proxy imports this module and never needs DuckDB
+    import duckdb
 
 
 def sql_literal(value: str | PathLike[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,7 +21,9 @@ from .queries import (
     DELETE_PRICES_SQL,
     INSERT_PRICE_SHEET_SQL,
     INSERT_PRICE_SQL,
+    KEEP_SHEET_ROWS_SQL,
     LATEST_PRICE_SHEET_SQL,
+    SNAPSHOT_SUFFIX_RE,
     UNPRICED_MODELS_SQL,
 )
 from .sheet import PriceSheet, read_sheet, require_valid
@@ -71,6 +74,7 @@ def load_prices(conn: duckdb.DuckDBPyConnection, source: str | Path | PriceSheet
         conn.executemany(INSERT_PRICE_SQL, params)
         conn.execute(INSERT_PRICE_SHEET_SQL, [loaded.sheet, loaded.sha256, loaded.loaded_at,
                                               loaded.rows, loaded.models, loaded.currency])
+        conn.execute(KEEP_SHEET_ROWS_SQL, [loaded.sha256, loaded.sha256])  # for an undo
         refresh_cost_memo(conn)  # history repriced under the new sheet
         conn.execute("COMMIT")
     except BaseException:
@@ -104,10 +108,15 @@ def unpriced_by_sheet(conn: duckdb.DuckDBPyConnection, sheet: PriceSheet
     for row in sheet.rows:
         if row.model not in earliest or row.effective_from < earliest[row.model]:
             earliest[row.model] = row.effective_from
+    sheet_bases = {m.removesuffix("-c") for m in earliest}
     found: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, None, None])
     for model, base, mode, day, calls in conn.execute(CALL_DAYS_SQL).fetchall():
         key = variant_name(base or model, mode)
-        first = earliest.get(key)
+        # a dated snapshot without a row of its own is priced from its base model's (queries)
+        priced_as = base or model
+        if priced_as not in sheet_bases:
+            priced_as = re.sub(SNAPSHOT_SUFFIX_RE, "", priced_as)
+        first = earliest.get(variant_name(priced_as, mode))
         if first is not None and day is not None and day >= first:
             continue
         acc = found[(model, key)]

@@ -10,8 +10,10 @@ every other row live, so a stale memo can cost speed but never correctness.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # hints only: `callmeter proxy` installs pricing and never loads DuckDB
+    import duckdb
 
 from ledger import fetch_one
 

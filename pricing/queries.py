@@ -13,6 +13,14 @@ from .variants import VARIANT_COLUMNS, raw, variant_choice_sql, variant_totals_s
 
 # endpoint IN (...) of the calls a platform never bills
 NON_BILLABLE_SQL = "(" + ", ".join(map(sql_literal, NON_BILLABLE_ENDPOINTS)) + ")"
+# A call the platform never bills: a non-billable endpoint, or no model at all (GET /models,
+# new-api's /api/status and other calls that name no model through the proxy): cost 0, priced.
+NOT_BILLED_SQL = (f"(coalesce(endpoint IN {NON_BILLABLE_SQL}, false) "
+                  "OR nullif(trim(model), '') IS NULL)")
+# A dated snapshot or alias of a model (gpt-4o-2024-08-06, gpt-4-0613, claude-sonnet-4-5-20250929,
+# gemini-2.0-flash-001, claude-3-5-sonnet-latest) is priced from its base model's row when the
+# sheet has no row of its own; ``price_model`` says which row priced a call.
+SNAPSHOT_SUFFIX_RE = r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|\d{3}|latest)$"
 
 PRICES_TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS prices (
@@ -66,6 +74,30 @@ SELECT sheet, sha256, loaded_at, rows, models, currency
 FROM price_sheets ORDER BY loaded_at DESC LIMIT 1
 """
 
+# m010: every loaded sheet's rows by its sha256, so the dashboard can undo to the sheet before
+# (price_sheets alone records which sheet was loaded when, not its rows)
+PRICE_SHEET_ROWS_TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS price_sheet_rows AS
+SELECT CAST(NULL AS VARCHAR) AS sha256, * FROM prices LIMIT 0
+"""
+KEEP_SHEET_ROWS_SQL = """
+INSERT INTO price_sheet_rows BY NAME
+SELECT CAST(? AS VARCHAR) AS sha256, * FROM prices
+WHERE NOT EXISTS (SELECT 1 FROM price_sheet_rows WHERE sha256 = ?)
+"""
+PREVIOUS_SHEET_SQL = """
+SELECT sheet, sha256, loaded_at, rows, models, currency FROM price_sheets
+WHERE sha256 IS DISTINCT FROM (SELECT sha256 FROM price_sheets ORDER BY loaded_at DESC LIMIT 1)
+  AND sha256 IN (SELECT sha256 FROM price_sheet_rows)
+ORDER BY loaded_at DESC LIMIT 1
+"""
+SHEET_ROWS_SQL = """
+SELECT sheet_line, model, effective_from, input, cached_input, output, request, image,
+  audio_minute, characters, cache_write, cache_write_long, coalesce(above_input_tokens, 0),
+  currency
+FROM price_sheet_rows WHERE sha256 = ? ORDER BY sheet_line, model, effective_from
+"""
+
 # priced_calls: every calls column, then the costs.
 #
 # 1. prices become validity periods, computed from the small prices table alone: each version of
@@ -114,7 +146,10 @@ def _tier_columns() -> str:
 
 
 _PRICED_HEAD_SQL = f"""
-WITH price_rows AS (
+WITH sheet_models AS (
+    SELECT DISTINCT regexp_replace(model, '-c$', '') AS model FROM prices
+),
+price_rows AS (
     SELECT model, effective_from, currency,
         CASE WHEN coalesce(above_input_tokens, 0) = 0 THEN 0
              ELSE above_input_tokens + 1 END AS tier_start,
@@ -175,10 +210,13 @@ keyed AS (
               greatest(coalesce(c.input_tokens, 0) - coalesce(c.cached_tokens, 0), 0))
             AS _n_write_long,
         rp.request AS _r_request, tp.currency AS _t_currency, rp.currency AS _r_currency
-    FROM {{source}} c
-    LEFT JOIN token_periods tp ON tp.model = c.base_model
+    FROM (SELECT c0.*, CASE WHEN sm.model IS NULL
+                 THEN regexp_replace(c0.base_model, '{SNAPSHOT_SUFFIX_RE}', '')
+                 ELSE c0.base_model END AS _price_key
+          FROM {{source}} c0 LEFT JOIN sheet_models sm ON sm.model = c0.base_model) c
+    LEFT JOIN token_periods tp ON tp.model = c._price_key
       AND c.started_at >= tp.valid_from AND c.started_at < tp.valid_to
-    LEFT JOIN request_periods rp ON rp.base_model = c.base_model
+    LEFT JOIN request_periods rp ON rp.base_model = c._price_key
       AND c.started_at >= rp.valid_from AND c.started_at < rp.valid_to
 ),
 """
@@ -187,7 +225,7 @@ _PRICED_TAIL_SQL = """
 costed AS (
     SELECT *,
         CASE
-          WHEN endpoint IN {non_billable} THEN CAST(0 AS DECIMAL(38,15))
+          WHEN {not_billed} THEN CAST(0 AS DECIMAL(38,15))
           WHEN NOT _t_found THEN NULL
           WHEN coalesce(status, 200) >= 400 THEN CAST(0 AS DECIMAL(38,15))
           ELSE CAST(
@@ -210,30 +248,33 @@ costed AS (
             AS DECIMAL(38,15))
         END AS cost_as_token,
         CASE
-          WHEN endpoint IN {non_billable} THEN CAST(0 AS DECIMAL(38,15))
+          WHEN {not_billed} THEN CAST(0 AS DECIMAL(38,15))
           WHEN NOT _r_found THEN NULL
           WHEN coalesce(status, 200) >= 400 THEN CAST(0 AS DECIMAL(38,15))
           ELSE CAST(CAST(coalesce(requests, 1) AS BIGINT) * _r_request AS DECIMAL(38,15))
         END AS cost_as_request
     FROM keyed
 )
-SELECT * EXCLUDE (_tier_tokens, _token_from, _request_from, _t_found, _r_found,
+SELECT * EXCLUDE (_price_key, _tier_tokens, _token_from, _request_from, _t_found, _r_found,
                   _t_input, _t_cached, _t_output, _t_image, _t_audio, _t_chars, _t_currency,
                   _t_write, _t_write_long, _n_write, _n_write_long, _r_request, _r_currency),
     CASE
-      WHEN endpoint IN {non_billable} THEN CAST(0 AS DECIMAL(38,15))
+      WHEN {not_billed} THEN CAST(0 AS DECIMAL(38,15))
       WHEN coalesce(status, 200) >= 400 THEN CAST(0 AS DECIMAL(38,15))
       WHEN billing_mode = 'request' THEN cost_as_request
       ELSE cost_as_token
     END AS cost,
-    CASE WHEN endpoint IN {non_billable} THEN true
+    CASE WHEN {not_billed} THEN true
          WHEN billing_mode = 'request' THEN _r_found ELSE _t_found END AS priced,
     CASE WHEN billing_mode = 'request' THEN _request_from ELSE _token_from END
         AS price_effective_from,
     coalesce(CASE WHEN billing_mode = 'request' THEN _r_currency ELSE _t_currency END,
-             _t_currency, _r_currency) AS currency
+             _t_currency, _r_currency) AS currency,
+    CASE WHEN {not_billed} THEN NULL
+         WHEN CASE WHEN billing_mode = 'request' THEN _r_found ELSE _t_found END
+         THEN _price_key END AS price_model
 FROM costed
-""".replace("{non_billable}", NON_BILLABLE_SQL)
+""".replace("{not_billed}", NOT_BILLED_SQL)
 
 # Costs are memoised in the calls table (memo_* columns), computed on insert and on every
 # prices change, and tagged with the version (a hash of the prices table) they were computed
@@ -246,6 +287,7 @@ PRICED_COLUMNS_MEMO = {
     "priced": "memo_priced",
     "price_effective_from": "memo_price_effective_from",
     "currency": "memo_currency",
+    "price_model": "memo_price_model",
 }
 MEMO_COLUMNS_SQL = {
     "memo_cost_as_token": "DECIMAL(38,15)",
@@ -254,6 +296,7 @@ MEMO_COLUMNS_SQL = {
     "memo_priced": "BOOLEAN",
     "memo_price_effective_from": "DATE",
     "memo_currency": "VARCHAR",
+    "memo_price_model": "VARCHAR",
     "memo_prices_version": "VARCHAR",
 }
 ADD_MEMO_COLUMNS_SQL = [f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {name} {typ}"
@@ -311,7 +354,7 @@ WHERE calls.call_id = live.call_id
 
 # Column order of priced_calls after the calls columns (the contract names come first).
 PRICED_COLUMNS = ("cost_as_token", "cost_as_request", "cost", "priced",
-                  "price_effective_from", "currency")
+                  "price_effective_from", "currency", "price_model")
 
 # Models with calls that the loaded prices do not price (no row for the model on the call's
 # day, or a usage unit without a price), with call counts.
@@ -337,7 +380,7 @@ SELECT model, base_model, billing_mode,
     {utc_day_sql("started_at")} AS day,
     sum(coalesce(requests, 1)) AS calls
 FROM calls
-WHERE endpoint IS NULL OR endpoint NOT IN {NON_BILLABLE_SQL}
+WHERE NOT {NOT_BILLED_SQL}
 GROUP BY ALL
 """
 

@@ -26,7 +26,7 @@ import pandas as pd
 from ledger import TEXT_ENDPOINTS, data_file, fetch_one, sql_literal, variant_name
 
 from .frames import decimal_frame, records
-from .groups import TAG_PAIRS_JOIN
+from .groups import KEY_REF_SQL, TAG_PAIRS_JOIN
 from .memo import priced_source
 from .periods import UTC_DAY_SQL, Bound, utc_start, utc_week_sql
 from .variants import RAW_MEASURES, summed, variant_choice_sql, variant_totals_sql
@@ -63,13 +63,25 @@ class Recommendation:
     key_id: str | None = None
     key_hint: str | None = None
     model: str | None = None
+    key_label: str | None = None  # the labels seen on the workload's calls (label-only keys)
     tag: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # a NULL key read through pandas arrives as NaN: keyless and label-only calls are None
+        for name in ("key_id", "key_hint", "key_label", "model", "tag"):
+            value = getattr(self, name)
+            if value is not None and value != value:
+                setattr(self, name, None)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["saving"] = None if self.saving is None else str(self.saving)
         return d
+
+
+# Label-only keys (imports without a key) are told apart by their labels on a card
+KEY_LABELS_SQL = "string_agg(DISTINCT key_label, ', ' ORDER BY key_label) AS key_label"
 
 
 def _period(since: Bound, until: Bound) -> list[Any]:
@@ -96,14 +108,15 @@ WEEK_SQL = utc_week_sql("started_at")
 VARIANT_AGG_SQL = """
 CREATE TEMP TABLE {name} AS
 WITH w AS (
-  SELECT key_id, base_model, {tag_col}, billing_mode, requests, status, cost, cost_as_token,
-         cost_as_request, key_hint, {week} AS week
+  SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, {tag_col}, billing_mode, requests,
+         status, cost, cost_as_token,
+         cost_as_request, key_hint, key_label, {week} AS week
   FROM {source} WHERE started_at >= ? AND started_at < ?
 )
 SELECT key_id, base_model, tag, week, billing_mode, status < 400 AS ok,
   cost_as_request < cost_as_token AS request_cheaper,
   cost_as_token < cost_as_request AS token_cheaper,
-  any_value(key_hint) AS key_hint, """ + ", ".join(
+  any_value(key_hint) AS key_hint, list(DISTINCT key_label) AS key_labels, """ + ", ".join(
     f"{expr} AS {name}" for name, expr in RAW_MEASURES.items()
     if name not in ("token_calls", "request_calls")) + """
 FROM w GROUP BY ALL
@@ -113,13 +126,14 @@ FROM w GROUP BY ALL
 # switch_savings use) from the TEMP sums, and the median tokens per call from the calls.
 VARIANT_SQL = """
 WITH m AS (
-  SELECT key_id, base_model, {tag_col},
+  SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, {tag_col},
     quantile_disc((input_tokens + output_tokens) // greatest(requests, 1), 0.5)
       AS median_tokens_per_call
   FROM {source} WHERE started_at >= ? AND started_at < ?
   GROUP BY ALL
 ), a AS (
   SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag,
+    array_to_string(list_sort(list_distinct(flatten(list(key_labels)))), ', ') AS key_label,
     string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
     """ + variant_totals_sql(summed) + """,
     coalesce(sum(calls) FILTER (WHERE ok AND request_cheaper), 0) AS calls_request_cheaper,
@@ -228,6 +242,7 @@ def variant_switches(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound
             caveat="based on this period's token mix; if calls get longer or shorter the "
                    "break-even moves. Same model, so quality is unchanged.",
             confidence=r["confidence"], key_id=r["key_id"], key_hint=r["key_hint"],
+            key_label=r["key_label"] or None,
             model=r["base_model"], tag=r["tag"],
             details={k: r[k] for k in ("calls", "paid", "alternative", "best_mode",
                                        "share_request_cheaper", "weeks", "weeks_favourable")}))
@@ -242,7 +257,8 @@ NEEDED_MODALITY = {**{e: "text" for e in TEXT_ENDPOINTS}, "embeddings": "embeddi
 _RECOMMENDED_SQL = "(" + ", ".join(map(sql_literal, NEEDED_MODALITY)) + ")"
 
 WORKLOAD_SHAPE_SQL = f"""
-SELECT key_id, any_value(key_hint) AS key_hint, base_model, endpoint,
+SELECT {KEY_REF_SQL} AS key_id, any_value(key_hint) AS key_hint, {KEY_LABELS_SQL},
+  base_model, endpoint,
   string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
   sum(requests) AS calls, count(*) FILTER (WHERE cost IS NULL) AS unpriced_rows,
   sum(cost) AS paid,
@@ -252,7 +268,7 @@ SELECT key_id, any_value(key_hint) AS key_hint, base_model, endpoint,
   sum(reasoning_tokens) AS reasoning_tokens
 FROM {{source}}
 WHERE started_at >= ? AND started_at < ? AND endpoint IN {_RECOMMENDED_SQL}
-GROUP BY key_id, base_model, endpoint
+GROUP BY 1, base_model, endpoint
 """
 
 # The workload's successful calls re-priced at another model's sheet rows, per UTC day so each
@@ -263,7 +279,7 @@ GROUP BY key_id, base_model, endpoint
 # of scanning ``calls`` again (sums of sums: the same figures).
 WORKLOAD_DAYS_SQL = """
 CREATE TEMP TABLE {name} AS
-SELECT key_id, base_model, endpoint, {day} AS day,
+SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, endpoint, {day} AS day,
   sum(input_tokens - cached_tokens - coalesce(cache_write_tokens, 0)) AS uncached,
   sum(cached_tokens) AS cached,
   sum(coalesce(cache_write_tokens, 0) - coalesce(cache_write_long_tokens, 0)) AS writes,
@@ -278,7 +294,7 @@ WITH w AS (
   SELECT day, sum(uncached) AS uncached, sum(cached) AS cached, sum(writes) AS writes,
     sum(writes_long) AS writes_long, sum(output) AS output, sum(requests) AS requests
   FROM {days}
-  WHERE key_id IS NOT DISTINCT FROM ? AND base_model = ? AND endpoint = ?
+  WHERE key_id IS NOT DISTINCT FROM CAST(? AS VARCHAR) AND base_model = ? AND endpoint = ?
   GROUP BY day
 ), p AS (SELECT * FROM prices WHERE model = ? {tier_filter})
 """
@@ -445,6 +461,7 @@ def _cheaper_recommendations(w: dict[str, Any], best: dict[str, tuple[Decimal, s
             caveat="a different model: check answer quality on a sample of this "
                    "workload's real prompts before switching.",
             confidence="low", key_id=w["key_id"], key_hint=w["key_hint"],
+            key_label=w["key_label"] or None,
             model=w["base_model"], details={"candidate": name, "group": group,
                                             "candidate_cost": cost, "paid": w["paid"]}))
     return out
@@ -458,16 +475,19 @@ def _cheaper_recommendations(w: dict[str, Any], best: dict[str, tuple[Decimal, s
 # constant within the day, and the products are DECIMAL).
 CACHE_SQL = """
 WITH c AS (
-  SELECT key_id, any_value(key_hint) AS key_hint, base_model,
-         sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
+  SELECT """ + KEY_REF_SQL + """ AS key_id, any_value(key_hint) AS key_hint,
+         list(DISTINCT key_label) AS key_labels,
+         base_model, sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
          sum(coalesce(cache_write_tokens, 0) - coalesce(cache_write_long_tokens, 0)) AS writes,
          sum(coalesce(cache_write_long_tokens, 0)) AS writes_long,
          {day} AS day
   FROM calls WHERE started_at >= ? AND started_at < ? AND status < 400
     AND billing_mode = 'token' AND input_tokens > 0
-  GROUP BY key_id, base_model, day
+  GROUP BY 1, base_model, day
 ), p AS (SELECT * FROM prices WHERE input IS NOT NULL {tier_filter})
-SELECT c.key_id, any_value(c.key_hint) AS key_hint, c.base_model,
+SELECT c.key_id, any_value(c.key_hint) AS key_hint,
+  array_to_string(list_sort(list_distinct(flatten(list(c.key_labels)))), ', ') AS key_label,
+  c.base_model,
   sum(c.input_tokens) AS input_tokens, sum(c.cached_tokens) AS cached_tokens,
   sum(c.cached_tokens) / sum(c.input_tokens) AS cached_share,
   sum(c.cached_tokens * (p.input - coalesce(p.cached_input, p.input)) * 0.000001
@@ -485,16 +505,17 @@ GROUP BY c.key_id, c.base_model ORDER BY saving_per_10pct_more_cached DESC
 # of the period cost seconds); a key without a 429 has a peak of 0.
 FAILED_SQL = """
 WITH per_key AS (
-  SELECT key_id, any_value(key_hint) AS key_hint, sum(requests) AS calls,
+  SELECT """ + KEY_REF_SQL + """ AS key_id, any_value(key_hint) AS key_hint,
+    """ + KEY_LABELS_SQL + """, sum(requests) AS calls,
     coalesce(sum(requests) FILTER (WHERE status = 429), 0) AS rate_limited,
     coalesce(sum(requests) FILTER (WHERE status >= 400), 0) AS failed,
     coalesce(sum(latency_ms) FILTER (WHERE status >= 400), 0) / 1000.0 AS seconds_wasted
   FROM calls WHERE started_at >= ? AND started_at < ?
-  GROUP BY key_id
+  GROUP BY 1
 ), per_minute AS (
-  SELECT key_id, count(*) AS n FROM calls
+  SELECT """ + KEY_REF_SQL + """ AS key_id, count(*) AS n FROM calls
   WHERE started_at >= ? AND started_at < ? AND status = 429
-  GROUP BY key_id, date_trunc('minute', started_at)
+  GROUP BY 1, date_trunc('minute', started_at)
 ), peak AS (SELECT key_id, max(n) AS peak FROM per_minute GROUP BY key_id)
 SELECT p.*, coalesce(peak.peak, 0) AS peak_429_per_minute
 FROM per_key p LEFT JOIN peak ON peak.key_id IS NOT DISTINCT FROM p.key_id
@@ -502,11 +523,12 @@ ORDER BY rate_limited DESC, key_id
 """
 
 ESTIMATED_SQL = """
-SELECT key_id, any_value(key_hint) AS key_hint, coalesce(sum(cost), 0) AS spend,
+SELECT """ + KEY_REF_SQL + """ AS key_id, any_value(key_hint) AS key_hint,
+  """ + KEY_LABELS_SQL + """, coalesce(sum(cost), 0) AS spend,
   coalesce(sum(cost) FILTER (WHERE usage_source <> 'reported'), 0) AS estimated_spend,
   coalesce(sum(requests) FILTER (WHERE usage_source <> 'reported'), 0) AS estimated_calls
 FROM {source} WHERE started_at >= ? AND started_at < ?
-GROUP BY key_id ORDER BY estimated_spend DESC, key_id
+GROUP BY 1 ORDER BY estimated_spend DESC, key_id
 """
 
 
@@ -540,6 +562,7 @@ def _other_money(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, t:
                 and r["cached_share"] < 0.5:
             out.append(Recommendation(
                 kind="prompt_cache", key_id=r["key_id"], key_hint=r["key_hint"],
+            key_label=r["key_label"] or None,
                 model=r["base_model"], saving=gain, confidence="low",
                 action=f"raise the prompt-cache hit rate on {r['base_model']} "
                        "(stable system prompt and tools first, variable text last)",
@@ -551,7 +574,8 @@ def _other_money(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, t:
     for r in records(failed_call_waste(conn, since, until)):
         if r["rate_limited"] >= t.storm_min_calls:
             out.append(Recommendation(
-                kind="rate_limits", key_id=r["key_id"], key_hint=r["key_hint"], saving=None,
+                kind="rate_limits", key_id=r["key_id"], key_hint=r["key_hint"],
+            key_label=r["key_label"] or None, saving=None,
                 action="add client back-off (honour Retry-After) or ask for a higher rate limit",
                 evidence=f"{r['rate_limited']} of {r['calls']} calls got 429 (peak "
                          f"{r['peak_429_per_minute']} in one minute); {r['failed']} failures "
@@ -563,6 +587,7 @@ def _other_money(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, t:
         if share is not None and share >= t.estimated_share_warn and r["estimated_spend"]:
             out.append(Recommendation(
                 kind="estimated_usage", key_id=r["key_id"], key_hint=r["key_hint"],
+            key_label=r["key_label"] or None,
                 saving=None,
                 action="send stream_options.include_usage (or let streams finish) so the "
                        "platform reports usage",

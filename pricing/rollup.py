@@ -22,9 +22,10 @@ refresh. ``refresh`` returns the ledger's change marker, which keys the dashboar
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:  # hints only: `callmeter proxy` installs pricing and never loads DuckDB
+    import duckdb
 
 from ledger import fetch_one
 

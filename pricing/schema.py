@@ -7,7 +7,10 @@ each runs once, in a transaction, in number order with the core's own.
 
 from __future__ import annotations
 
-import duckdb
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # hints only: `callmeter proxy` installs pricing and never loads DuckDB
+    import duckdb
 
 from ledger.migrations import m007_cache_write_tokens
 
@@ -17,6 +20,9 @@ from .queries import (
     ADD_CACHE_WRITE_PRICE_COLUMNS_SQL,
     ADD_MEMO_COLUMNS_SQL,
     FORGET_MEMO_SQL,
+    KEEP_SHEET_ROWS_SQL,
+    LATEST_PRICE_SHEET_SQL,
+    PRICE_SHEET_ROWS_TABLE_SQL,
     PRICE_SHEETS_TABLE_SQL,
     PRICED_CALLS_LIVE_VIEW_SQL,
     PRICED_CALLS_VIEW_SQL,
@@ -81,5 +87,26 @@ def m009_rollups(conn: duckdb.DuckDBPyConnection) -> None:
     rollup.build(conn)
 
 
+def m010_unbilled_and_snapshots(conn: duckdb.DuckDBPyConnection) -> None:
+    """``priced_calls`` treating a call without a model as not billed (cost 0, priced) and
+    pricing a dated snapshot from its base model's row, with ``price_model`` (memoised as
+    ``memo_price_model``) naming the row that priced each call; every memo is recomputed."""
+    for statement in ADD_MEMO_COLUMNS_SQL:
+        conn.execute(statement)
+    conn.execute(PRICED_CALLS_VIEW_SQL)
+    conn.execute(FORGET_MEMO_SQL)
+    refresh_cost_memo(conn)
+
+
+def m011_price_sheet_rows(conn: duckdb.DuckDBPyConnection) -> None:
+    """``price_sheet_rows``: each loaded sheet's rows by sha256 (undo to the sheet before);
+    the sheet loaded now is kept at once."""
+    conn.execute(PRICE_SHEET_ROWS_TABLE_SQL)
+    latest = conn.execute(LATEST_PRICE_SHEET_SQL).fetchone()
+    if latest is not None:
+        conn.execute(KEEP_SHEET_ROWS_SQL, [latest[1], latest[1]])
+
+
 MIGRATIONS = (m002_prices, m003_priced_calls, m004_budgets, m005_cost_memo,
-              m008_cache_write_prices, m009_rollups)
+              m008_cache_write_prices, m009_rollups, m010_unbilled_and_snapshots,
+              m011_price_sheet_rows)

@@ -68,6 +68,13 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8501) -> None:
                err=True)
     from streamlit.web import cli as streamlit_cli
 
+    from dashboard import headers
+
+    if not headers.install():
+        typer.echo("note: this Streamlit has no hook for security headers; set X-Frame-Options "
+                   "and Content-Security-Policy in your reverse proxy (docs/dashboard.md)",
+                   err=True)
+
     sys.argv = ["streamlit", "run", str(app)]
     streamlit_cli.main(
         ["run", str(app), "--server.headless=true", f"--server.port={port}",

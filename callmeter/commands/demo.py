@@ -9,7 +9,7 @@ import typer
 
 from callmeter.commands.dashboard import HostOption, PortOption, serve
 from callmeter.options import DEFAULT_DB_VALUE, DbOption
-from ledger import CallmeterError, fetch_one
+from ledger import CallmeterError
 
 if TYPE_CHECKING:
     import duckdb
@@ -69,7 +69,7 @@ def demo_command(
     rows; the same --seed and --end give the same calls and ids.
     """
     from ingest.demo import build_demo
-    from ledger import fingerprinter_for, open_ledger
+    from ledger import fetch_one, fingerprinter_for, open_ledger
 
     conn = open_ledger(db)
     try:

@@ -21,6 +21,12 @@ def console() -> Console:
     return Console(stderr=True)
 
 
+def _error(message: str) -> None:
+    from rich.markup import escape
+
+    console().print(f"[red]{escape(message)}[/red]", soft_wrap=True, highlight=False)
+
+
 def _parse_map(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -32,7 +38,9 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
 
 
 def import_command(
-    paths: Annotated[list[Path], typer.Argument(help="Log files to import.", show_default=False)],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Log files to import: .gz and .zip are read inside, a folder stands for its files.",
+        show_default=False)],
     fmt: Annotated[str, typer.Option("--format", "-f",
                                      help="auto (detect from content) or one of: otlp, "
                                      "newapi, openai-usage, litellm, openai, csv.")] = "auto",
@@ -41,6 +49,12 @@ def import_command(
     column_map: Annotated[list[str], typer.Option("--map", help="csv: their_col=our_col "
                                                   "(repeatable).")] = [],  # noqa: B006
     quota_per_unit: QuotaPerUnitOption = None,
+    encoding: Annotated[str | None, typer.Option(
+        help="The files' text encoding (e.g. gb18030, cp1252); default: UTF-8, else detected."
+    )] = None,
+    recursive: Annotated[bool, typer.Option(
+        "--recursive", "-r", help="For a folder, also import the files in its sub-folders."
+    )] = False,
     db: DbOption = DEFAULT_DB_VALUE,
     data_path: DataPathOption = None,
 ) -> None:
@@ -54,12 +68,12 @@ def import_command(
 
     from callmeter.progress import with_query_progress
     from ingest.importers import FORMATS, ImportOptions
-    from ingest.imports import import_paths
+    from ingest.imports import import_paths, unreadable
     from ledger import CallmeterError, fingerprinter_for, settings_from_env, spool_dir, spool_fate
 
     settings = settings_from_env(db)
     options = ImportOptions(timezone=timezone, quota_per_unit=quota_per_unit,
-                            column_map=_parse_map(column_map),
+                            column_map=_parse_map(column_map), encoding=encoding,
                             fingerprinter=fingerprinter_for(db, settings))
     if fmt != "auto" and fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; choose auto or one of "
@@ -69,16 +83,19 @@ def import_command(
     for path in paths:
         try:
             res, locked = import_paths(db, [path], fmt, options, around=around,
-                                       data_path=data_path)
+                                       data_path=data_path, recursive=recursive)
         except (CallmeterError, duckdb.Error, OSError, UnicodeError) as exc:
             # one unreadable file must not stop the others
-            console().print(f"[red]{path}: cannot be read: {exc}[/red]")
+            _error(unreadable(str(path), exc))
             continue
         results.extend(res)
         if locked:
             console().print(f"[yellow]{locked}. Rows were handed to the spool; "
                           f"{spool_fate(locked, spool_dir(db))}.[/yellow]")
     for r in results:
+        if r.error:
+            _error(r.error)
+            continue
         typer.echo(r.summary())
         if r.skipped_by:
             typer.echo("  skipped: " + ", ".join(f"{k} {v}" for k, v in r.skipped_by.items()))

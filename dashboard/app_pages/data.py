@@ -1,12 +1,15 @@
 """Data: import log files by upload, platform sync, the proxy's spool backlog, the ledger's size."""
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from dashboard import queries
 from dashboard.context import Context, context
@@ -107,6 +110,65 @@ def platform_sync(ctx: Context) -> None:
         st.caption("Never synced.")
 
 
+def save_upload(upload: UploadedFile, folder: Path, i: int) -> Path:
+    """The upload written under ``folder`` with its own base name (the ledger records only that
+    name: ImportOptions.source_name)."""
+    from dashboard.files import inside
+
+    path = inside(folder, upload.name, f"upload-{i}")
+    path.write_bytes(upload.getvalue())
+    return path
+
+
+def import_uploads(ctx: Context, files: list[UploadedFile]) -> list[dict[str, object]]:
+    """Import each upload in turn under a progress bar that moves with the bytes read: the
+    files done so far plus DuckDB's progress through the current one, weighted by size."""
+    from ingest.importers import ImportOptions
+    from ingest.imports import import_paths
+    from ingest.progress import run_reporting_progress
+    from ledger import fingerprinter_for
+
+    fingerprinter = fingerprinter_for(ctx.ledger.db)
+    total = sum(max(f.size, 1) for f in files)
+    done = 0
+    bar = st.progress(0.0, "Importing…")
+    rows: list[dict[str, object]] = []
+    messages: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, upload in enumerate(files):
+            size = max(upload.size, 1)
+            path = save_upload(upload, Path(tmp), i)
+
+            def show(pct: float, upload: UploadedFile = upload, size: int = size,
+                     before: int = done) -> None:
+                share = min((before + size * pct / 100) / total, 1.0)
+                bar.progress(share, f"{upload.name}: {pct:.0f} % · {share:.0%} of "
+                                    f"{len(files)} file(s)")
+
+            def around(conn: Any, _label: str, work: Callable[[], Any]) -> Any:
+                return run_reporting_progress(conn, work, show)
+
+            options = ImportOptions(fingerprinter=fingerprinter, source_name=upload.name)
+            try:
+                results, _ = import_paths(ctx.ledger.db, [path], "auto", options, around=around)
+            except Exception as exc:  # noqa: BLE001 - shown to the user, file by file
+                messages.append(("error", f"{upload.name}: " +
+                                 str(exc).replace(str(path), upload.name).replace(tmp, "")))
+                results = []
+            for r in results:
+                if r.error:
+                    messages.append(("error", r.error.replace(tmp, "")))
+                    continue
+                rows.append({"file": upload.name, "format": r.format, "read": r.read,
+                             "imported": r.imported, "duplicate": r.duplicates,
+                             "skipped": r.skipped, "rejected": r.rejected})
+                messages += [("warning", f"{upload.name}:{line}: {reason}")
+                             for line, reason in r.rejections[:5]]
+            done += size
+    st.session_state["last_import_messages"] = messages
+    return rows
+
+
 ctx = context()
 d = ctx.display
 st.title("Data")
@@ -116,33 +178,13 @@ st.caption("new-api, OpenAI, LiteLLM exports and generic CSV are detected from t
            "Re-importing a file adds nothing.")
 files = st.file_uploader("Log files", accept_multiple_files=True, key="log_files")
 if files and st.button("Import", type="primary"):
-    from ingest.importers import ImportOptions
-    from ingest.imports import import_paths
-    from ledger import fingerprinter_for
-
-    options = ImportOptions(fingerprinter=fingerprinter_for(ctx.ledger.db))
-    progress = st.progress(0.0, "Importing…")
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, upload in enumerate(files):
-            path = Path(tmp) / (Path(upload.name).name.lstrip(".") or f"upload-{i}")
-            path.write_bytes(upload.getvalue())
-            try:
-                results, _ = import_paths(ctx.ledger.db, [path], "auto", options)
-            except Exception as exc:  # noqa: BLE001 - shown to the user, file by file
-                st.error(f"{upload.name}: {exc}")
-                results = []
-            for r in results:
-                rows.append({"file": upload.name, "format": r.format, "read": r.read,
-                             "imported": r.imported, "duplicate": r.duplicates,
-                             "skipped": r.skipped, "rejected": r.rejected})
-                for line, reason in r.rejections[:5]:
-                    st.warning(f"{upload.name}:{line}: {reason}")
-            progress.progress((i + 1) / len(files), f"Imported {i + 1} of {len(files)}")
+    st.session_state["last_import"] = import_uploads(ctx, files)
     ctx.ledger.refresh(force=True)
-    st.session_state["last_import"] = rows
+    st.rerun()   # every count on this page (and the sidebar's) from the new ledger marker
+for kind, text in st.session_state.get("last_import_messages", []):
+    getattr(st, kind)(text)
 if st.session_state.get("last_import"):
-    st.dataframe(pd.DataFrame(st.session_state["last_import"]), hide_index=True)
+    table(pd.DataFrame(st.session_state["last_import"]), "last_import", d)
 
 st.subheader("Platform sync")
 if not ctx.user.sees_all_keys:

@@ -30,9 +30,10 @@ with dist_col:
     hist = queries.tokens_per_call(ctx.ledger, ctx.marker, f)
     chart_with_table(charts.tokens_histogram(hist), hist, "tokens_per_call", d)
 
-st.subheader("Latency and time to first token (successful calls, ms)")
+st.subheader("Latency and time to first token (successful calls)")
 st.caption("Approximate percentiles: read from eighth-octave bins, so each is within about "
-           "±4.5 % of the exact value.")
+           "±4.5 % of the exact value; the charts show the models with the most calls, the "
+           "table every model (ms).")
 lat = queries.latency_percentiles(ctx.ledger, ctx.marker, f)
 lat_col, ttft_col = st.columns(2)
 with lat_col:

@@ -14,6 +14,7 @@ from dashboard.context import context
 from dashboard.layout import table
 from pricing import SheetProblem
 from pricing.frames import records
+from pricing.sheet import PriceSheet
 
 EDITOR_KEY = "price_editor"
 
@@ -58,6 +59,53 @@ def where(problem: SheetProblem) -> str:
     if problem.column:
         place += f", column {problem.column}"
     return f"{place}: {problem.severity}: {problem.message}"
+
+
+def preview(sheet: PriceSheet, loaded: pd.DataFrame, name: str) -> None:
+    """Before anything is saved: the priced total now and with ``sheet``, the models whose
+    cost changes, and the loaded rows it changes or removes (they reprice calls already made)."""
+    from pricing.whatif import history_rewrites
+
+    impact = queries.sheet_impact(ctx.ledger, ctx.marker, sheet.sha256, sheet)
+    st.markdown("**Before you save: what this sheet does to the ledger**")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Priced total now", d.money(impact.before))
+    c2.metric("With this sheet", d.money(impact.after))
+    c3.metric("Change", d.money(impact.change))
+    by_model = impact.by_model
+    moved = by_model[[not (dl is not None and dl == dl and dl == 0 and b == a)
+                      for dl, b, a in zip(by_model["delta"], by_model["unpriced_before"],
+                                          by_model["unpriced_after"], strict=True)]]
+    if len(moved):
+        table(moved, f"{name}_delta", d)
+    else:
+        st.caption("No call's cost changes.")
+    rewrites = history_rewrites(loaded, sheet)
+    if rewrites:
+        st.warning(f"This rewrites history: {len(rewrites)} loaded row(s) changed or removed, "
+                   "so calls already made since their effective date are repriced. To change a "
+                   "price from a date on, keep the old row and add one with a new "
+                   "`effective_from` instead.")
+        table(pd.DataFrame(rewrites), f"{name}_rewrites", d)
+
+
+def undo() -> None:
+    """Go back to the sheet loaded before the current one (kept in the ledger)."""
+    previous = queries.previous_sheet(ctx.ledger)
+    if previous is None:
+        st.caption("No earlier sheet to go back to.")
+        return
+    info, sheet = previous
+    label = (f"Undo: reload the previous sheet ({Path(info.sheet).name}, {info.rows} rows, "
+             f"loaded {info.loaded_at:%Y-%m-%d %H:%M} UTC)")
+    if st.button(label, key="undo_prices"):
+        from pricing.loader import load_prices
+
+        loaded = load_prices(ctx.ledger.cursor(), sheet)
+        ctx.ledger.refresh(force=True)
+        st.session_state.pop(EDITOR_KEY, None)
+        st.session_state["prices_undone"] = loaded.rows
+        st.rerun()
 
 
 ctx = context()
@@ -114,7 +162,9 @@ if not edited.fillna("").astype(str).equals(base.astype(str)):
         (st.error if problem.severity == "error" else st.warning)(where(problem))
     if sheet.errors:
         st.caption(f"{len(sheet.errors)} error(s): fix them to save. Nothing was changed.")
-    elif st.button("Save and reprice", type="primary", key="save_prices"):
+    else:
+        preview(sheet, prices, "edit")
+    if not sheet.errors and st.button("Save and reprice", type="primary", key="save_prices"):
         before = queries.ledger_cost(ctx.ledger, ctx.marker)["cost"]
         try:
             loaded = load_prices(ctx.ledger.cursor(), sheet)
@@ -130,17 +180,23 @@ if not edited.fillna("").astype(str).equals(base.astype(str)):
 else:
     st.caption("No edits yet.")
 
+undone = st.session_state.pop("prices_undone", None)
+if undone:
+    st.success(f"Went back to the previous sheet ({undone} rows); history repriced.")
+undo()
+
 st.subheader("Upload a sheet")
 st.caption("Checked the same way as `callmeter prices check`; when it is valid, loading it "
            "replaces the prices table and every call is repriced at once.")
 upload = st.file_uploader("Price sheet (CSV)", type=["csv"], key="price_sheet")
 if upload is not None:
+    from dashboard.files import inside
     from pricing.loader import load_prices, unpriced_by_sheet
     from pricing.sheet import read_sheet
 
     with tempfile.TemporaryDirectory() as tmp:
         # the name is the client's to choose: keep only a plain last component
-        path = Path(tmp) / (Path(upload.name).name.lstrip(".") or "sheet.csv")
+        path = inside(Path(tmp), upload.name, "sheet.csv")
         path.write_bytes(upload.getvalue())
         sheet = read_sheet(path)
         for problem in sheet.problems:
@@ -150,6 +206,7 @@ if upload is not None:
             st.info(f"{len(sheet.rows)} rows for {len(sheet.models)} models, currency "
                     f"{sheet.currency}. It would leave {sum(u.calls for u in missing):,} calls "
                     f"on {len(missing)} model(s) unpriced.")
+            preview(sheet, prices, "upload")
             if st.button("Load this sheet and reprice"):
                 loaded = load_prices(ctx.ledger.cursor(), sheet)
                 ctx.ledger.refresh(force=True)

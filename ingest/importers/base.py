@@ -38,6 +38,7 @@ from ledger import (
     ADJUSTMENT_COLUMNS,
     CALL_COLUMNS,
     ENDPOINTS,
+    NON_BILLABLE_ENDPOINTS,
     KeyFingerprinter,
     fetch_one,
     id_census,
@@ -101,6 +102,11 @@ class ImportOptions:
     # Internal: False asks a format module for ``_line`` NULL (no serial numbering pass). The
     # pipeline stages that way first and numbers the file only when a row is rejected.
     line_numbers: bool = True
+    # the files' text encoding (a Python codec name); None: UTF-8, else detected (text_encoding)
+    encoding: str | None = None
+    # The name the imports log and the result give the file (an upload's own name, where the
+    # file itself sits in a temporary folder); None: its path.
+    source_name: str | None = None
 
 
 @dataclass
@@ -118,8 +124,11 @@ class ImportResult:
     rejections: list[tuple[int, str]] = field(default_factory=list)
     adjustments: int = 0          # new rows in the adjustments table (refunds, settlements...)
     notes: list[str] = field(default_factory=list)
+    error: str | None = None      # the file could not be read at all (nothing imported)
 
     def summary(self) -> str:
+        if self.error:
+            return self.error
         parts = [f"read {self.read}", f"imported {self.imported}",
                  f"duplicate {self.duplicates}", f"skipped {self.skipped}",
                  f"rejected {self.rejected}"]
@@ -138,15 +147,20 @@ def head_text(path: Path, size: int = 65536) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def detect_format(path: Path, formats: dict[str, ImportFormat]) -> ImportFormat:
+def detect_format(path: Path, formats: dict[str, ImportFormat],
+                  label: str | None = None) -> ImportFormat:
     from ledger import ImportFormatError
 
     head = head_text(path)
-    for module in formats.values():
-        if module.detect(path, head):
-            return module
+    # a torn first line (cut or corrupted) must not hide the format: the rest of the head then
+    # decides, for line formats (a header line or a document's opening always parses)
+    rest = head.split("\n", 1)[1] if "\n" in head else ""
+    for candidate in (head, rest):
+        for module in formats.values():
+            if candidate and module.detect(path, candidate):
+                return module
     raise ImportFormatError(
-        f"{path}: cannot tell its format; pass --format ({'|'.join(formats)})"
+        f"{label or path}: cannot tell its format; pass --format ({'|'.join(formats)})"
     )
 
 
@@ -161,7 +175,9 @@ def stage_columns(fields_sql: dict[str, str]) -> str:
 
 _COMMON_CHECKS = f"""
   CASE
-    WHEN model IS NULL OR trim(model) = '' THEN 'field model: missing'
+    WHEN (model IS NULL OR trim(model) = '')
+         AND coalesce(endpoint NOT IN ({", ".join(map(sql_literal, NON_BILLABLE_ENDPOINTS))}), true)
+      THEN 'field model: missing (only model lists, token counts and probes may leave it out)'
     WHEN started_at IS NULL THEN 'field started_at: missing or not a time'
     WHEN endpoint IS NOT NULL AND endpoint NOT IN ({", ".join(map(sql_literal, ENDPOINTS))})
       THEN 'field endpoint: ''' || endpoint || ''' is not one of {"/".join(ENDPOINTS)}'
@@ -247,7 +263,8 @@ def _fingerprint_keys(conn: duckdb.DuckDBPyConnection, fp: KeyFingerprinter | No
 def write_rejections(rows: list[tuple[int, str]], file: str, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    out = folder / f"{stamp}-{Path(file).name}.csv"
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(file).name)
+    out = folder / f"{stamp}-{name}.csv"
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["file", "line", "reason"])
@@ -266,6 +283,20 @@ def good_rows_sql(tag_fields: list[str] | None = None, kinds: bool = False) -> s
     return normalised_select(_keyed_rows_sql(tag_fields, "s._kind IS NULL" if kinds else None))
 
 
+def occurrences_sql(rows_sql: str) -> str:
+    """``rows_sql`` with the 2nd, 3rd... of identical rows (same hashed id) as ``#2``, ``#3``.
+
+    A row whose source gave no id gets a hash of its fields (normalise.call_id_sql); two equal
+    calls in one export (same second, same tokens, no request id) hash alike but are two calls.
+    Numbering the occurrence within the file keeps both, and importing the file again gives the
+    same ids, so it still adds nothing. A row with its own id is left alone: the same id twice
+    is one call read twice. Applied only when the stage's id census found rows without an id.
+    """
+    return (f"SELECT * EXCLUDE (_hashed, _occ) REPLACE (CASE WHEN _occ > 1 THEN call_id || '#' "
+            f"|| _occ ELSE call_id END AS call_id) FROM (SELECT *, CASE WHEN _hashed THEN "
+            f"row_number() OVER (PARTITION BY call_id, _hashed) END AS _occ FROM ({rows_sql}))")
+
+
 def _keyed_rows_sql(tag_fields: list[str] | None, where: str | None) -> str:
     """The good staged rows (and ``where``), key fingerprints and tags joined in."""
     tags, join = "", ""
@@ -275,7 +306,8 @@ def _keyed_rows_sql(tag_fields: list[str] | None, where: str | None) -> str:
                           for i, f in enumerate(tag_fields))
         join = f" LEFT JOIN _import_tags t ON {on}"
     extra = f" AND {where}" if where else ""
-    return (f"SELECT s.* REPLACE (coalesce(s.key_id, k.fp) AS key_id, NULL AS _raw_key{tags}) "
+    return (f"SELECT s.* REPLACE (coalesce(s.key_id, k.fp) AS key_id, NULL AS _raw_key{tags}), "
+            "s.call_id IS NULL AS _hashed "
             f"FROM {STAGE} s LEFT JOIN _import_keys k ON s._raw_key = k.raw{join} "
             f"WHERE s._reject IS NULL AND s._skip IS NULL{extra}")
 
@@ -317,10 +349,18 @@ def import_file(
     rejected_dir: Path,
     *,
     handoff: Handoff | None = None,
+    label: str | None = None,
+    dropped: list[tuple[int, str]] | None = None,
 ) -> ImportResult:
-    """Import one file through ``conn``. With ``handoff``, good rows go to the spool instead."""
+    """Import one file through ``conn``. With ``handoff``, good rows go to the spool instead.
+
+    ``label`` names the file in messages (``x.zip:member.csv``; default ``path``); ``dropped``
+    are lines left out before reading (not decodable, see text_encoding), reported as rejected
+    with the other rows' lines counted as in the original file.
+    """
     with _memory_limit(conn, options.memory_limit):
-        return _import_file(conn, path, module, options, rejected_dir, handoff)
+        return _import_file(conn, path, module, options, rejected_dir, handoff,
+                            label or str(path), dropped or [])
 
 
 @contextmanager
@@ -339,9 +379,11 @@ def _memory_limit(conn: duckdb.DuckDBPyConnection, limit: str | None) -> Iterato
 
 
 def _import_file(conn: duckdb.DuckDBPyConnection, path: Path, module: ImportFormat,
-                 options: ImportOptions, rejected_dir: Path, handoff: Handoff | None
-                 ) -> ImportResult:
-    result = ImportResult(file=str(path), format=module.NAME)
+                 options: ImportOptions, rejected_dir: Path, handoff: Handoff | None,
+                 label: str, dropped: list[tuple[int, str]]) -> ImportResult:
+    from .text_encoding import shifted
+
+    result = ImportResult(file=options.source_name or label, format=module.NAME)
     _stage(conn, module, path, options)
     columns = _stage_columns(conn)
     kinds = "_kind" in columns
@@ -353,7 +395,7 @@ def _import_file(conn: duckdb.DuckDBPyConnection, path: Path, module: ImportForm
         clean = id_census(conn, f"SELECT call_id FROM {STAGE} WHERE {GOOD}")[1]
     if handoff is None and isinstance(module, AdoptsEarlierIds):
         module.adopt_earlier_ids(conn, STAGE)     # rows an older callmeter stored under other ids
-    result.read = fetch_one(conn.execute(f"SELECT count(*) FROM {STAGE}"))[0]
+    result.read = fetch_one(conn.execute(f"SELECT count(*) FROM {STAGE}"))[0] + len(dropped)
     for reason, n in conn.execute(
         f"SELECT _skip, count(*) FROM {STAGE} WHERE _skip IS NOT NULL GROUP BY 1 ORDER BY 1"
     ).fetchall():
@@ -363,28 +405,31 @@ def _import_file(conn: duckdb.DuckDBPyConnection, path: Path, module: ImportForm
         f"SELECT _line, _reject FROM {STAGE} WHERE _reject IS NOT NULL AND _skip IS NULL "
         "ORDER BY _line"
     ).fetchall()
+    if dropped:
+        result.rejections = shifted(result.rejections, dropped)
     result.rejected = len(result.rejections)
     if result.rejections:
-        result.rejected_file = str(write_rejections(result.rejections, str(path), rejected_dir))
+        result.rejected_file = str(write_rejections(result.rejections, result.file, rejected_dir))
     tag_fields = _build_tags(conn)
     if isinstance(module, WithNotes):
         result.notes.extend(module.notes(conn, STAGE, options))
+    rows = good_rows_sql(tag_fields, kinds)
+    rows = occurrences_sql(rows) if not clean else f"SELECT * EXCLUDE (_hashed) FROM ({rows})"
     if handoff is not None:
-        result.queued = handoff(conn, good_rows_sql(tag_fields, kinds))
+        result.queued = handoff(conn, rows)
         if kinds:
             result.queued += handoff(conn, adjustment_rows_sql(tag_fields), "adjustments")
     else:
         conn.execute("BEGIN TRANSACTION")
         try:
             good = result.read - result.skipped - result.rejected
-            result.imported = insert_new_calls(conn, good_rows_sql(tag_fields, kinds),
-                                               dedupe_within=not clean)
+            result.imported = insert_new_calls(conn, rows, dedupe_within=not clean)
             if kinds:
                 result.adjustments = insert_new_adjustments(conn, adjustment_rows_sql(tag_fields))
             result.duplicates = good - result.imported - result.adjustments
             conn.execute(
                 "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [stampid(), str(path), module.NAME, datetime.now(UTC), result.read,
+                [stampid(), result.file, module.NAME, datetime.now(UTC), result.read,
                  result.imported, result.duplicates, result.skipped, result.rejected,
                  result.rejected_file],
             )

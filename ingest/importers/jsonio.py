@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +29,27 @@ def first_line(head: str) -> str:
 
 
 def first_record(head: str) -> dict[str, Any] | None:
-    """The first line as a JSON object when the file is JSON Lines, else None."""
-    try:
-        value = json.loads(first_line(head))
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+    """The first line as a JSON object when the file is JSON Lines, else None.
+
+    A torn first record (a line that starts an object on its own line but does not parse, as
+    a cut or corrupted line does) does not hide the file's shape: the next line decides. A
+    pretty-printed document's first line (``{``, ``[`` or ``{"data": [``) is not a record.
+    """
+    lines = [line.strip() for line in head.splitlines() if line.strip()][:2]
+    for i, line in enumerate(lines):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            if i == 0 and line.startswith("{") and not line.endswith(("{", "[", ",")):
+                continue
+            return None
+        return value if isinstance(value, dict) else None
+    return None
+
+
+def is_json_document(head: str) -> bool:
+    """True when the file starts like one JSON document (an object or list spanning lines)."""
+    return head.lstrip().startswith(("{", "[")) and first_record(head) is None
 
 
 def is_json_lines(head: str, record_keys: set[str]) -> bool:
@@ -55,6 +72,13 @@ def lines_sql(path: Path, numbered: bool = True) -> str:
     )
 
 
+STREAM_ABOVE = 16 << 20
+"""A JSON document larger than this (bytes) is streamed item by item (ijson) instead of parsed
+whole: DuckDB's JSON functions hold the document and every item at once (a 95 MB page of 400k
+items went past the import's 1 GB cap)."""
+ITEMS = "_import_items"
+
+
 def document_items_sql(conn: duckdb.DuckDBPyConnection, path: Path,
                        item_paths: tuple[str, ...]) -> str:
     """``(_line, _json)`` for the records of one JSON document (``_line`` is the item number).
@@ -63,6 +87,8 @@ def document_items_sql(conn: duckdb.DuckDBPyConnection, path: Path,
     ``$.data``, ``$``); the first one that is an array wins. Raise ImportFormatError when the
     document is not valid JSON or holds no list of records.
     """
+    if path.stat().st_size > STREAM_ABOVE:
+        return streamed_items_sql(conn, path, item_paths)
     src = f"read_text({sql_literal(path)})"
     valid, = fetch_one(conn.execute(f"SELECT json_valid(content) FROM {src}"))
     if not valid:
@@ -78,6 +104,69 @@ def document_items_sql(conn: duckdb.DuckDBPyConnection, path: Path,
                                 + " or ".join(item_paths))
     return (f"SELECT generate_subscripts(items, 1) AS _line, CAST(unnest(items) AS VARCHAR) "
             f"AS _json FROM (SELECT CASE {cases} END AS items FROM {src})")
+
+
+def _ijson_prefix(path: Path, item_paths: tuple[str, ...]) -> str | None:
+    """The ijson prefix of the first of ``item_paths`` that is an array in the document."""
+    import ijson
+
+    wanted = {p.removeprefix("$").removeprefix("."): p for p in item_paths}
+    found: set[str] = set()
+    with open(path, "rb") as fh:
+        try:
+            for prefix, event, _ in ijson.parse(fh):
+                if event == "start_array" and prefix in wanted:
+                    found.add(prefix)
+                    if prefix == next(iter(wanted)):
+                        break
+        except ijson.JSONError:
+            pass
+    return next((p for p in wanted if p in found), None)
+
+
+def _plain(value: Any) -> Any:
+    """ijson's Decimal numbers as JSON numbers, exactly (an int, or a float that prints the
+    same digits), else as text: a price like 0.1 stays 0.1."""
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def streamed_items_sql(conn: duckdb.DuckDBPyConnection, path: Path,
+                       item_paths: tuple[str, ...]) -> str:
+    """The records of a large JSON document, one at a time (ijson) into a temp table.
+
+    Items are written as JSON Lines to a temporary file and read back by :func:`lines_sql`, so
+    memory holds one item (and DuckDB's buffers, which spill under the import's cap). A
+    document cut short keeps the items before the cut and says so.
+    """
+    import ijson
+
+    prefix = _ijson_prefix(path, item_paths)
+    if prefix is None:
+        raise ImportFormatError(f"{path}: not a valid JSON document with a list of records at "
+                                + " or ".join(item_paths) + " (truncated or corrupted?)")
+    item = f"{prefix}.item" if prefix else "item"
+    with tempfile.TemporaryDirectory(prefix="callmeter-items-") as tmp:
+        lines = Path(tmp) / "items.jsonl"
+        torn = False
+        with open(path, "rb") as src, open(lines, "w", encoding="utf-8") as dst:
+            try:
+                for value in ijson.items(src, item):
+                    dst.write(json.dumps(_plain(value), ensure_ascii=False) + "\n")
+            except (ijson.JSONError, ijson.IncompleteJSONError):
+                torn = True
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {ITEMS} AS {lines_sql(lines)}")
+    if torn:
+        conn.execute(f"INSERT INTO {ITEMS} SELECT coalesce(max(_line), 0) + 1, NULL FROM {ITEMS}")
+    return f"SELECT _line, _json FROM {ITEMS}"
 
 
 def reader_sql(conn: duckdb.DuckDBPyConnection, path: Path, head: str,

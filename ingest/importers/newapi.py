@@ -204,7 +204,8 @@ def stage_sql(conn: duckdb.DuckDBPyConnection, path: Path, options: ImportOption
     return f"""
 SELECT {stage_columns(cols)},
   _line, CAST(coalesce(_broken, _why) AS VARCHAR) AS _reject,
-  CAST(_skip AS VARCHAR) AS _skip, CAST({raw_key} AS VARCHAR) AS _raw_key,
+  CAST(CASE WHEN _broken IS NULL THEN _skip END AS VARCHAR) AS _skip,
+  CAST({raw_key} AS VARCHAR) AS _raw_key,
   {{'user': username, 'group': grp, 'channel': channel,
     'billing_source': o_billing_source}} AS _tags,
   CAST(_kind AS VARCHAR) AS _kind,

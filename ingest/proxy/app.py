@@ -187,13 +187,11 @@ class ProxyApp:
                 return
 
     async def startup(self) -> None:
-        from ingest import tokens
-
         with contextlib.suppress(OSError):
             self.spool.folder.mkdir(parents=True, exist_ok=True)
-        # The local token counter's tables take about a second of CPU to load: do it before
-        # serving, so it never competes with live calls.
-        await asyncio.to_thread(tokens.warm_up)
+        # The local token counter's tables (~150 MB, about a second of CPU) are not loaded
+        # here: only a call that reported no usage needs them, and it loads them in a thread
+        # (ingest.tokens, on first use). A proxy whose upstream reports usage never holds them.
         self.transport  # noqa: B018 - built now (imports, TLS context), not on the first call
         self._spawn(self._rotate_forever())
         # What start-up loaded lives as long as the process: keep it out of the collector's

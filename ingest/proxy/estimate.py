@@ -3,15 +3,15 @@
 Only the text is read, in each API's own shape: chat ``choices``, Anthropic ``content`` blocks
 and ``content_block_delta`` events, Responses ``output`` items and ``*.delta`` events, Gemini
 ``candidates[].content.parts``. Counts use tiktoken (exact for OpenAI models, flagged
-``approx_tokenizer`` for other providers').
+``approx_tokenizer`` for other providers'). ``ingest.tokens`` (tiktoken and its tables) is
+imported only here, inside the counting functions: a proxy whose calls all report usage never
+loads it (proxy RSS, docs/performance.md).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
-
-from ingest import tokens
 
 from .request import RequestInfo
 from .usage import Usage
@@ -105,6 +105,8 @@ def output_text(body: bytes) -> str:
 
 def _request_input(endpoint: str, body: dict[str, Any], model: str | None) -> tuple[int, bool]:
     """Prompt tokens of a text request in its own API's shape."""
+    from ingest import tokens
+
     if endpoint == "embeddings":
         return _count_inputs(body.get("input"), model)
     if endpoint == "gemini":
@@ -128,6 +130,8 @@ def _request_input(endpoint: str, body: dict[str, Any], model: str | None) -> tu
 
 def estimate(out: Usage, endpoint: str, info: RequestInfo, output_text: str) -> None:
     """Count tokens locally: the request's prompt (or inputs) and the text produced so far."""
+    from ingest import tokens
+
     inp, exact = _request_input(endpoint, info.body or {}, info.model)
     outp = 0
     if endpoint != "embeddings":
@@ -142,6 +146,8 @@ def estimate(out: Usage, endpoint: str, info: RequestInfo, output_text: str) -> 
 def top_up_cut_output(out: Usage, info: RequestInfo, output_text: str) -> None:
     """A stream cut after it reported its input (Anthropic's ``message_start``) but before its
     final output count: the text that did arrive, counted locally, when that is more."""
+    from ingest import tokens
+
     counted, _ = tokens.count_text(output_text, info.model)
     if counted > out.output_tokens:
         out.output_tokens = counted
@@ -149,6 +155,8 @@ def top_up_cut_output(out: Usage, info: RequestInfo, output_text: str) -> None:
 
 
 def _count_inputs(value: object, model: str | None) -> tuple[int, bool]:
+    from ingest import tokens
+
     if isinstance(value, str):
         return tokens.count_text(value, model)
     if isinstance(value, list):

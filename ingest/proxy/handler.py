@@ -340,7 +340,8 @@ class CallHandler:
 
     def _count_cut_call(self) -> None:
         """Usage of a call whose answer had begun when it was cut: the usage it reported, else
-        its prompt and the streamed text counted locally (the tokenizer is loaded at start)."""
+        its prompt and the streamed text counted locally (loading the tokenizer here if no call
+        needed it before: at shutdown there is no later)."""
         call, relay = self.call, self._relay
         if not billable(call.status) or call.usage.usage_source != "none":
             return

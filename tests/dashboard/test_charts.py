@@ -101,3 +101,70 @@ def test_filters_periods_and_money_display():
     assert (f.previous().start, f.previous().end) == (date(2025, 3, 3), date(2025, 3, 9))
     assert Display("EUR", Decimal("0.5")).money(Decimal("10.005")) == "5.00 EUR"
     assert Display().money(None) == "—"
+
+
+# --- charts that survive 30 models and 30 keys ---------------------------------------------
+
+def _spend_by_key(n: int) -> pd.DataFrame:
+    rows = []
+    for k in range(n):
+        for day in (1, 2):   # key k spends k+1 cents a day: key 29 spends most
+            rows.append({"bucket": datetime(2025, 3, day), "name": f"key-{k:02d}",
+                         "cost": Decimal(k + 1) / 100})
+    return pd.DataFrame(rows)
+
+
+def test_spend_over_time_keeps_the_top_keys_by_spend_and_folds_the_rest_into_other():
+    df = _spend_by_key(30)
+    fig = charts.spend_over_time(df)
+    names = [t.name for t in fig.data]
+    assert names == [f"key-{k:02d}" for k in range(29, 20, -1)] + ["other"]  # by spend
+    assert len({t.marker.color for t in fig.data}) == len(fig.data)           # distinct colours
+    assert next(t for t in fig.data if t.name == "other").marker.color == charts.OTHER_COLOUR
+    drawn = sum(sum(t.y) for t in fig.data)
+    assert abs(drawn - float(sum(df["cost"]))) < 1e-9                         # nothing lost
+    other = next(t for t in fig.data if t.name == "other")
+    assert abs(sum(other.y) - 2 * sum(k + 1 for k in range(21)) / 100) < 1e-9
+
+
+def test_few_groups_have_no_other():
+    fig = charts.spend_over_time(_spend_by_key(3))
+    assert [t.name for t in fig.data] == ["key-02", "key-01", "key-00"]
+
+
+def test_tokens_histogram_is_in_numeric_order_and_readable_with_37_models():
+    bins = [4096, 128, 1024, 16, 512]   # arrives in any order; "1024" < "128" as text
+    df = pd.DataFrame([{"model": f"model-{m:02d}", "tokens_from": b, "calls": m + 1}
+                       for m in range(37) for b in bins])
+    fig = charts.tokens_histogram(df)
+    assert list(fig.layout.xaxis.categoryarray) == ["16–31", "128–255", "512–1,023",
+                                                    "1,024–2,047", "4,096–8,191"]
+    assert len(fig.data) == charts.TOP + 1 and fig.data[-1].name == "other"
+    assert fig.data[0].name == "model-36"                   # most calls first
+    assert fig.layout.barmode == "stack"
+    assert sum(sum(t.y) for t in fig.data) == int(df["calls"].sum())
+
+
+def test_token_mix_keeps_top_models_by_tokens():
+    df = pd.DataFrame({"model": [f"m{i}" for i in range(30)], "input_tokens": range(30),
+                       "cached_tokens": 0, "cache_write_tokens": 0,
+                       "output_tokens": 1, "reasoning_tokens": 0})
+    fig = charts.token_mix(df)
+    assert list(fig.layout.xaxis.categoryarray) == \
+        [f"m{i}" for i in range(29, 20, -1)] + ["other"]
+
+
+def test_latency_and_ttft_charts_are_titled_and_in_seconds():
+    df = pd.DataFrame({"model": ["a", "b"], "calls": [10, 20],
+                       "latency_p50": [1200.0, 800.0], "latency_p90": [2500.0, 900.0],
+                       "latency_p99": [4000.0, 1000.0],
+                       "ttft_p50": [300.0, None], "ttft_p90": [500.0, None],
+                       "ttft_p99": [900.0, None]})
+    lat = charts.percentiles(df, "latency")
+    assert lat.layout.title.text == "Latency (s)"
+    assert lat.layout.yaxis.title.text == "seconds"
+    p50 = next(t for t in lat.data if t.name == "p50")
+    assert list(p50.x) == ["b", "a"] and list(p50.y) == [0.8, 1.2]
+    ttft = charts.percentiles(df, "ttft")
+    assert ttft.layout.title.text == "Time to first token (s)"
+    assert {x for t in ttft.data for x in t.x} == {"a"}     # b has no streams

@@ -96,6 +96,14 @@ def test_sync_now_brings_the_platform_log_into_the_ledger(app, ledger_path, stan
     assert synced_rows(ledger_path) == 8
     assert metrics(app)["Rows added"] == "1"
 
+    # a run that finds nothing new says 0, not the rows it read again (bug 10)
+    app.button[[b.label for b in app.button].index("Sync now")].click()
+    app.run()
+    assert not app.exception
+    assert synced_rows(ledger_path) == 8
+    assert metrics(app)["Rows added"] == "0"
+    assert any("0 new row(s)" in s.value for s in app.success)
+
 
 def test_bad_token_shows_a_message_and_is_not_stored(app, ledger_path, standin):
     standin.add(BASE_TS, prompt=10, completion=1)

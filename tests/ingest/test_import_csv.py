@@ -57,7 +57,7 @@ def test_bad_rows_are_listed_by_line_and_the_good_rows_go_in(tmp_path):
     assert reasons[5] == "field input_tokens: '-5' is negative"
     assert "'telepathy' is not one of" in reasons[6]
     assert reasons[7] == "field cached_tokens: more than input_tokens"
-    assert reasons[8] == "field model: missing"
+    assert reasons[8].startswith("field model: missing")
     for line in (3, 5, 6, 7, 8):
         assert f"rejected {src}:{line}: {reasons[line]}" in done.stdout
 

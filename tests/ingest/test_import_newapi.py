@@ -237,9 +237,9 @@ def test_random_corruption_never_crashes_nor_invents_rows(tmp_path_factory, data
 @pytest.mark.slow
 def test_benchmark_quick_runs():
     sys.path.insert(0, str(ROOT))
-    from benchmarks.bench_import import run
+    from benchmarks.bench_import import one_import
 
-    out = run(quick=True)
+    out = one_import(quick=True)
     assert out["rows"] == 200_000 and "imported" in out["summary"]
 
 

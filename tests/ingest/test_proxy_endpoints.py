@@ -8,6 +8,9 @@ import json
 import httpx
 from proxy_helpers import PROXY_TEST_KEY
 
+from ledger.connect import open_ledger
+from pricing.queries import UNPRICED_MODELS_SQL
+
 AUTH = {"Authorization": f"Bearer {PROXY_TEST_KEY}"}
 HI = [{"role": "user", "content": "Hi"}]
 
@@ -219,3 +222,19 @@ def test_tags_from_header_and_user_field(client, upstream, ledger_rows):
     assert "x-callmeter-tags" not in upstream.requests[-1].headers
     row = only(ledger_rows())
     assert row["tags"] == {"user": "alice", "team": "search", "app": "bot"}
+
+
+def test_modelless_proxy_calls_are_never_unpriced(proxy, client, ledger_rows):
+    """GET /models and new-api's GET /api/status (issue 18): kept, cost 0, not unpriced."""
+    client.models.list()
+    assert httpx.get(proxy.origin + "/api/status", headers=AUTH).status_code < 500
+    rows = ledger_rows()
+    assert sorted((r["endpoint"], r["model"]) for r in rows) == [("models", None),
+                                                                ("other", None)]
+    conn = open_ledger(proxy.db)
+    try:
+        priced = conn.execute("SELECT cost, priced FROM priced_calls").fetchall()
+        unpriced = conn.execute(UNPRICED_MODELS_SQL).fetchall()
+    finally:
+        conn.close()
+    assert priced == [(0, True), (0, True)] and unpriced == []

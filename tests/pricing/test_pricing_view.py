@@ -131,7 +131,7 @@ def test_priced_calls_keeps_every_calls_column_first(ledger):
     priced = [r[0] for r in ledger.execute("DESCRIBE priced_calls").fetchall()]
     assert priced[:len(calls)] == calls
     assert priced[len(calls):] == ["cost_as_token", "cost_as_request", "cost", "priced",
-                                   "price_effective_from", "currency"]
+                                   "price_effective_from", "currency", "price_model"]
 
 
 def test_two_tiers_pick_the_highest_threshold_passed(tmp_path):
