@@ -126,13 +126,14 @@ def test_disk_full_keeps_serving_and_says_not_recording(upstream, tmp_path):
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
-        # RLIMIT_FSIZE limits each file: 0.5 s after a failed write the writer opens a fresh
-        # segment, which takes a few dozen records again. So the health is read after a batch
-        # whose last write failed: a limited number of batches must find one
+        # RLIMIT_FSIZE limits each file: 0.5 s after a failed write the next call opens a fresh
+        # segment, which takes a few dozen records again. Calls go one at a time and the health
+        # is read after each, so the first failed write is seen whatever the machine's speed
+        # (a failed state lasts until a call arrives after the retry time)
         statuses: list[int] = []
-        for _ in range(8):
-            statuses += [httpx.post(px.url + "/chat/completions", json=CHAT, headers={
-                "Authorization": f"Bearer {KEY}"}).status_code for _ in range(50)]
+        for _ in range(400):
+            statuses.append(httpx.post(px.url + "/chat/completions", json=CHAT, headers={
+                "Authorization": f"Bearer {KEY}"}).status_code)
             if httpx.get(px.origin + "/healthz").status_code == 503:
                 break
         assert statuses == [200] * len(statuses)  # every call still served
