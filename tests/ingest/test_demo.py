@@ -6,7 +6,6 @@ import csv
 import os
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -193,14 +192,3 @@ def test_demo_command_builds_the_ledger_and_refuses_to_mix_with_real_calls(tmp_p
     assert conn.execute("SELECT count(*) FILTER (WHERE source = 'demo'), "
                         "count(*) FILTER (WHERE source = 'csv') FROM calls").fetchone() == (1000, 1)
     conn.close()
-
-
-@pytest.mark.slow
-def test_a_million_calls_well_under_a_minute(tmp_path):
-    began = time.perf_counter()
-    conn, result = build(tmp_path / "big.duckdb", calls=1_000_000, days=90)
-    took = time.perf_counter() - began
-    print(result.summary())
-    assert one(conn, "SELECT count(*) FROM calls") == 1_000_000
-    conn.close()
-    assert took < 45
