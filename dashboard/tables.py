@@ -258,8 +258,11 @@ def _time_format(v: Any) -> str:
 def styled(frame: pd.DataFrame, currency: str) -> Styler | pd.DataFrame:
     """The display text of a :func:`human_frame` (the numbers underneath still sort):
     money with separators and the column's decimals, counts with separators, "—" for NULL."""
-    if frame.size > STYLE_LIMIT:
-        return frame
+    if frame.size > STYLE_LIMIT:  # unstyled, but text columns still say "—", never "None"
+        kinds = _kinds(frame, currency)
+        text = [c for c in frame.columns if kinds.get(c) == "text"]
+        return frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), NULL)
+                               for c in text})
     formats: dict[str, Any] = {}
     for col, kind in _kinds(frame, currency).items():
         if kind == "money":

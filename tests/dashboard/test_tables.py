@@ -43,6 +43,16 @@ def test_display_text_has_separators_consistent_decimals_and_a_dash_for_null():
     assert "—" in html and "None" not in html and "nan" not in html
 
 
+def test_a_table_too_large_to_style_still_shows_a_dash_not_none(monkeypatch):
+    import dashboard.tables as tables
+
+    monkeypatch.setattr(tables, "STYLE_LIMIT", 1)
+    shown = styled(human_frame(_keys(), USD), "USD")
+    assert isinstance(shown, pd.DataFrame)
+    assert list(shown["Key hint"]) == ["sk-…aaaa", "sk-…bbbb", "—"]
+    assert pd.isna(shown["Cost (USD)"].iloc[1])  # numbers stay numbers, to sort
+
+
 def test_per_call_costs_get_more_decimals():
     assert money_places(pd.Series([Decimal("0.00125"), Decimal("0.0004")])) == 4
     assert money_places(pd.Series([Decimal("0.000002"), None])) == 6
