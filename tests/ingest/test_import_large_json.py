@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ITEMS = 400_000
 # (the import's DuckDB memory cap, peak RSS bound in MB): the cap bounds the process. At the
 # default 1 GB cap peak RSS measured 792 MB alone and 1,265 MB during the full suite (DuckDB's
-# allocator keeps freed blocks beyond its cap); at 256 MB, 462 MB (2026-12, DuckDB 1.5.5)
-BOUNDS = [("1GB", 1536), ("256MB", 768)]
+# allocator keeps freed blocks beyond its cap); at 256 MB, 462 MB alone but 1,268 MB once during
+# the full suite, so a lower cap is not a tighter bound: both are held to the same one
+# (2026-12, DuckDB 1.5.5)
+BOUNDS = [("1GB", 1536), ("256MB", 1536)]
 
 CHILD = """
 import resource, sys
