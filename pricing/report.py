@@ -31,6 +31,7 @@ import pandas as pd
 
 from ledger import fetch_one
 
+from . import rollup
 from .adjustments import ADJUSTMENTS_BY_KEY_MODEL_SQL, month_money
 from .frames import decimal_frame, records
 from .groups import TAG_PAIRS_JOIN, tag_value_sql
@@ -39,36 +40,47 @@ from .periods import UTC_DAY_SQL, month_bounds, utc_start
 
 __all__ = ["DIMENSIONS", "FinanceReport", "finance_report", "breakdown", "reconciliation",
            "unpriced_models", "ROUNDING_TOLERANCE", "reconciliation_headline", "sheet_title",
-           "HEADLINE_PARTS", "OLD_PAID_COLUMNS", "part_words"]
+           "HEADLINE_PARTS", "OLD_PAID_COLUMNS", "part_words", "report_from",
+           "month_aggregate"]
 
 DIMENSIONS = ("key", "model", "day", "tag")
-# new-api bills in quota units of US$0.000002; a per-call difference this small is rounding.
-ROUNDING_TOLERANCE = Decimal("0.00001")
+ROUNDING_TOLERANCE = rollup.ROUNDING_TOLERANCE   # per request; see pricing.rollup
 
-# The month's calls summed once into a small TEMP table (a few thousand rows for millions of
-# calls): one row per key x model x UTC day x tags x failed x unpriced x reconciliation class.
-# Every section of the report then reads that table; DECIMAL sums of sums are exact, so each
-# figure equals the same sum over priced_calls. The reconciliation class is decided per call
-# (the rounding tolerance compares each call's difference), with the same predicates as
-# summing ``charged - cost`` per call would use.
-MONTH_AGGREGATE_SQL = """
-CREATE TEMP TABLE {name} AS
-SELECT key_id, model, base_model, billing_mode, tags, {day} AS day,
-  status >= 400 AS failed, cost IS NULL AS unpriced,
-  CASE
-    WHEN charged IS NULL THEN 'uncharged'
-    WHEN status >= 400 THEN 'failed_call_policy'
-    WHEN status < 400 AND cost IS NOT NULL AND abs(charged - cost) <= ? * requests
-      THEN 'rounding'
-    WHEN status < 400 AND cost IS NOT NULL AND abs(charged - cost) > ? * requests
-      AND (usage_source IS DISTINCT FROM 'reported' OR usage_flag IS NOT NULL)
-      THEN 'token_mismatch'
-    WHEN status < 400 AND (cost IS NULL OR (abs(charged - cost) > ? * requests
-      AND usage_source = 'reported' AND usage_flag IS NULL))
-      THEN 'price_mismatch'
-    ELSE 'none'
-  END AS recon,
-  any_value(key_hint) AS key_hint, any_value(key_label) AS key_label,
+# The month summed once into a small TEMP table: one row per key x label x model x UTC day x
+# tags x failed x unpriced x reconciliation class. Every section of the report then reads that
+# table; DECIMAL sums of sums are exact, so each figure equals the same sum over priced_calls.
+# The reconciliation class is decided per call (the rounding tolerance compares each call's
+# difference), with the same predicates as summing ``charged - cost`` per call would use.
+# ``key_label`` is a group, not a pick: label-only keys (no key_id) stay apart.
+_AGGREGATE_COLUMNS = """key_id, key_label, model, base_model, billing_mode, tags, {day} AS day,
+  status >= 400 AS failed, {unpriced} AS unpriced, {recon} AS recon,
+  any_value(key_hint) AS key_hint,"""
+
+# From the daily rollup (pricing.rollup), when it holds exactly the ledger's calls and prices:
+# it carries each call's classes (``unpriced``, ``recon``) as dimensions, so the month is a few
+# thousand rollup rows. A rollup row's calls all have a charge or none (``recon``), so its
+# ``charged - cost`` summed per call is ``charged - cost_where_charged``.
+ROLLUP_AGGREGATE_SQL = "CREATE TEMP TABLE {name} AS SELECT " + _AGGREGATE_COLUMNS.format(
+    day=UTC_DAY_SQL.format(col="day"), unpriced="unpriced", recon="recon") + """
+  coalesce(sum(call_rows) FILTER (WHERE recon <> 'uncharged'), 0) AS charged_rows,
+  sum(calls) AS requests,
+  sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
+  sum(output_tokens) AS output_tokens, sum(reasoning_tokens) AS reasoning_tokens,
+  sum(images) AS images, sum(characters) AS characters, sum(audio_seconds) AS audio_seconds,
+  sum(cost) AS cost, sum(charged) AS charged,
+  sum(charged - coalesce(cost_where_charged, 0)) AS d,
+  sum(cost_as_token) AS cost_as_token, sum(cost_as_request) AS cost_as_request,
+  sum(no_token_price_calls) AS no_token_price,
+  sum(no_request_price_calls) AS no_request_price
+FROM """ + rollup.DAILY + """
+WHERE day >= ? AND day < ?
+GROUP BY ALL
+"""
+
+# From the calls (the rollup is stale, or another rounding tolerance was asked for).
+MONTH_AGGREGATE_SQL = "CREATE TEMP TABLE {name} AS SELECT " + _AGGREGATE_COLUMNS.format(
+    day=UTC_DAY_SQL.format(col="started_at"), unpriced="cost IS NULL",
+    recon=rollup.recon_class_sql("?")) + """
   count(charged) AS charged_rows,
   sum(requests) AS requests,
   sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
@@ -213,12 +225,15 @@ def _bounds(month: str | date) -> list[Any]:
 @contextmanager
 def month_aggregate(conn: duckdb.DuckDBPyConnection, month: str | date,
                     tolerance: Decimal = ROUNDING_TOLERANCE) -> Iterator[str]:
-    """The month's calls summed into a TEMP table (one pass); yields its name, drops it after."""
+    """The month summed into a TEMP table (from the daily rollup when it is current and the
+    tolerance is the rollup's, else one pass over the calls); yields its name, drops it after."""
     bounds = _bounds(month)
     name = f"_finance_month_{uuid.uuid4().hex[:12]}"
-    sql = MONTH_AGGREGATE_SQL.format(name=name, day=UTC_DAY_SQL.format(col="started_at"),
-                                     source=priced_source(conn, *bounds))
-    conn.execute(sql, [tolerance, tolerance, tolerance, *bounds])
+    if tolerance == ROUNDING_TOLERANCE and rollup.is_current(conn):
+        conn.execute(ROLLUP_AGGREGATE_SQL.format(name=name), bounds)
+    else:
+        sql = MONTH_AGGREGATE_SQL.format(name=name, source=priced_source(conn, *bounds))
+        conn.execute(sql, [tolerance, tolerance, tolerance, *bounds])
     try:
         yield name
     finally:
@@ -337,17 +352,32 @@ class FinanceReport:
 def finance_report(conn: duckdb.DuckDBPyConnection, month: str | date, by: str = "key",
                    *, all_dimensions: bool = False) -> FinanceReport:
     """Build the month's pack; ``all_dimensions`` adds every dimension (the XLSX needs them)."""
+    _check_by(by)
+    with month_aggregate(conn, month) as agg:
+        return report_from(conn, agg, month, by, all_dimensions=all_dimensions)
+
+
+def report_from(conn: duckdb.DuckDBPyConnection, agg: str, month: str | date, by: str = "key",
+                *, all_dimensions: bool = False) -> FinanceReport:
+    """The pack summed from ``agg``, a relation with the month aggregate's columns (the one
+    :func:`month_aggregate` built, or the month's calls one per row, as the exactness test
+    compares them)."""
     dims = list(dict.fromkeys([by, *(DIMENSIONS if all_dimensions else ())]))
     for d in dims:
         _check_by(d)
     bounds = _bounds(month)
-    with month_aggregate(conn, month) as agg:
-        tables = {d: _breakdown(conn, agg, d) for d in dims}
-        tot = _totals(conn, agg)
-        recon = _reconciliation(conn, agg, bounds)
-        unpriced = decimal_frame(conn, UNPRICED_SQL.format(agg=agg), [])
-        money = month_money(conn, agg, bounds)
+    tables = {d: _breakdown(conn, agg, d) for d in dims}
+    tot = _totals(conn, agg)
+    recon = _reconciliation(conn, agg, bounds)
+    unpriced = decimal_frame(conn, UNPRICED_SQL.format(agg=agg), [])
+    money = month_money(conn, agg, bounds)
     currency = fetch_one(conn.execute(CURRENCY_SQL))[0]
+    return FinanceReport(month=month_bounds(month)[0], by=by, totals=tot, tables=tables,
+                         reconciliation=recon, unpriced=unpriced, notes=_notes(tot, money, by),
+                         money=money, currency=str(currency))
+
+
+def _notes(tot: dict[str, Any], money: dict[str, Any], by: str) -> list[str]:
     notes = []
     if tot["unpriced_calls"]:
         notes.append(f"{tot['unpriced_calls']} calls have no price and are not in the cost "
@@ -358,9 +388,7 @@ def finance_report(conn: duckdb.DuckDBPyConnection, month: str | date, by: str =
         notes.append("The platform's net charge is what it charged for calls plus refunds, task "
                      "settlements and fees, each on its own line (see money); those are not "
                      "calls and are in no call count.")
-    return FinanceReport(month=month_bounds(month)[0], by=by, totals=tot, tables=tables,
-                         reconciliation=recon, unpriced=unpriced, notes=notes, money=money,
-                         currency=str(currency))
+    return notes
 
 
 # ---- writers: csv (the chosen table + a TOTAL row), json (everything), xlsx (every sheet) ----

@@ -7,6 +7,11 @@ calls gives: DECIMAL sums are exact). Whole hours in UTC convert to whole hours 
 timezone with a whole-hour offset, so a day in such a zone is a set of rollup hours; a period in
 UTC is a set of rollup days.
 
+Both also carry two classes of each call, decided when it is summed: ``unpriced`` and
+``recon`` (the reconciliation part its platform charge falls in), so the finance report sums a
+month from ``rollup_daily`` (thousands of rows, not millions) and gets what summing the calls
+gives; migration ``m012_rollup_classes`` rebuilt older rollups with them.
+
 ``rollup_dist`` keeps, per UTC day × key × model × endpoint × billing mode × tags × success,
 how many calls fell in each log-spaced bin: tokens per call (quarter octaves, with both
 variants' cost for the break-even chart), latency and time to first token (eighth octaves, for
@@ -22,6 +27,7 @@ refresh. ``refresh`` returns the ledger's change marker, which keys the dashboar
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # hints only: `callmeter proxy` installs pricing and never loads DuckDB
@@ -71,9 +77,41 @@ MEASURES: dict[str, str] = {
     "last_seen": "max(started_at)",
 }
 
+# The finance report's classes, decided per call as the rollup is built or appended, so the
+# rollup can be summed per class exactly (pricing.report reads its month from here):
+# ``unpriced`` (no price, never 0) and ``recon``, which part of the reconciliation a call's
+# ``charged - cost`` belongs to. A call's difference within ROUNDING_TOLERANCE per request is
+# rounding (new-api bills in quota units of US$0.000002).
+ROUNDING_TOLERANCE = Decimal("0.00001")
+
+
+def recon_class_sql(tolerance: str) -> str:
+    """The reconciliation class of a ``priced_calls`` row; ``tolerance`` is SQL (``?`` binds
+    it three times, or a literal)."""
+    return f"""CASE
+    WHEN charged IS NULL THEN 'uncharged'
+    WHEN status >= 400 THEN 'failed_call_policy'
+    WHEN status < 400 AND cost IS NOT NULL AND abs(charged - cost) <= {tolerance} * requests
+      THEN 'rounding'
+    WHEN status < 400 AND cost IS NOT NULL AND abs(charged - cost) > {tolerance} * requests
+      AND (usage_source IS DISTINCT FROM 'reported' OR usage_flag IS NOT NULL)
+      THEN 'token_mismatch'
+    WHEN status < 400 AND (cost IS NULL OR (abs(charged - cost) > {tolerance} * requests
+      AND usage_source = 'reported' AND usage_flag IS NULL))
+      THEN 'price_mismatch'
+    ELSE 'none'
+  END"""
+
+
+CLASSES: dict[str, str] = {
+    "recon": recon_class_sql(f"CAST('{ROUNDING_TOLERANCE}' AS DECIMAL(18,6))"),
+    "unpriced": "cost IS NULL",
+}
+_CLASS_SELECT = ", ".join(f"{expr} AS {name}" for name, expr in CLASSES.items())
+
 _SELECT = (
     "SELECT time_bucket(INTERVAL 1 HOUR, started_at) AS hour, "
-    + ", ".join(DIMENSIONS) + ", "
+    + ", ".join(DIMENSIONS) + ", " + _CLASS_SELECT + ", "
     + ", ".join(f"{expr} AS {name}" for name, expr in MEASURES.items())
     + " FROM priced_calls {where} GROUP BY ALL"
 )
@@ -83,7 +121,7 @@ _SELECT = (
 # calendar and was 50x slower.)
 _DAY_OF_HOUR = f"{utc_day_start_sql('hour')} AS day"
 _DAILY_SELECT = (
-    f"SELECT {_DAY_OF_HOUR}, " + ", ".join(DIMENSIONS) + ", "
+    f"SELECT {_DAY_OF_HOUR}, " + ", ".join((*DIMENSIONS, *CLASSES)) + ", "
     + ", ".join(f"{'min' if n == 'first_seen' else 'max' if n == 'last_seen' else 'sum'}({n}) "
                 f"AS {n}" for n in MEASURES)
     + " FROM {source} GROUP BY ALL"
@@ -147,13 +185,25 @@ def _state(conn: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
         f"({', '.join('?' for _ in names)}) AND NOT temporary", list(names)))[0]
     if exists < len(names):
         return None
-    # rollups built by an older callmeter lack a measure added since: rebuild them
+    # rollups built by an older callmeter lack a measure or class added since: rebuild them
+    wanted = (*MEASURES, *CLASSES)
     have = fetch_one(conn.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND "
-        f"column_name IN ({', '.join('?' for _ in MEASURES)})", [TABLE, *MEASURES]))[0]
-    if have < len(MEASURES):
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name IN (?, ?) AND database_name = "
+        "current_database() AND schema_name = current_schema() "
+        f"AND column_name IN ({', '.join('?' for _ in wanted)})", [TABLE, DAILY, *wanted]))[0]
+    if have < 2 * len(wanted):
         return None
     return conn.execute(f"SELECT calls_rows, max_rowid, prices_marker FROM {STATE}").fetchone()
+
+
+def is_current(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the rollups hold exactly the calls and prices the ledger has now (read only:
+    the finance report reads them only then, and the calls otherwise)."""
+    state = _state(conn)
+    if state is None:
+        return False
+    rows, max_rowid = fetch_one(conn.execute(CALLS_MARKER_SQL))
+    return tuple(state) == (rows, max_rowid, fetch_one(conn.execute(PRICES_MARKER_SQL))[0])
 
 
 def _save(conn: duckdb.DuckDBPyConnection, rows: int, max_rowid: int, prices: str) -> None:

@@ -107,6 +107,13 @@ def m011_price_sheet_rows(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(KEEP_SHEET_ROWS_SQL, [latest[1], latest[1]])
 
 
+def m012_rollup_classes(conn: duckdb.DuckDBPyConnection) -> None:
+    """The rollups rebuilt with each call's ``unpriced`` and reconciliation class
+    (``recon``) as dimensions, so the finance report sums a month from ``rollup_daily``
+    instead of the calls (see pricing.rollup)."""
+    rollup.build(conn)
+
+
 MIGRATIONS = (m002_prices, m003_priced_calls, m004_budgets, m005_cost_memo,
               m008_cache_write_prices, m009_rollups, m010_unbilled_and_snapshots,
-              m011_price_sheet_rows)
+              m011_price_sheet_rows, m012_rollup_classes)
