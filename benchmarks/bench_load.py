@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -190,38 +191,51 @@ def _steady_state(quick: bool) -> dict:
     }
 
 
-def profile(rows: int = 1_000_000) -> dict:
-    """Where ``load`` spends its time, step by step in-process (``--profile``): DuckDB's JSON
-    reader, the normalising select, the in-batch dedupe (QUALIFY row_number), the anti-join."""
+def profile(rows: int = 1_000_000, sheet: bool = False) -> dict:
+    """Where ``load`` spends its time, step by step in-process (``--profile [--sheet]``), beside
+    the limit: DuckDB's JSON reader into a table; the same through the normalising select;
+    ``load``'s insert (priced when a sheet is loaded), its repeat check, the commit and the
+    rollup append that follows. Wall and CPU seconds (the machine is shared)."""
     from ingest.loader import finished_segments, segments_sql
+    from ledger import CALL_COLUMNS, calls_added, hooks
     from ledger.config import spool_dir
     from ledger.connect import open_ledger
-    from ledger.schema import CALL_COLUMNS
+    from ledger.insert import REPEATS_SQL
+    from ledger.schema import duckdb_columns_struct
+    from pricing import load_prices
+
+    out: dict[str, str] = {}
+
+    def step(name: str, work: Callable[[], object]) -> object:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = work()
+        out[f"{name} (wall / CPU s)"] = (f"{time.perf_counter() - wall:.2f} / "
+                                         f"{time.process_time() - cpu:.2f}")
+        return result
 
     cols = ", ".join(CALL_COLUMNS)
-    steps = {
-        "read_json (count through the normalising select)": "SELECT count(*) FROM ({raw})",
-        "read_json + normalise (materialised)": "CREATE OR REPLACE TEMP TABLE src AS {sql}",
-        "anti-join + QUALIFY row_number dedupe": (
-            f"CREATE OR REPLACE TEMP TABLE o AS SELECT {cols} FROM src WHERE NOT EXISTS "
-            "(SELECT 1 FROM calls c WHERE c.call_id = src.call_id) "
-            "QUALIFY row_number() OVER (PARTITION BY src.call_id) = 1"),
-        "anti-join without in-batch dedupe": (
-            f"CREATE OR REPLACE TEMP TABLE o AS SELECT {cols} FROM src WHERE NOT EXISTS "
-            "(SELECT 1 FROM calls c WHERE c.call_id = src.call_id)"),
-        "insert into calls": f"INSERT INTO calls ({cols}) SELECT {cols} FROM o",
-    }
-    out = {}
     with tempfile.TemporaryDirectory(prefix="bench-load-profile-") as tmp:
         db = str(Path(tmp) / "ledger.duckdb")
         write_segments(spool_dir(db), rows, 0)
+        paths = finished_segments(spool_dir(db))
+        sql = segments_sql(paths)
+        with duckdb.connect(str(Path(tmp) / "limit.duckdb")) as lim:
+            step("limit: read_json into a table", lambda: lim.execute(
+                f"CREATE TABLE t AS SELECT * FROM read_json({[str(p) for p in paths]!r}, "
+                f"format='newline_delimited', columns={duckdb_columns_struct()})"))
+            step("read_json + normalise into a table",
+                 lambda: lim.execute(f"CREATE TABLE n AS {sql}"))
         conn = open_ledger(db)
-        sql = segments_sql(finished_segments(spool_dir(db)))
-        raw = sql  # the reader is the innermost part of the normalised select
-        for name, step in steps.items():
-            start = time.perf_counter()
-            conn.execute(step.format(sql=sql, raw=raw))
-            out[f"{name}, s for {rows:,} rows"] = round(time.perf_counter() - start, 2)
+        if sheet:
+            load_prices(conn, ROOT / "data" / "prices.csv")
+        conn.execute("BEGIN TRANSACTION")
+        last = {"last": conn.execute("SELECT coalesce(max(rowid), -1) FROM calls").fetchone()[0]}
+        insert = hooks.insert_sql(f"SELECT {cols} FROM ({sql}) src", cols, conn)
+        step("load: insert" + (" (priced)" if sheet else " (no sheet)"),
+             lambda: conn.execute(insert).fetchall())
+        step("load: repeat check", lambda: conn.execute(REPEATS_SQL, last).fetchall())
+        step("load: commit", lambda: conn.execute("COMMIT"))
+        step("load: rollup append (pricing.rollup, after the load)", lambda: calls_added(conn))
         conn.close()
     return out
 
@@ -230,6 +244,6 @@ if __name__ == "__main__":
     import json
 
     if "--profile" in sys.argv:
-        print(json.dumps(profile(), indent=2))
+        print(json.dumps(profile(sheet="--sheet" in sys.argv), indent=2))
     else:
         print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -31,6 +31,7 @@ from ledger import (
     segment_pid,
     sql_list,
 )
+from ledger.insert import insert_calls_then_drop_repeats
 
 from .normalise import normalised_select
 
@@ -153,6 +154,26 @@ def segments_sql(paths: list[Path]) -> str:
     return normalised_select(raw_segments_sql(paths))
 
 
+def _file_ledger(conn: object) -> bool:
+    """A DuckDB file, not a lake (``open_ledger`` types a LakeConnection as a DuckDB one)."""
+    return isinstance(conn, duckdb.DuckDBPyConnection)
+
+
+def _insert_batch(conn: duckdb.DuckDBPyConnection, chunk: list[Path],
+                  sql: str) -> tuple[int, int]:
+    """(records read, calls inserted) for one batch of segments, inside the caller's transaction.
+
+    A DuckDB file: one pass, every record inserted, then the repeats (ids the ledger held, or
+    repeated within the batch) deleted when there are any. A lake (whose row ids are not the
+    file's) keeps the census of the raw ids, and the per-id window only when an id repeats or
+    is missing.
+    """
+    if _file_ledger(conn):
+        return insert_calls_then_drop_repeats(conn, sql)
+    rows, clean = id_census(conn, raw_segments_sql(chunk))
+    return rows, insert_new_calls(conn, sql, dedupe_within=not clean)
+
+
 def load_spool(conn: duckdb.DuckDBPyConnection, folder: Path, *, keep: bool = False,
                batch: int = 256) -> LoadResult:
     """Load every finished segment of ``folder`` into the ledger behind ``conn``."""
@@ -168,12 +189,7 @@ def load_spool(conn: duckdb.DuckDBPyConnection, folder: Path, *, keep: bool = Fa
         sql = segments_sql(chunk)
         conn.execute("BEGIN TRANSACTION")
         try:
-            # the per-id dedupe (a window over the batch) only when an id repeats or is missing.
-            # Checked on the raw records: a record with an id keeps it through normalising, and
-            # one without gets a hash of its fields (a missing id already means "not clean").
-            # Reading only call_id skips the normalising select and its hash inputs.
-            rows, clean = id_census(conn, raw_segments_sql(chunk))
-            inserted = insert_new_calls(conn, sql, dedupe_within=not clean)
+            rows, inserted = _insert_batch(conn, chunk, sql)
             now = datetime.now(UTC)
             conn.executemany("INSERT INTO spool_loads VALUES (?, ?, ?, ?)",
                              [[p.name, now, None, None] for p in chunk])

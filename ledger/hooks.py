@@ -22,14 +22,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # hints only: `callmeter proxy` installs pricing and never loads DuckDB
     import duckdb
 
-InsertBuilder = Callable[[str, str], str]
-"""``(new_rows_sql, columns) -> INSERT statement`` adding those rows to ``calls``."""
+InsertBuilder = Callable[[str, str, "duckdb.DuckDBPyConnection | None"], str]
+"""``(new_rows_sql, columns, conn) -> INSERT statement`` adding those rows to ``calls``; ``conn``
+(when given) is the connection the statement will run on, so a builder can pick a cheaper
+statement for the ledger's state (pricing: no price sheet, nothing to join)."""
 
 CallsAdded = Callable[["duckdb.DuckDBPyConnection"], object]
 """A step run after calls were added (its result is ignored)."""
 
 
-def plain_insert_sql(new_rows_sql: str, columns: str) -> str:
+def plain_insert_sql(new_rows_sql: str, columns: str,
+                     conn: duckdb.DuckDBPyConnection | None = None) -> str:
     """``INSERT INTO calls`` of ``new_rows_sql`` (the ``columns`` given), nothing derived."""
     return f"INSERT INTO calls ({columns}) SELECT {columns} FROM ({new_rows_sql})"
 
@@ -45,9 +48,10 @@ def set_insert_builder(builder: InsertBuilder) -> None:
     _insert_builder = builder
 
 
-def insert_sql(new_rows_sql: str, columns: str) -> str:
+def insert_sql(new_rows_sql: str, columns: str,
+               conn: duckdb.DuckDBPyConnection | None = None) -> str:
     """The statement that inserts ``new_rows_sql`` into ``calls``, as registered."""
-    return _insert_builder(new_rows_sql, columns)
+    return _insert_builder(new_rows_sql, columns, conn)
 
 
 def on_calls_added(step: CallsAdded) -> CallsAdded:

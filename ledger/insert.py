@@ -46,8 +46,47 @@ def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
     new_rows = (f"SELECT {cols} FROM ({source_sql}) src "
                 f"ANTI JOIN calls c ON c.call_id = src.call_id {once}")
     before = _count(conn, "SELECT count(*) FROM calls")
-    conn.execute(hooks.insert_sql(new_rows, cols), params or [])
+    conn.execute(hooks.insert_sql(new_rows, cols, conn), params or [])
     return _count(conn, "SELECT count(*) FROM calls") - before
+
+
+# The rows an insert just added (rowid above the last one before it; rows added inside an open
+# transaction number from 2^55 up) and those it must not keep: an id the ledger held before, or a
+# repeat of an id earlier in the same insert (the first occurrence, lowest rowid, stays).
+_NEW = "(SELECT rowid AS r, call_id FROM calls WHERE rowid > $last)"
+_OLD_IDS = "(SELECT call_id FROM calls WHERE rowid <= $last)"
+REPEATS_SQL = f"""
+WITH n AS {_NEW}
+SELECT (SELECT count(*) - count(DISTINCT call_id) FROM n)
+     + (SELECT count(*) FROM n SEMI JOIN {_OLD_IDS} o ON o.call_id = n.call_id)
+"""
+DELETE_REPEATS_SQL = f"""
+DELETE FROM calls WHERE rowid IN (
+  SELECT r FROM (SELECT r, call_id, row_number() OVER (PARTITION BY call_id ORDER BY r) AS k
+                 FROM {_NEW}) n
+  WHERE k > 1 OR call_id IN {_OLD_IDS})
+"""
+
+
+def insert_calls_then_drop_repeats(conn: duckdb.DuckDBPyConnection,
+                                   source_sql: str) -> tuple[int, int]:
+    """Insert every row of ``source_sql`` (contract columns), then delete the rows whose call_id
+    the ledger already held or that repeat an earlier row's; return (rows read, rows kept).
+
+    Same rows as :func:`insert_new_calls`, in one pass over the source: no census of the ids
+    beforehand, no anti-join or per-id window in the insert; the check reads only the new rows'
+    ids (and the ledger's, to find known ones), the delete runs only when something repeats.
+    Meant for a DuckDB file inside the caller's transaction: the deleted rows then never reach
+    the file, so the ledger's rowids stay contiguous (the rollups count on that).
+    """
+    cols = ", ".join(CALL_COLUMNS)
+    last = {"last": _count(conn, "SELECT coalesce(max(rowid), -1) FROM calls")}
+    rows = _count(conn, hooks.insert_sql(f"SELECT {cols} FROM ({source_sql}) src", cols, conn))
+    repeats = fetch_one(conn.execute(REPEATS_SQL, last))
+    if not repeats or not repeats[0]:
+        return rows, rows
+    dropped = fetch_one(conn.execute(DELETE_REPEATS_SQL, last))
+    return rows, rows - (int(dropped[0]) if dropped else 0)
 
 
 def insert_new_adjustments(conn: duckdb.DuckDBPyConnection, source_sql: str) -> int:

