@@ -126,9 +126,12 @@ def page_calls(ledger, marker: str, f, key: str) -> dict[str, list]:
     gets ``f`` narrowed to ``key`` by the caller.
     """
     from dashboard import queries as q
+    from pricing.periods import as_of, month_bounds
 
     end1 = f.end + timedelta(days=1)
     month = q.months.__wrapped__(ledger, marker)[0]
+    when = as_of(period_end=f.end)  # as key_detail.py; finance.py: the month's last day
+    month_end = as_of(period_end=month_bounds(month)[1] - timedelta(days=1))
     app = [("ledger_summary", q.ledger_summary, (ledger, marker)),
            ("filter_options", q.filter_options, (ledger, marker)),
            ("sheet_currency", q.sheet_currency, (ledger, marker))]
@@ -148,10 +151,10 @@ def page_calls(ledger, marker: str, f, key: str) -> dict[str, list]:
         "key_detail": [("totals", q.totals, (ledger, marker, kf)),
                        ("breakdown model", q.breakdown, (ledger, marker, kf, ("model",))),
                        ("daily_cost", q.daily_cost, (ledger, marker, kf)),
-                       ("key_forecast", q.month_forecast, (ledger, marker, f.end, key)),
+                       ("key_forecast", q.month_forecast, (ledger, marker, when, key)),
                        ("key_budgets", lambda *a: q.key_budgets(*a), (ledger, key, ())),
                        ("key_budget", q.key_budget,
-                        (ledger, marker, q.key_budgets(ledger, key, ()), f.end)),
+                        (ledger, marker, q.key_budgets(ledger, key, ()), when)),
                        ("recent_calls", q.recent_calls, (ledger, marker, kf, 100))],
         "billing": [("billing_comparison model", q.billing_comparison,
                      (ledger, marker, f, ("base_model",))),
@@ -163,7 +166,7 @@ def page_calls(ledger, marker: str, f, key: str) -> dict[str, list]:
                              (ledger, marker, f.start, end1))],
         "finance": [("months", q.months, (ledger, marker)),
                     ("finance_pack", q.finance_pack, (ledger, marker, month, "key")),
-                    ("month_forecast", q.month_forecast, (ledger, marker, f.end))],
+                    ("month_forecast", q.month_forecast, (ledger, marker, month_end))],
         "prices": [("prices_table", q.prices_table, (ledger, marker)),
                    ("unpriced_models", q.unpriced_models, (ledger, marker))],
         "data": [("last_proxy_call", lambda *a: q.last_proxy_call(*a), (ledger,)),
