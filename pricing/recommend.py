@@ -28,10 +28,9 @@ from ledger import TEXT_ENDPOINTS, data_file, fetch_one, variant_name
 
 from .frames import decimal_frame, records
 from .groups import KEY_REF_SQL
-from .memo import priced_source
-from .periods import UTC_DAY_SQL, Bound, utc_start, utc_week_sql
+from .periods import UTC_DAY_SQL, Bound, utc_start
 from .recommend_scan import RECOMMENDED_SQL, PeriodScan, period_scan
-from .variants import RAW_MEASURES, summed, variant_choice_sql, variant_totals_sql
+from .variants import summed, variant_choice_sql, variant_totals_sql
 
 __all__ = ["Thresholds", "Recommendation", "variant_workloads", "variant_switches",
            "cache_economics", "failed_call_waste", "estimated_usage_share", "recommend"]
@@ -92,91 +91,54 @@ def _period(since: Bound, until: Bound) -> list[Any]:
 
 # ---- 1. billing-variant switch -------------------------------------------------------------
 
-# Workload definitions (allowlist): extra SELECT/GROUP columns and the FROM clause.
-_WORKLOAD_SQL = {
-    "key_model": ("NULL::VARCHAR AS tag", "{source}"),
-    # one row per tag name=value of each call, as pricing.groups.TAG_PAIRS_JOIN gives (a call
-    # without tags has none), unnested in the SELECT list: 3x faster than the LATERAL join
-    "key_model_tag": (
-        "_tag.key || '=' || _tag.value AS tag",
-        "(SELECT *, unnest(map_entries(tags)) AS _tag FROM {source})"),
-}
-
-# Monday 00:00 of the call's UTC week
-WEEK_SQL = utc_week_sql("started_at")
-
-# One pass: the period's calls summed per workload x UTC week x billing mode x (ok, which
-# variant is cheaper) into a TEMP table (hundreds of rows); the workload figures and the weekly
-# ones are sums of its sums (exact). The median tokens per call is the one figure that needs the
-# calls themselves: a second, narrow scan.
-VARIANT_AGG_SQL = """
-CREATE TEMP TABLE {name} AS
-WITH w AS (
-  SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, {tag_col}, billing_mode, requests,
-         status, cost, cost_as_token,
-         cost_as_request, key_hint, key_label, {week} AS week
-  FROM {source} WHERE started_at >= ? AND started_at < ?
-)
-SELECT key_id, base_model, tag, week, billing_mode, status < 400 AS ok,
-  cost_as_request < cost_as_token AS request_cheaper,
-  cost_as_token < cost_as_request AS token_cheaper,
-  any_value(key_hint) AS key_hint, list(DISTINCT key_label) AS key_labels, """ + ", ".join(
-    f"{expr} AS {name}" for name, expr in RAW_MEASURES.items()
-    if name not in ("token_calls", "request_calls")) + """
-FROM w GROUP BY ALL
-"""
-
-# A workload's modes, variant totals and per-call sides, over a table of sums (TEMP sums or
-# the period scan's fine table).
+# A workload's modes, variant totals and per-call sides, over the period scan's fine table
+# (pricing.recommend_scan: sums per key x model x UTC day x mode x ok x which variant is
+# cheaper x ...; sums of its sums are exact).
 _VARIANT_SUMS = """
+    array_to_string(list_sort(list_distinct(list(key_label))), ', ') AS key_label,
     string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
     """ + variant_totals_sql(summed) + """,
     coalesce(sum(calls) FILTER (WHERE ok AND request_cheaper), 0) AS calls_request_cheaper,
     coalesce(sum(calls) FILTER (WHERE ok AND token_cheaper), 0) AS calls_token_cheaper,
     coalesce(sum(calls) FILTER (WHERE ok), 0) AS ok_calls"""
 
+# Workloads (allowlist) -> the relation of fine rows, with a ``tag`` column. Per tag: one row
+# per tag name=value of each row's tags, as pricing.groups.TAG_PAIRS_JOIN gives (untagged
+# calls have none), unnested in the SELECT list (3x faster than the LATERAL join).
+_TAG_ROWS = "(SELECT *, _tag.key || '=' || _tag.value AS tag FROM " \
+            "(SELECT *, unnest(map_entries(tags)) AS _tag FROM {rows}))"
+_WORKLOAD_ROWS = {
+    "key_model": "(SELECT *, NULL::VARCHAR AS tag FROM {rows})",
+    "key_model_tag": _TAG_ROWS,
+}
+
 # Per workload: the variant totals and choice (pricing.variants, the rule the Billing page and
-# switch_savings use) from the TEMP sums, and the median tokens per call from the calls.
-VARIANT_SQL = """
-WITH m AS (
-  SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, {tag_col},
-    quantile_disc((input_tokens + output_tokens) // greatest(requests, 1), 0.5)
-      AS median_tokens_per_call
-  FROM {source} WHERE started_at >= ? AND started_at < ?
-  GROUP BY ALL
-), a AS (
-  SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag,
-    array_to_string(list_sort(list_distinct(flatten(list(key_labels)))), ', ') AS key_label,
-    """ + _VARIANT_SUMS + """
-  FROM {agg} GROUP BY key_id, base_model, tag
-)
-SELECT a.*, """ + variant_choice_sql("a.") + """, m.median_tokens_per_call FROM a LEFT JOIN m
-  ON m.key_id IS NOT DISTINCT FROM a.key_id AND m.base_model IS NOT DISTINCT FROM a.base_model
-  AND m.tag IS NOT DISTINCT FROM a.tag
-"""
-
-WEEKLY_VARIANT_SQL = """
-SELECT key_id, base_model, tag, week, sum(cost) AS paid, sum(cost_as_token) AS as_token,
-       sum(cost_as_request) AS as_request
-FROM {agg} GROUP BY ALL ORDER BY week
-"""
-
-# The same per key x base model (no tags) from the period scan (pricing.recommend_scan).
+# switch_savings use) from the fine sums, and the median tokens per call from the calls.
 VARIANT_SCAN_SQL = """
 WITH a AS (
-  SELECT key_id, any_value(key_hint) AS key_hint, base_model, NULL::VARCHAR AS tag,
-    array_to_string(list_sort(list_distinct(list(key_label))), ', ') AS key_label,
-    """ + _VARIANT_SUMS + """
-  FROM {fine} GROUP BY key_id, base_model
+  SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag, """ + _VARIANT_SUMS + """
+  FROM {workload_rows} GROUP BY key_id, base_model, tag
 )
-SELECT a.*, """ + variant_choice_sql("a.") + """, q.median_tokens_per_call FROM a
-LEFT JOIN {quantiles} q ON q.all_endpoints AND q.key_id IS NOT DISTINCT FROM a.key_id
-  AND q.base_model IS NOT DISTINCT FROM a.base_model
+SELECT a.*, """ + variant_choice_sql("a.") + """, m.median_tokens_per_call FROM a
+LEFT JOIN {medians} m ON m.key_id IS NOT DISTINCT FROM a.key_id
+  AND m.base_model IS NOT DISTINCT FROM a.base_model AND m.tag IS NOT DISTINCT FROM a.tag
 """
+# The period scan's medians per key x base model; per tag they need the calls and their tags.
+_MEDIANS = {
+    "key_model": "(SELECT key_id, base_model, NULL::VARCHAR AS tag, median_tokens_per_call "
+                 "FROM {quantiles} WHERE all_endpoints)",
+    "key_model_tag": """(
+  SELECT key_id, base_model, tag, quantile_disc(tokens, 0.5) AS median_tokens_per_call
+  FROM """ + _TAG_ROWS.format(rows="""(
+    SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, tags,
+      (input_tokens + output_tokens) // greatest(requests, 1) AS tokens
+    FROM calls WHERE started_at >= ? AND started_at < ?)""") + """
+  GROUP BY key_id, base_model, tag)""",
+}
 WEEKLY_SCAN_SQL = """
-SELECT key_id, base_model, NULL::VARCHAR AS tag, week, sum(cost) AS paid,
+SELECT key_id, base_model, tag, week, sum(cost) AS paid,
        sum(cost_as_token) AS as_token, sum(cost_as_request) AS as_request
-FROM {fine} GROUP BY ALL
+FROM {workload_rows} GROUP BY ALL
 """
 
 Weeks = dict[tuple[Any, Any], list[dict[str, Any]]]
@@ -190,42 +152,23 @@ def variant_workloads(conn: duckdb.DuckDBPyConnection, since: Bound, until: Boun
     best_mode, alternative, saving, saving_share, share_request_cheaper, weeks,
     weeks_favourable, confidence, priced (False when paid or the alternative has a NULL).
     ``scan``: the period's :func:`~pricing.recommend_scan.period_scan` (made when omitted;
-    per-tag workloads read the calls' tags instead).
+    per tag, it must be one that kept the tags).
     """
-    if by_tag:
-        df, weekly = _tag_workloads(conn, since, until)
-    elif scan is None:
-        with period_scan(conn, since, until) as own:
-            return variant_workloads(conn, since, until, scan=own)
-    else:
-        df = decimal_frame(conn, VARIANT_SCAN_SQL.format(fine=scan.fine,
-                                                         quantiles=scan.quantiles))
-        weekly = _weeks(conn, WEEKLY_SCAN_SQL.format(fine=scan.fine))
+    if scan is None or (by_tag and not scan.tagged):
+        with period_scan(conn, since, until, tags=by_tag) as own:
+            return variant_workloads(conn, since, until, by_tag=by_tag, scan=own)
+    workload = "key_model_tag" if by_tag else "key_model"
+    rows = _WORKLOAD_ROWS[workload].format(rows=scan.fine)
+    medians = _MEDIANS[workload].format(quantiles=scan.quantiles)
+    df = decimal_frame(conn, VARIANT_SCAN_SQL.format(workload_rows=rows, medians=medians),
+                       scan.period if by_tag else [])
+    weekly = _weeks(conn, WEEKLY_SCAN_SQL.format(workload_rows=rows))
     if df.empty:
         return df.assign(best_mode=[], alternative=[], saving=[], saving_share=[],
                          share_request_cheaper=[], weeks=[], weeks_favourable=[],
                          confidence=[], priced=[])
-    rows = [_judge(r, weekly) for r in records(df)]
-    return pd.DataFrame(rows).sort_values("saving", ascending=False, key=_nulls_last)
-
-
-def _tag_workloads(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound
-                   ) -> tuple[pd.DataFrame, Weeks]:
-    """Per key x base model x tag (a call counts under each of its tags): the workloads and
-    their weeks, from the period's calls and their tags."""
-    tag_col, source = _WORKLOAD_SQL["key_model_tag"]
-    period = _period(since, until)
-    source = source.format(source=priced_source(conn, *period))
-    agg = f"_rec_variant_{uuid.uuid4().hex[:12]}"
-    conn.execute(VARIANT_AGG_SQL.format(name=agg, tag_col=tag_col, source=source, week=WEEK_SQL),
-                 period)
-    try:
-        df = decimal_frame(conn, VARIANT_SQL.format(tag_col=tag_col, source=source, agg=agg),
-                           period)
-        weekly = _weeks(conn, WEEKLY_VARIANT_SQL.format(agg=agg))
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {agg}")
-    return df, weekly
+    rows_judged = [_judge(r, weekly) for r in records(df)]
+    return pd.DataFrame(rows_judged).sort_values("saving", ascending=False, key=_nulls_last)
 
 
 def _weeks(conn: duckdb.DuckDBPyConnection, sql: str) -> Weeks:
@@ -729,7 +672,7 @@ def recommend(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
               thresholds: Thresholds = Thresholds(), *, models_path: str = MODELS_CSV,
               by_tag: bool = False) -> list[Recommendation]:
     """All recommendations for [since, until), money first (largest saving first)."""
-    with period_scan(conn, since, until) as scan:
+    with period_scan(conn, since, until, tags=by_tag) as scan:
         recs = variant_switches(conn, since, until, thresholds, by_tag=by_tag, scan=scan)
         recs += cheaper_models(conn, since, until, thresholds, models_path, scan=scan)
         recs += _other_money(conn, since, until, thresholds, scan)

@@ -45,7 +45,7 @@ _MEASURES = {name: expr for name, expr in RAW_MEASURES.items()
 FINE_SQL = """
 CREATE TEMP TABLE {name} AS
 SELECT """ + KEY_REF_SQL + """ AS key_id, key_hint, key_label, base_model, endpoint,
-  billing_mode, {day} AS day, {week} AS week,
+  billing_mode, {tags}{day} AS day, {week} AS week,
   status < 400 AS ok, status = 429 AS rate_limited, usage_source <> 'reported' AS estimated,
   cost_as_request < cost_as_token AS request_cheaper,
   cost_as_token < cost_as_request AS token_cheaper, input_tokens > 0 AS has_input,
@@ -81,13 +81,15 @@ GROUP BY GROUPING SETS ((""" + KEY_REF_SQL + """, base_model),
 @dataclass(frozen=True)
 class PeriodScan:
     """The TEMP tables of one period: ``fine`` (sums at the finest grain), ``quantiles``
-    (tokens per call per workload); ``source`` is the priced relation they came from."""
+    (tokens per call per workload); ``source`` is the priced relation they came from;
+    ``tagged``: the fine table also has the calls' ``tags`` (for per-tag workloads)."""
 
     fine: str
     quantiles: str
     source: str
     start: datetime
     end: datetime
+    tagged: bool = False
 
     @property
     def period(self) -> list[datetime]:
@@ -95,15 +97,17 @@ class PeriodScan:
 
 
 @contextmanager
-def period_scan(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound
-                ) -> Iterator[PeriodScan]:
-    """Sum [since, until)'s calls once (TEMP tables, dropped on exit)."""
+def period_scan(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
+                tags: bool = False) -> Iterator[PeriodScan]:
+    """Sum [since, until)'s calls once (TEMP tables, dropped on exit); with ``tags``, per
+    distinct ``tags`` map too (costs hashing the maps: only for per-tag workloads)."""
     start, end = utc_start(since), utc_start(until)
     tag = uuid.uuid4().hex[:12]
     scan = PeriodScan(f"_rec_fine_{tag}", f"_rec_quantiles_{tag}",
-                      priced_source(conn, start, end), start, end)
+                      priced_source(conn, start, end), start, end, tags)
     try:
         conn.execute(FINE_SQL.format(name=scan.fine, source=scan.source,
+                                     tags="tags, " if tags else "",
                                      day=UTC_DAY_SQL.format(col="started_at"),
                                      week=utc_week_sql("started_at")), scan.period)
         conn.execute(QUANTILES_SQL.format(name=scan.quantiles), scan.period)
