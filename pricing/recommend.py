@@ -29,7 +29,7 @@ from ledger import TEXT_ENDPOINTS, data_file, fetch_one, variant_name
 from .frames import decimal_frame, records
 from .groups import KEY_REF_SQL
 from .periods import UTC_DAY_SQL, Bound, utc_start
-from .recommend_scan import RECOMMENDED_SQL, PeriodScan, period_scan
+from .recommend_scan import RECOMMENDED_SQL, WEEK_OF_DAY_SQL, PeriodScan, period_scan
 from .variants import summed, variant_choice_sql, variant_totals_sql
 
 __all__ = ["Thresholds", "Recommendation", "variant_workloads", "variant_switches",
@@ -136,7 +136,7 @@ _MEDIANS = {
   GROUP BY key_id, base_model, tag)""",
 }
 WEEKLY_SCAN_SQL = """
-SELECT key_id, base_model, tag, week, sum(cost) AS paid,
+SELECT key_id, base_model, tag, """ + WEEK_OF_DAY_SQL + """ AS week, sum(cost) AS paid,
        sum(cost_as_token) AS as_token, sum(cost_as_request) AS as_request
 FROM {workload_rows} GROUP BY ALL
 """
