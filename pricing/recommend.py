@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,13 +24,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ledger import TEXT_ENDPOINTS, data_file, fetch_one, sql_literal, variant_name
+from ledger import TEXT_ENDPOINTS, data_file, fetch_one, variant_name
 
 from .frames import decimal_frame, records
-from .groups import KEY_REF_SQL, TAG_PAIRS_JOIN
-from .memo import priced_source
-from .periods import UTC_DAY_SQL, Bound, utc_start, utc_week_sql
-from .variants import RAW_MEASURES, summed, variant_choice_sql, variant_totals_sql
+from .groups import KEY_REF_SQL
+from .periods import UTC_DAY_SQL, Bound, utc_start
+from .recommend_scan import RECOMMENDED_SQL, WEEK_OF_DAY_SQL, PeriodScan, period_scan
+from .variants import summed, variant_choice_sql, variant_totals_sql
 
 __all__ = ["Thresholds", "Recommendation", "variant_workloads", "variant_switches",
            "cache_economics", "failed_call_waste", "estimated_usage_share", "recommend"]
@@ -90,114 +91,116 @@ def _period(since: Bound, until: Bound) -> list[Any]:
 
 # ---- 1. billing-variant switch -------------------------------------------------------------
 
-# Workload definitions (allowlist): extra SELECT/GROUP columns and the FROM clause.
-_WORKLOAD_SQL = {
-    "key_model": ("NULL::VARCHAR AS tag", "{source}"),
-    "key_model_tag": (
-        "t.tag AS tag",
-        "{source} " + TAG_PAIRS_JOIN),
-}
-
-# Monday 00:00 of the call's UTC week
-WEEK_SQL = utc_week_sql("started_at")
-
-# One pass: the period's calls summed per workload x UTC week x billing mode x (ok, which
-# variant is cheaper) into a TEMP table (hundreds of rows); the workload figures and the weekly
-# ones are sums of its sums (exact). The median tokens per call is the one figure that needs the
-# calls themselves: a second, narrow scan.
-VARIANT_AGG_SQL = """
-CREATE TEMP TABLE {name} AS
-WITH w AS (
-  SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, {tag_col}, billing_mode, requests,
-         status, cost, cost_as_token,
-         cost_as_request, key_hint, key_label, {week} AS week
-  FROM {source} WHERE started_at >= ? AND started_at < ?
-)
-SELECT key_id, base_model, tag, week, billing_mode, status < 400 AS ok,
-  cost_as_request < cost_as_token AS request_cheaper,
-  cost_as_token < cost_as_request AS token_cheaper,
-  any_value(key_hint) AS key_hint, list(DISTINCT key_label) AS key_labels, """ + ", ".join(
-    f"{expr} AS {name}" for name, expr in RAW_MEASURES.items()
-    if name not in ("token_calls", "request_calls")) + """
-FROM w GROUP BY ALL
-"""
-
-# Per workload: the variant totals and choice (pricing.variants, the rule the Billing page and
-# switch_savings use) from the TEMP sums, and the median tokens per call from the calls.
-VARIANT_SQL = """
-WITH m AS (
-  SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, {tag_col},
-    quantile_disc((input_tokens + output_tokens) // greatest(requests, 1), 0.5)
-      AS median_tokens_per_call
-  FROM {source} WHERE started_at >= ? AND started_at < ?
-  GROUP BY ALL
-), a AS (
-  SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag,
-    array_to_string(list_sort(list_distinct(flatten(list(key_labels)))), ', ') AS key_label,
+# A workload's modes, variant totals and per-call sides, over the period scan's fine table
+# (pricing.recommend_scan: sums per key x model x UTC day x mode x ok x which variant is
+# cheaper x ...; sums of its sums are exact).
+_VARIANT_SUMS = """
+    array_to_string(list_sort(list_distinct(list(key_label))), ', ') AS key_label,
     string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
     """ + variant_totals_sql(summed) + """,
     coalesce(sum(calls) FILTER (WHERE ok AND request_cheaper), 0) AS calls_request_cheaper,
     coalesce(sum(calls) FILTER (WHERE ok AND token_cheaper), 0) AS calls_token_cheaper,
-    coalesce(sum(calls) FILTER (WHERE ok), 0) AS ok_calls
-  FROM {agg} GROUP BY key_id, base_model, tag
+    coalesce(sum(calls) FILTER (WHERE ok), 0) AS ok_calls"""
+
+# Workloads (allowlist) -> the relation of fine rows, with a ``tag`` column. Per tag: one row
+# per tag name=value of each row's tags, as pricing.groups.TAG_PAIRS_JOIN gives (untagged
+# calls have none), unnested in the SELECT list (3x faster than the LATERAL join).
+_TAG_ROWS = "(SELECT *, _tag.key || '=' || _tag.value AS tag FROM " \
+            "(SELECT *, unnest(map_entries(tags)) AS _tag FROM {rows}))"
+_WORKLOAD_ROWS = {
+    "key_model": "(SELECT *, NULL::VARCHAR AS tag FROM {rows})",
+    "key_model_tag": _TAG_ROWS,
+}
+
+# Per workload: the variant totals and choice (pricing.variants, the rule the Billing page and
+# switch_savings use) from the fine sums, and the median tokens per call from the calls.
+VARIANT_SCAN_SQL = """
+WITH a AS (
+  SELECT key_id, any_value(key_hint) AS key_hint, base_model, tag, """ + _VARIANT_SUMS + """
+  FROM {workload_rows} GROUP BY key_id, base_model, tag
 )
-SELECT a.*, """ + variant_choice_sql("a.") + """, m.median_tokens_per_call FROM a LEFT JOIN m
-  ON m.key_id IS NOT DISTINCT FROM a.key_id AND m.base_model IS NOT DISTINCT FROM a.base_model
-  AND m.tag IS NOT DISTINCT FROM a.tag
+SELECT a.*, """ + variant_choice_sql("a.") + """, m.median_tokens_per_call FROM a
+LEFT JOIN {medians} m ON m.key_id IS NOT DISTINCT FROM a.key_id
+  AND m.base_model IS NOT DISTINCT FROM a.base_model AND m.tag IS NOT DISTINCT FROM a.tag
+"""
+# The period scan's medians per key x base model; per tag they need the calls and their tags.
+_MEDIANS = {
+    "key_model": "(SELECT key_id, base_model, NULL::VARCHAR AS tag, median_tokens_per_call "
+                 "FROM {quantiles} WHERE all_endpoints)",
+    "key_model_tag": """(
+  SELECT key_id, base_model, tag, quantile_disc(tokens, 0.5) AS median_tokens_per_call
+  FROM """ + _TAG_ROWS.format(rows="""(
+    SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, tags,
+      (input_tokens + output_tokens) // greatest(requests, 1) AS tokens
+    FROM calls WHERE started_at >= ? AND started_at < ?)""") + """
+  GROUP BY key_id, base_model, tag)""",
+}
+WEEKLY_SCAN_SQL = """
+SELECT key_id, base_model, tag, """ + WEEK_OF_DAY_SQL + """ AS week, sum(cost) AS paid,
+       sum(cost_as_token) AS as_token, sum(cost_as_request) AS as_request
+FROM {workload_rows} GROUP BY ALL
 """
 
-WEEKLY_VARIANT_SQL = """
-SELECT key_id, base_model, tag, week, sum(cost) AS paid, sum(cost_as_token) AS as_token,
-       sum(cost_as_request) AS as_request
-FROM {agg} GROUP BY ALL ORDER BY week
-"""
+Weeks = dict[tuple[Any, Any], list[dict[str, Any]]]
 
 
 def variant_workloads(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
-                      by_tag: bool = False) -> pd.DataFrame:
+                      by_tag: bool = False, scan: PeriodScan | None = None) -> pd.DataFrame:
     """Every workload with paid, both variants' cost, the better variant and the saving.
 
     Columns: key_id, key_hint, base_model, tag, modes, calls, paid, as_token, as_request,
     best_mode, alternative, saving, saving_share, share_request_cheaper, weeks,
     weeks_favourable, confidence, priced (False when paid or the alternative has a NULL).
+    ``scan``: the period's :func:`~pricing.recommend_scan.period_scan` (made when omitted;
+    per tag, it must be one that kept the tags).
     """
-    tag_col, source = _WORKLOAD_SQL["key_model_tag" if by_tag else "key_model"]
-    period = _period(since, until)
-    source = source.format(source=priced_source(conn, *period))
-    agg = f"_rec_variant_{uuid.uuid4().hex[:12]}"
-    conn.execute(VARIANT_AGG_SQL.format(name=agg, tag_col=tag_col, source=source, week=WEEK_SQL),
-                 period)
-    try:
-        df = decimal_frame(conn, VARIANT_SQL.format(tag_col=tag_col, source=source, agg=agg),
-                           period)
-        weekly = decimal_frame(conn, WEEKLY_VARIANT_SQL.format(agg=agg), [])
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {agg}")
+    if scan is None or (by_tag and not scan.tagged):
+        with period_scan(conn, since, until, tags=by_tag) as own:
+            return variant_workloads(conn, since, until, by_tag=by_tag, scan=own)
+    workload = "key_model_tag" if by_tag else "key_model"
+    rows = _WORKLOAD_ROWS[workload].format(rows=scan.fine)
+    medians = _MEDIANS[workload].format(quantiles=scan.quantiles)
+    df = decimal_frame(conn, VARIANT_SCAN_SQL.format(workload_rows=rows, medians=medians),
+                       scan.period if by_tag else [])
+    weekly = _weeks(conn, WEEKLY_SCAN_SQL.format(workload_rows=rows))
     if df.empty:
         return df.assign(best_mode=[], alternative=[], saving=[], saving_share=[],
                          share_request_cheaper=[], weeks=[], weeks_favourable=[],
                          confidence=[], priced=[])
-    rows = [_judge(r, weekly) for r in records(df)]
-    return pd.DataFrame(rows).sort_values("saving", ascending=False, key=_nulls_last)
+    rows_judged = [_judge(r, weekly) for r in records(df)]
+    return pd.DataFrame(rows_judged).sort_values("saving", ascending=False, key=_nulls_last)
+
+
+def _weeks(conn: duckdb.DuckDBPyConnection, sql: str) -> Weeks:
+    """Weekly sums by (key, base model). A workload without a key or a model finds no weeks
+    (as the pandas filter ``key_id == None`` found none before): its confidence stays low."""
+    cur = conn.execute(sql)
+    names = [d[0] for d in cur.description or ()]
+    out: Weeks = defaultdict(list)
+    for row in cur.fetchall():
+        w = dict(zip(names, row, strict=True))
+        out[(w["key_id"], w["base_model"])].append(w)
+    return out
 
 
 def _nulls_last(s: pd.Series) -> pd.Series:
     return s.map(lambda v: Decimal("-1e30") if v is None else v)
 
 
-def _judge(r: dict[str, Any], weekly: pd.DataFrame) -> dict[str, Any]:
+def _judge(r: dict[str, Any], weekly: Weeks) -> dict[str, Any]:
     """One workload's cheaper variant (decided in SQL by pricing.variants) and how steady that
     choice was week by week."""
     paid, as_token, as_request = r["actual_cost"], r["cost_all_token"], r["cost_all_request"]
     best_mode, best_value, saving = r["cheaper_mode"], r["cheaper_cost"], r["saving"]
     ok = r["ok_calls"] or 0
-    same = weekly[(weekly.key_id == r["key_id"]) & (weekly.base_model == r["base_model"])]
+    same = [] if r["key_id"] is None or r["base_model"] is None else \
+        weekly.get((r["key_id"], r["base_model"]), [])
     if r["tag"] is not None:
-        same = same[same.tag == r["tag"]]
+        same = [w for w in same if w["tag"] == r["tag"]]
     fav = 0
     if best_mode:
         alt_col = "as_token" if best_mode == "token" else "as_request"
-        fav = sum(1 for w in records(same)
+        fav = sum(1 for w in same
                   if w["paid"] is not None and w[alt_col] is not None and w[alt_col] < w["paid"])
     weeks = len(same)
     confidence = ("high" if weeks >= 3 and fav == weeks else
@@ -216,11 +219,11 @@ def _current(base_model: str, modes: str) -> str:
 
 
 def variant_switches(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
-                     thresholds: Thresholds = Thresholds(), *, by_tag: bool = False
-                     ) -> list[Recommendation]:
+                     thresholds: Thresholds = Thresholds(), *, by_tag: bool = False,
+                     scan: PeriodScan | None = None) -> list[Recommendation]:
     """Workloads where the other billing variant would have saved a material amount."""
     out = []
-    for r in records(variant_workloads(conn, since, until, by_tag=by_tag)):
+    for r in records(variant_workloads(conn, since, until, by_tag=by_tag, scan=scan)):
         if not r["priced"] or r["saving"] is None or r["calls"] < thresholds.min_calls:
             continue
         if r["modes"] == r["best_mode"]:
@@ -253,23 +256,6 @@ def variant_switches(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound
 
 MODELS_CSV = "data/models.csv"
 NEEDED_MODALITY = {**{e: "text" for e in TEXT_ENDPOINTS}, "embeddings": "embedding"}
-# chat in any provider's format, and embeddings: the calls a cheaper model could serve
-_RECOMMENDED_SQL = "(" + ", ".join(map(sql_literal, NEEDED_MODALITY)) + ")"
-
-WORKLOAD_SHAPE_SQL = f"""
-SELECT {KEY_REF_SQL} AS key_id, any_value(key_hint) AS key_hint, {KEY_LABELS_SQL},
-  base_model, endpoint,
-  string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
-  sum(requests) AS calls, count(*) FILTER (WHERE cost IS NULL) AS unpriced_rows,
-  sum(cost) AS paid,
-  quantile_disc(input_tokens // greatest(requests, 1), 0.9) AS p90_input,
-  quantile_disc(output_tokens // greatest(requests, 1), 0.9) AS p90_output,
-  max(input_tokens // greatest(requests, 1)) AS max_input,
-  sum(reasoning_tokens) AS reasoning_tokens
-FROM {{source}}
-WHERE started_at >= ? AND started_at < ? AND endpoint IN {_RECOMMENDED_SQL}
-GROUP BY 1, base_model, endpoint
-"""
 
 # The workload's successful calls re-priced at another model's sheet rows, per UTC day so each
 # day gets the price in force then. This mirrors the per-token rule of ``priced_calls`` (a test
@@ -314,6 +300,58 @@ FROM w ASOF LEFT JOIN p ON w.day >= p.effective_from
 """
 PRICE_COLUMNS_SQL = "SELECT column_name FROM information_schema.columns WHERE table_name = 'prices'"
 
+# The shapes from the period scan: sums from its fine table, tokens per call from its quantiles.
+SHAPE_SCAN_SQL = """
+SELECT f.key_id, any_value(key_hint) AS key_hint, """ + KEY_LABELS_SQL + """,
+  f.base_model, f.endpoint,
+  string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
+  sum(f.requests) AS calls, sum(f.unpriced_rows) AS unpriced_rows, sum(f.cost) AS paid,
+  any_value(q.p90_input) AS p90_input, any_value(q.p90_output) AS p90_output,
+  any_value(q.max_input) AS max_input, sum(f.reasoning_tokens) AS reasoning_tokens
+FROM {fine} f LEFT JOIN {quantiles} q ON NOT q.all_endpoints
+  AND q.key_id IS NOT DISTINCT FROM f.key_id AND q.base_model IS NOT DISTINCT FROM f.base_model
+  AND q.endpoint IS NOT DISTINCT FROM f.endpoint
+WHERE f.endpoint IN """ + RECOMMENDED_SQL + """
+GROUP BY f.key_id, f.base_model, f.endpoint
+"""
+
+# Every candidate of every workload priced in one query (it was one query per candidate): the
+# candidates arrive as parallel lists (index, key, base model, endpoint, price row's model);
+# each workload's days are its successful calls summed per UTC day from the fine table, and
+# each day meets the candidate's price in force then. Both variants' sums are returned; the
+# caller takes the one of the workload's mode.
+CANDIDATE_COSTS_SQL = """
+WITH c AS (
+  SELECT unnest(?::INTEGER[]) AS i, unnest(?::VARCHAR[]) AS key_id,
+    unnest(?::VARCHAR[]) AS base_model, unnest(?::VARCHAR[]) AS endpoint,
+    unnest(?::VARCHAR[]) AS price_model
+), d AS (
+  SELECT key_id, base_model, endpoint, day, sum(uncached) AS uncached,
+    sum(cached_tokens) AS cached, sum(writes) AS writes, sum(writes_long) AS writes_long,
+    sum(output_tokens) AS output, sum(requests) AS requests
+  FROM {fine} WHERE ok AND endpoint IN """ + RECOMMENDED_SQL + """
+  GROUP BY ALL
+), w AS (
+  SELECT c.i, c.price_model, d.day, sum(d.uncached) AS uncached, sum(d.cached) AS cached,
+    sum(d.writes) AS writes, sum(d.writes_long) AS writes_long, sum(d.output) AS output,
+    sum(d.requests) AS requests
+  FROM c JOIN d ON d.key_id IS NOT DISTINCT FROM c.key_id AND d.base_model = c.base_model
+    AND d.endpoint = c.endpoint
+  GROUP BY c.i, c.price_model, d.day
+), p AS (SELECT * FROM prices WHERE true {tier_filter})
+SELECT w.i,
+  count(*) FILTER (WHERE p.input IS NULL AND p.output IS NULL) AS unpriced_token_days,
+  sum(w.uncached * p.input * 0.000001
+      + w.cached * coalesce(p.cached_input, p.input) * 0.000001
+      + w.writes * coalesce(p.cache_write, p.input) * 0.000001
+      + w.writes_long * coalesce(p.cache_write_long, p.cache_write, p.input) * 0.000001
+      + w.output * coalesce(p.output, 0) * 0.000001) AS token_cost,
+  count(*) FILTER (WHERE p.request IS NULL) AS unpriced_request_days,
+  sum(w.requests * p.request) AS request_cost
+FROM w ASOF LEFT JOIN p ON p.model = w.price_model AND w.day >= p.effective_from
+GROUP BY w.i
+"""
+
 
 def load_models(path: str | Path = MODELS_CSV) -> dict[str, dict[str, Any]]:
     """``data/models.csv`` by model name: provider, family, tier (1 = strongest), modalities...
@@ -345,7 +383,7 @@ def workload_days(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
     name = f"_rec_workload_days_{uuid.uuid4().hex[:12]}"
     params = [*_period(since, until)]
     if endpoint is None:
-        endpoint_filter = f"AND endpoint IN {_RECOMMENDED_SQL}"
+        endpoint_filter = f"AND endpoint IN {RECOMMENDED_SQL}"
     else:
         endpoint_filter, params = "AND endpoint = ?", [*params, endpoint]
     conn.execute(WORKLOAD_DAYS_SQL.format(name=name, day=UTC_DAY_SQL.format(col="started_at"),
@@ -407,35 +445,61 @@ def candidate_models(models: dict[str, dict[str, Any]], model: str, endpoint: st
 
 
 def cheaper_models(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
-                   thresholds: Thresholds = Thresholds(), models_path: str = MODELS_CSV
-                   ) -> list[Recommendation]:
-    """Simple workloads on an expensive model, with the cheapest priced alternative per group."""
+                   thresholds: Thresholds = Thresholds(), models_path: str = MODELS_CSV, *,
+                   scan: PeriodScan | None = None) -> list[Recommendation]:
+    """Simple workloads on an expensive model, with the cheapest priced alternative per group.
+    ``scan``: the period's :func:`~pricing.recommend_scan.period_scan` (made when omitted)."""
+    if scan is None:
+        with period_scan(conn, since, until) as own:
+            return cheaper_models(conn, since, until, thresholds, models_path, scan=own)
     models = load_models(models_path)
-    period = _period(since, until)
-    shapes = decimal_frame(conn, WORKLOAD_SHAPE_SQL.format(source=priced_source(conn, *period)),
-                           period)
-    out = []
-    with ExitStack() as stack:
-        days = tier_filter = None
-        for w in records(shapes):
-            current = models.get(w["base_model"])
-            if current is None or w["unpriced_rows"] or w["paid"] is None or \
-                    w["calls"] < thresholds.min_calls or "+" in w["modes"]:
-                continue
-            if w["p90_input"] > thresholds.simple_max_input or \
-                    w["p90_output"] > thresholds.simple_max_output or w["reasoning_tokens"]:
-                continue
-            best: dict[str, tuple[Decimal, str]] = {}
-            for group, name in _candidates(models, current, w["endpoint"], w["max_input"]):
-                if days is None:
-                    days = stack.enter_context(workload_days(conn, since, until))
-                    tier_filter = _tier_filter(conn)
-                cost = workload_cost_at(conn, w["key_id"], w["base_model"], w["endpoint"],
-                                        since, until, name, w["modes"], days=days,
-                                        tier_filter=tier_filter)
-                if cost is not None and (group not in best or cost < best[group][0]):
-                    best[group] = (cost, name)
-            out.extend(_cheaper_recommendations(w, best, current, models, thresholds))
+    shapes = decimal_frame(conn, SHAPE_SCAN_SQL.format(fine=scan.fine,
+                                                       quantiles=scan.quantiles))
+    simple: list[tuple[dict[str, Any], dict[str, Any], list[tuple[str, str]]]] = []
+    for w in records(shapes):
+        current = models.get(w["base_model"])
+        if current is None or w["unpriced_rows"] or w["paid"] is None or \
+                w["calls"] < thresholds.min_calls or "+" in w["modes"]:
+            continue
+        if w["p90_input"] > thresholds.simple_max_input or \
+                w["p90_output"] > thresholds.simple_max_output or w["reasoning_tokens"]:
+            continue
+        simple.append((w, current, _candidates(models, current, w["endpoint"], w["max_input"])))
+    costs = _candidate_costs(conn, scan, [(w, name) for w, _, cands in simple
+                                          for _, name in cands])
+    out, i = [], 0
+    for w, current, cands in simple:
+        best: dict[str, tuple[Decimal, str]] = {}
+        for group, name in cands:
+            cost, i = costs.get(i), i + 1
+            if cost is not None and (group not in best or cost < best[group][0]):
+                best[group] = (cost, name)
+        out.extend(_cheaper_recommendations(w, best, current, models, thresholds))
+    return out
+
+
+def _candidate_costs(conn: duckdb.DuckDBPyConnection, scan: PeriodScan,
+                     pairs: list[tuple[dict[str, Any], str]]) -> dict[int, Decimal]:
+    """What each (workload, candidate model) pair's successful calls would have cost on the
+    candidate, by the pair's index; a pair whose candidate is unpriced on any day is left out
+    (as :func:`workload_cost_at` gives None)."""
+    if not pairs:
+        return {}
+    modes = [w["modes"] for w, _ in pairs]
+    lists = [list(range(len(pairs))),
+             # a keyless workload's key may arrive from a DataFrame as NaN: bind NULL
+             [w["key_id"] if isinstance(w["key_id"], str) else None for w, _ in pairs],
+             [w["base_model"] for w, _ in pairs], [w["endpoint"] for w, _ in pairs],
+             [name + "-c" if mode == "request" else name
+              for (_, name), mode in zip(pairs, modes, strict=True)]]
+    sql = CANDIDATE_COSTS_SQL.format(fine=scan.fine, tier_filter=_tier_filter(conn))
+    out = {}
+    for i, unpriced_token, token, unpriced_request, request in conn.execute(sql,
+                                                                            lists).fetchall():
+        unpriced, cost = ((unpriced_request, request) if modes[i] == "request"
+                          else (unpriced_token, token))
+        if not unpriced and cost is not None:
+            out[i] = Decimal(cost)
     return out
 
 
@@ -475,15 +539,11 @@ def _cheaper_recommendations(w: dict[str, Any], best: dict[str, tuple[Decimal, s
 # constant within the day, and the products are DECIMAL).
 CACHE_SQL = """
 WITH c AS (
-  SELECT """ + KEY_REF_SQL + """ AS key_id, any_value(key_hint) AS key_hint,
-         list(DISTINCT key_label) AS key_labels,
+  SELECT key_id, any_value(key_hint) AS key_hint, list(DISTINCT key_label) AS key_labels,
          base_model, sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
-         sum(coalesce(cache_write_tokens, 0) - coalesce(cache_write_long_tokens, 0)) AS writes,
-         sum(coalesce(cache_write_long_tokens, 0)) AS writes_long,
-         {day} AS day
-  FROM calls WHERE started_at >= ? AND started_at < ? AND status < 400
-    AND billing_mode = 'token' AND input_tokens > 0
-  GROUP BY 1, base_model, day
+         sum(writes) AS writes, sum(writes_long) AS writes_long, day
+  FROM {fine} WHERE ok AND billing_mode = 'token' AND has_input
+  GROUP BY key_id, base_model, day
 ), p AS (SELECT * FROM prices WHERE input IS NOT NULL {tier_filter})
 SELECT c.key_id, any_value(c.key_hint) AS key_hint,
   array_to_string(list_sort(list_distinct(flatten(list(c.key_labels)))), ', ') AS key_label,
@@ -505,13 +565,13 @@ GROUP BY c.key_id, c.base_model ORDER BY saving_per_10pct_more_cached DESC
 # of the period cost seconds); a key without a 429 has a peak of 0.
 FAILED_SQL = """
 WITH per_key AS (
-  SELECT """ + KEY_REF_SQL + """ AS key_id, any_value(key_hint) AS key_hint,
+  SELECT key_id, any_value(key_hint) AS key_hint,
     """ + KEY_LABELS_SQL + """, sum(requests) AS calls,
-    coalesce(sum(requests) FILTER (WHERE status = 429), 0) AS rate_limited,
-    coalesce(sum(requests) FILTER (WHERE status >= 400), 0) AS failed,
-    coalesce(sum(latency_ms) FILTER (WHERE status >= 400), 0) / 1000.0 AS seconds_wasted
-  FROM calls WHERE started_at >= ? AND started_at < ?
-  GROUP BY 1
+    coalesce(sum(requests) FILTER (WHERE rate_limited), 0) AS rate_limited,
+    coalesce(sum(requests) FILTER (WHERE NOT ok), 0) AS failed,
+    coalesce(sum(latency_ms) FILTER (WHERE NOT ok), 0) / 1000.0 AS seconds_wasted
+  FROM {fine}
+  GROUP BY key_id
 ), per_minute AS (
   SELECT """ + KEY_REF_SQL + """ AS key_id, count(*) AS n FROM calls
   WHERE started_at >= ? AND started_at < ? AND status = 429
@@ -523,40 +583,49 @@ ORDER BY rate_limited DESC, key_id
 """
 
 ESTIMATED_SQL = """
-SELECT """ + KEY_REF_SQL + """ AS key_id, any_value(key_hint) AS key_hint,
+SELECT key_id, any_value(key_hint) AS key_hint,
   """ + KEY_LABELS_SQL + """, coalesce(sum(cost), 0) AS spend,
-  coalesce(sum(cost) FILTER (WHERE usage_source <> 'reported'), 0) AS estimated_spend,
-  coalesce(sum(requests) FILTER (WHERE usage_source <> 'reported'), 0) AS estimated_calls
-FROM {source} WHERE started_at >= ? AND started_at < ?
-GROUP BY 1 ORDER BY estimated_spend DESC, key_id
+  coalesce(sum(cost) FILTER (WHERE estimated), 0) AS estimated_spend,
+  coalesce(sum(requests) FILTER (WHERE estimated), 0) AS estimated_calls
+FROM {fine}
+GROUP BY key_id ORDER BY estimated_spend DESC, key_id
 """
 
 
-def cache_economics(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound) -> pd.DataFrame:
+def cache_economics(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
+                    scan: PeriodScan | None = None) -> pd.DataFrame:
     """Per key and model (per-token billing): cached share and the money caching saved."""
-    sql = CACHE_SQL.format(tier_filter=_tier_filter(conn), day=UTC_DAY_SQL.format(col="started_at"))
-    return decimal_frame(conn, sql, _period(since, until))
+    if scan is None:
+        with period_scan(conn, since, until) as own:
+            return cache_economics(conn, since, until, scan=own)
+    return decimal_frame(conn, CACHE_SQL.format(tier_filter=_tier_filter(conn), fine=scan.fine))
 
 
-def failed_call_waste(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound) -> pd.DataFrame:
+def failed_call_waste(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
+                      scan: PeriodScan | None = None) -> pd.DataFrame:
     """Per key: calls, 429s, all failures, seconds spent waiting on failures, peak 429/minute."""
-    return decimal_frame(conn, FAILED_SQL, _period(since, until) * 2)
+    if scan is None:
+        with period_scan(conn, since, until) as own:
+            return failed_call_waste(conn, since, until, scan=own)
+    return decimal_frame(conn, FAILED_SQL.format(fine=scan.fine), scan.period)
 
 
-def estimated_usage_share(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound
-                          ) -> pd.DataFrame:
+def estimated_usage_share(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
+                          scan: PeriodScan | None = None) -> pd.DataFrame:
     """Per key: spend, and the part of it resting on locally counted (estimated) tokens."""
-    period = _period(since, until)
-    df = decimal_frame(conn, ESTIMATED_SQL.format(source=priced_source(conn, *period)), period)
+    if scan is None:
+        with period_scan(conn, since, until) as own:
+            return estimated_usage_share(conn, since, until, scan=own)
+    df = decimal_frame(conn, ESTIMATED_SQL.format(fine=scan.fine))
     df["estimated_share"] = [e / s if s else None
                              for e, s in zip(df["estimated_spend"], df["spend"], strict=True)]
     return df
 
 
-def _other_money(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, t: Thresholds
-                 ) -> list[Recommendation]:
+def _other_money(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, t: Thresholds,
+                 scan: PeriodScan) -> list[Recommendation]:
     out = []
-    for r in records(cache_economics(conn, since, until)):
+    for r in records(cache_economics(conn, since, until, scan=scan)):
         gain = r["saving_per_10pct_more_cached"]
         if r["input_tokens"] >= t.cache_min_input and gain and gain >= t.min_saving \
                 and r["cached_share"] < 0.5:
@@ -571,7 +640,7 @@ def _other_money(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, t:
                          f"would save {gain:.2f}",
                 caveat="the saving shown is per 10 points of cached share; what is reachable "
                        "depends on how much of each prompt repeats."))
-    for r in records(failed_call_waste(conn, since, until)):
+    for r in records(failed_call_waste(conn, since, until, scan=scan)):
         if r["rate_limited"] >= t.storm_min_calls:
             out.append(Recommendation(
                 kind="rate_limits", key_id=r["key_id"], key_hint=r["key_hint"],
@@ -582,7 +651,7 @@ def _other_money(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, t:
                          f"wasted {r['seconds_wasted']:.0f} s of waiting",
                 caveat="failed calls cost 0 in the ledger; check whether the platform bills "
                        "them (see the report's reconciliation)."))
-    for r in records(estimated_usage_share(conn, since, until)):
+    for r in records(estimated_usage_share(conn, since, until, scan=scan)):
         share = r["estimated_share"]
         if share is not None and share >= t.estimated_share_warn and r["estimated_spend"]:
             out.append(Recommendation(
@@ -603,7 +672,8 @@ def recommend(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound,
               thresholds: Thresholds = Thresholds(), *, models_path: str = MODELS_CSV,
               by_tag: bool = False) -> list[Recommendation]:
     """All recommendations for [since, until), money first (largest saving first)."""
-    recs = variant_switches(conn, since, until, thresholds, by_tag=by_tag)
-    recs += cheaper_models(conn, since, until, thresholds, models_path)
-    recs += _other_money(conn, since, until, thresholds)
+    with period_scan(conn, since, until, tags=by_tag) as scan:
+        recs = variant_switches(conn, since, until, thresholds, by_tag=by_tag, scan=scan)
+        recs += cheaper_models(conn, since, until, thresholds, models_path, scan=scan)
+        recs += _other_money(conn, since, until, thresholds, scan)
     return sorted(recs, key=lambda r: (r.saving is None, -(r.saving or 0)))

@@ -1,0 +1,189 @@
+"""The Recommendations engine gives exactly the figures of its previous, query-per-workload
+implementation (kept frozen in ``recommend_reference.py``) on a user-like ledger: the demo's
+history plus the rows real ledgers carry — keyless calls, label-only keys, a key seen under two
+labels, unknown and NULL models, tags, aggregated rows, cache reads and writes, reasoning,
+estimated usage, 429 storms, refunds (negative ``charged``) — with the cost memo current and,
+after a price changes mid-period, stale (``priced_calls`` priced live)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import recommend_reference as ref
+
+from ingest.demo import build_demo
+from ledger.connect import open_ledger
+from ledger.keys import fingerprinter_for
+from pricing import load_prices
+from pricing import recommend as rec
+
+ROOT = Path(__file__).resolve().parents[2]
+END = datetime(2025, 4, 15, tzinfo=UTC)
+PERIODS = [("2025-03-16", "2025-04-15"), ("2025-01-30", "2025-04-15"),
+           (datetime(2025, 3, 3, 7, 30, tzinfo=UTC), datetime(2025, 4, 2, 13, 0, tzinfo=UTC))]
+
+# Messy rows: one INSERT per kind, i over range(n); h a pseudo-random 0..9999 per row.
+MESSY_SQL = """
+INSERT INTO calls BY NAME
+SELECT 'messy-{kind}-' || i AS call_id, 'csv' AS source,
+  TIMESTAMPTZ '2025-02-01 00:00:00+00' + to_minutes(CAST((i * 7919) % (73 * 1440) AS INTEGER))
+    AS started_at,
+  {key_id} AS key_id, {key_hint} AS key_hint, {key_label} AS key_label, '{endpoint}' AS endpoint,
+  {model} AS model, regexp_replace({model}, '-c$', '') AS base_model,
+  CASE WHEN {model} LIKE '%-c' THEN 'request' ELSE 'token' END AS billing_mode,
+  false AS stream, {status} AS status, {requests} AS requests,
+  {inp} AS input_tokens, {cached} AS cached_tokens, {out} AS output_tokens,
+  {reasoning} AS reasoning_tokens, 0 AS images, 0 AS characters, 0 AS audio_seconds,
+  {usage} AS usage_source, 200 + h AS latency_ms, {tags} AS tags, {writes} AS cache_write_tokens,
+  {writes_long} AS cache_write_long_tokens, {charged} AS charged
+FROM (SELECT i, CAST(hash(i, '{kind}') % 10000 AS BIGINT) AS h FROM range({n}) t(i))
+"""
+BASE = {"key_id": "NULL", "key_hint": "NULL", "key_label": "NULL", "endpoint": "chat",
+        "status": "200", "requests": "1", "cached": "0", "reasoning": "0",
+        "usage": "'reported'", "tags": "NULL", "writes": "0", "writes_long": "0",
+        "charged": "NULL"}
+TAGS = ("CASE h % 3 WHEN 0 THEN MAP {'team': 'search'} WHEN 1 THEN MAP {'team': 'ads', "
+        "'app': 'bidder'} ELSE NULL END")
+MESSY = [
+    # keyless long calls on gpt-4o: the per-request variant is cheaper
+    dict(kind="keyless", n=900, model="'gpt-4o'", inp="8000 + h", out="300", tags=TAGS),
+    # label-only keys with prompt caching (reads, 5-minute and 1-hour writes), some estimated
+    dict(kind="label-a", n=1500, key_label="'team-a'", model="'claude-3-5-sonnet'",
+         inp="20000 + h * 10", cached="CASE WHEN h % 4 = 0 THEN 15000 ELSE 0 END",
+         writes="CASE WHEN h % 7 = 0 THEN 2000 ELSE 0 END",
+         writes_long="CASE WHEN h % 14 = 0 THEN 500 ELSE 0 END", out="400",
+         usage="CASE h % 5 WHEN 0 THEN 'estimated' WHEN 1 THEN NULL ELSE 'reported' END",
+         tags=TAGS),
+    dict(kind="label-b", n=700, key_label="'ops-bot'", model="'claude-3-5-sonnet-c'",
+         inp="100 + h % 300", out="50", usage="'estimated'"),
+    # one key seen under two labels, short per-request calls (per token is cheaper)
+    dict(kind="two-labels", n=1200, key_id="'k-multi'", key_hint="'sk-…mult'",
+         key_label="CASE WHEN h % 2 = 0 THEN 'alice' ELSE 'bob' END", model="'gpt-4o-c'",
+         inp="200 + h % 100", out="40", tags=TAGS),
+    # unknown models and calls without a model
+    dict(kind="unknown", n=400, key_id="'k-odd'", key_hint="'sk-…oddk'", model="'acme-llm-9'",
+         inp="500", out="100"),
+    dict(kind="no-model", n=300, key_id="'k-odd'", key_hint="'sk-…oddk'", model="NULL",
+         inp="500", out="100", endpoint="other"),
+    # aggregated rows (requests > 1) of short calls on a per-request variant
+    dict(kind="buckets", n=120, key_label="'finance-batch'", model="'gpt-4o-mini-c'",
+         requests="50", inp="50 * (100 + h % 50)", out="50 * 20",
+         tags="MAP {'team': 'finance'}"),
+    # simple calls on expensive models: cheaper-model candidates (chat and embeddings)
+    dict(kind="simple-41", n=900, key_id="'k-simple'", key_hint="'sk-…simp'",
+         model="'gpt-4.1'", inp="300 + h % 900", out="20 + h % 200"),
+    dict(kind="simple-emb", n=900, key_id="'k-simple'", key_hint="'sk-…simp'",
+         model="'text-embedding-3-large'", inp="200000 + h", out="0", endpoint="embeddings"),
+    dict(kind="reasoning", n=300, key_id="'k-simple'", key_hint="'sk-…simp'", model="'o3'",
+         inp="300", out="200", reasoning="150"),
+    # a 429 storm (one minute) and server errors
+    dict(kind="storm", n=40, key_id="'k-storm'", key_hint="'sk-…strm'", model="'gpt-4o'",
+         status="429", inp="0", out="0", usage="'none'"),
+    dict(kind="errors", n=60, key_label="'team-a'", model="'gpt-4o'", status="500",
+         inp="1000", out="0"),
+    # refunds and charges the platform reported
+    dict(kind="refunds", n=100, key_id="'k-multi'", key_hint="'sk-…mult'", model="'gpt-4o'",
+         inp="5000", out="100", charged="CAST(-0.01 AS DECIMAL(38,12))"),
+]
+STORM_SQL = ("UPDATE calls SET started_at = TIMESTAMPTZ '2025-03-20 10:15:00+00' + "
+             "to_seconds(CAST(regexp_extract(call_id, '[0-9]+$') AS INTEGER)) "
+             "WHERE call_id LIKE 'messy-storm-%'")
+
+
+def _add_messy(conn: Any) -> None:
+    for spec in MESSY:
+        conn.execute(MESSY_SQL.format(**{**BASE, **spec}))
+    conn.execute(STORM_SQL)
+
+
+@pytest.fixture(scope="module")
+def ledger_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("exact") / "messy.duckdb")
+    conn = open_ledger(path)
+    try:
+        build_demo(conn, calls=30_000, days=75, seed=23, fingerprinter=fingerprinter_for(path),
+                   end=END)
+        _add_messy(conn)
+        load_prices(conn, ROOT / "data" / "prices.csv")  # prices every row: the memo is current
+    finally:
+        conn.close()
+    return path
+
+
+@pytest.fixture(params=["memo current", "memo stale"])
+def conn(request: pytest.FixtureRequest, ledger_path: str, tmp_path: Path) -> Any:
+    path = tmp_path / "copy.duckdb"
+    path.write_bytes(Path(ledger_path).read_bytes())
+    c = open_ledger(str(path))
+    if request.param == "memo stale":
+        # a price change mid-period, written past `prices load`: every memo is stale
+        c.execute("INSERT INTO prices (model, effective_from, input, cached_input, output) "
+                  "VALUES ('gpt-4o', DATE '2025-03-25', 2, 1, 8), "
+                  "('gpt-4o-mini', DATE '2025-03-10', 0.1, 0.05, 0.5)")
+        c.execute("INSERT INTO prices (model, effective_from, request) "
+                  "VALUES ('gpt-4o-c', DATE '2025-03-25', 0.008)")
+    yield c
+    c.close()
+
+
+def _canon(value: Any) -> Any:
+    """A value as compared: floats NaN-safe, everything else by its exact text."""
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, Decimal):
+        return f"Decimal({value})"   # the scale counts: the CLI prints str(saving)
+    return value
+
+
+def _rows(items: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps({k: _canon(v) for k, v in d.items()}, sort_keys=True, default=repr)
+                  for d in items)
+
+
+def _frame_rows(df: pd.DataFrame) -> list[str]:
+    return _rows([{k: _canon(v) for k, v in r.items()} for r in df.to_dict("records")])
+
+
+@pytest.mark.parametrize("since, until", PERIODS)
+@pytest.mark.parametrize("by_tag", [False, True])
+def test_recommend_same_as_reference(conn: Any, since: Any, until: Any, by_tag: bool) -> None:
+    new = [r.to_dict() for r in rec.recommend(conn, since, until, by_tag=by_tag)]
+    old = [r.to_dict() for r in ref.recommend(conn, since, until, by_tag=by_tag)]
+    assert _rows(new) == _rows(old)
+    # the order is by saving (ties in any order)
+    assert [d["saving"] for d in new] == [d["saving"] for d in old]
+    kinds = {d["kind"] for d in new}
+    if by_tag is False and since == "2025-01-30":
+        assert {"switch_variant", "cheaper_model", "prompt_cache", "rate_limits",
+                "estimated_usage"} <= kinds
+
+
+@pytest.mark.parametrize("since, until", PERIODS[:2])
+def test_engine_tables_same_as_reference(conn: Any, since: Any, until: Any) -> None:
+    for by_tag in (False, True):
+        assert _frame_rows(rec.variant_workloads(conn, since, until, by_tag=by_tag)) == \
+            _frame_rows(ref.variant_workloads(conn, since, until, by_tag=by_tag))
+    for name in ("cache_economics", "failed_call_waste", "estimated_usage_share"):
+        assert _frame_rows(getattr(rec, name)(conn, since, until)) == \
+            _frame_rows(getattr(ref, name)(conn, since, until)), name
+    assert _rows([r.to_dict() for r in rec.cheaper_models(conn, since, until)]) == \
+        _rows([r.to_dict() for r in ref.cheaper_models(conn, since, until)])
+
+
+def test_workload_cost_at_same_as_reference(conn: Any) -> None:
+    since, until = PERIODS[1]
+    for key, model, endpoint, target, mode in [
+            (None, "gpt-4o", "chat", "gpt-4o-mini", "token"),
+            ("k-simple", "gpt-4.1", "chat", "gpt-4o-mini", "token"),
+            ("k-multi", "gpt-4o", "chat", "gpt-4o-mini", "request"),
+            ("k-simple", "text-embedding-3-large", "embeddings", "text-embedding-3-small",
+             "token")]:
+        assert rec.workload_cost_at(conn, key, model, endpoint, since, until, target, mode) == \
+            ref.workload_cost_at(conn, key, model, endpoint, since, until, target, mode)
