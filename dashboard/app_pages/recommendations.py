@@ -23,6 +23,10 @@ st.caption(f"From calls between {f.start} and {f.end} ({f.tz} days), for the key
            "month. Alternatives for the same key and model do not add up: a total counts the "
            "largest.")
 
+if f.endpoints or f.modes or f.tags:
+    st.info("The sidebar's endpoint, billing-mode and tag filters do not narrow "
+            "recommendations: each one weighs all of a key and model's calls in the period.")
+
 recs = queries.recommendations_in_view(ctx.ledger, ctx.marker, f, ctx.options.get("keys", {}))
 monthly = queries.monthly_saving(recs)
 if not recs:

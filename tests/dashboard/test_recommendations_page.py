@@ -104,3 +104,12 @@ def test_savings_are_the_engines_own_to_the_cent(messy, monkeypatch):
             continue
         assert abs(row["Saving (USD)"] - float(r.saving)) < 1e-9
         assert abs(row["Saving a month (USD)"] - float(r.saving * 30 / days)) < 1e-9
+
+
+def test_says_when_sidebar_filters_do_not_narrow_it(messy, monkeypatch):
+    """Endpoint, billing-mode and tag filters are not applied to recommendations: the page
+    says so instead of implying they are."""
+    plain = _app(messy, monkeypatch)
+    assert not [i for i in plain.info if "do not narrow" in i.value]
+    tagged = _app(messy, monkeypatch, endpoints="chat")
+    assert [i for i in tagged.info if "do not narrow" in i.value]
