@@ -53,15 +53,25 @@ def _documents(raw: bytes) -> Iterator[tuple[int, object]]:
     except ValueError:
         try:
             yield 1, json.loads(text)
+            return
         except ValueError as exc:
-            yield 1, f"not JSON: {exc}"
-        return
+            # JSON Lines whose first line is torn: the other lines still parse on their own
+            if not any(_is_object(line) for line in lines[1:] if line.strip()):
+                yield 1, f"not JSON: {exc}"
+                return
     for number, line in enumerate(lines, start=1):
         if line.strip():
             try:
                 yield number, json.loads(line)
             except ValueError as exc:
                 yield number, f"not JSON: {exc}"
+
+
+def _is_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def _rows(path: Path, fingerprinter: KeyFingerprinter | None) -> Iterator[dict[str, Any]]:

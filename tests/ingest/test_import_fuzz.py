@@ -106,3 +106,16 @@ def test_broken_lines_cost_only_themselves(tmp_path_factory, data):
     broken_lines = {i + 1 for i in chosen}                      # 1-based file lines
     assert broken_lines <= got_rejected                         # every broken line reported
     assert got_rejected <= broken_lines | intact_rejected
+
+
+def test_an_otlp_jsonl_file_whose_first_line_is_torn_keeps_the_rest(tmp_path):
+    """Found by the fuzz above: a cut first line made the whole file read as one broken
+    document, so every good span after it was lost."""
+    lines = (SAMPLES / "otlp-traces.jsonl").read_bytes().splitlines(keepends=True)
+    intact, torn = tmp_path / "intact.jsonl", tmp_path / "torn.jsonl"
+    intact.write_bytes(b"".join(lines[1:]))
+    torn.write_bytes(lines[0][:12] + b"\n" + b"".join(lines[1:]))
+    want = run_import(tmp_path / "a.duckdb", intact)
+    got = run_import(tmp_path / "b.duckdb", torn)
+    assert got.error is None and got.imported == want.imported > 0
+    assert [line for line, _ in got.rejections] == [1]
