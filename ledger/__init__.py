@@ -41,7 +41,13 @@ if TYPE_CHECKING:
         SpoolError,
     )
     from .hooks import calls_added, derive_tables, on_calls_added, set_insert_builder
-    from .insert import id_census, insert_new_adjustments, insert_new_calls
+    from .insert import (
+        SOURCE_ORDER,
+        id_census,
+        in_source_order,
+        insert_new_adjustments,
+        insert_new_calls,
+    )
     from .keys import KeyFingerprinter, bearer_key, fingerprinter_for, key_hint
     from .lake_migrate import MigrateResult, migrate_to_lake
     from .migrations import migration
@@ -117,7 +123,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "duckdb_columns_struct": ("schema", "duckdb_columns_struct"),
     "encode_record": ("spool", "encode_record"),
     "fingerprinter_for": ("keys", "fingerprinter_for"),
+    "SOURCE_ORDER": ("insert", "SOURCE_ORDER"),
     "id_census": ("insert", "id_census"),
+    "in_source_order": ("insert", "in_source_order"),
     "insert_new_adjustments": ("insert", "insert_new_adjustments"),
     "insert_new_calls": ("insert", "insert_new_calls"),
     "is_lake_target": ("config", "is_lake_target"),
@@ -173,6 +181,7 @@ __all__ = [
     "MigrateResult",
     "Setting",
     "Settings",
+    "SOURCE_ORDER",
     "SpoolError",
     "SpoolWriter",
     "adjustment_columns_struct",
@@ -188,6 +197,7 @@ __all__ = [
     "fetch_one",
     "fingerprinter_for",
     "id_census",
+    "in_source_order",
     "insert_new_adjustments",
     "insert_new_calls",
     "is_lake_target",

@@ -30,6 +30,20 @@ def id_census(conn: duckdb.DuckDBPyConnection, source_sql: str) -> tuple[int, bo
     return (int(row[0]), bool(row[1])) if row else (0, True)
 
 
+# A repeated id keeps its first row in the source. A window without an order picks any row of
+# its partition, and a parallel scan makes that a different one from run to run (seen: the
+# spool's 3rd record kept over its 1st); ``row_number() OVER ()`` numbers the rows in the
+# source's order (DuckDB's streaming window keeps insertion order) at no measurable cost.
+SOURCE_ORDER = "_source_order"
+FIRST_PER_ID = (f"QUALIFY row_number() OVER (PARTITION BY src.{{id}} "
+                f"ORDER BY src.{SOURCE_ORDER}) = 1")
+
+
+def in_source_order(source_sql: str) -> str:
+    """``source_sql`` with each row's position in it, for :data:`FIRST_PER_ID`."""
+    return f"SELECT *, row_number() OVER () AS {SOURCE_ORDER} FROM ({source_sql})"
+
+
 def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
                      params: Sequence[object] | Mapping[str, object] | None = None, *,
                      dedupe_within: bool = True) -> int:
@@ -40,7 +54,9 @@ def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
     has no repeated id (the slowest step on large files).
     """
     cols = ", ".join(CALL_COLUMNS)
-    once = "QUALIFY row_number() OVER (PARTITION BY src.call_id) = 1" if dedupe_within else ""
+    once = ""
+    if dedupe_within:
+        source_sql, once = in_source_order(source_sql), FIRST_PER_ID.format(id="call_id")
     # An explicit ANTI JOIN: NOT EXISTS was planned as a delim join over a complex source
     # (every row buffered, its ids grouped, joined back), ~0.8 µs a row more
     new_rows = (f"SELECT {cols} FROM ({source_sql}) src "
@@ -93,7 +109,8 @@ def insert_new_adjustments(conn: duckdb.DuckDBPyConnection, source_sql: str) -> 
     """Insert rows of ``source_sql`` (adjustment columns) whose id is not yet in the ledger."""
     cols = ", ".join(ADJUSTMENT_COLUMNS)
     before = _count(conn, "SELECT count(*) FROM adjustments")
-    conn.execute(f"INSERT INTO adjustments ({cols}) SELECT {cols} FROM ({source_sql}) src "
+    conn.execute(f"INSERT INTO adjustments ({cols}) "
+                 f"SELECT {cols} FROM ({in_source_order(source_sql)}) src "
                  "ANTI JOIN adjustments a ON a.adjustment_id = src.adjustment_id "
-                 "QUALIFY row_number() OVER (PARTITION BY src.adjustment_id) = 1")
+                 + FIRST_PER_ID.format(id="adjustment_id"))
     return _count(conn, "SELECT count(*) FROM adjustments") - before

@@ -39,9 +39,11 @@ from ledger import (
     CALL_COLUMNS,
     ENDPOINTS,
     NON_BILLABLE_ENDPOINTS,
+    SOURCE_ORDER,
     KeyFingerprinter,
     fetch_one,
     id_census,
+    in_source_order,
     insert_new_adjustments,
     insert_new_calls,
     sql_identifier,
@@ -291,10 +293,12 @@ def occurrences_sql(rows_sql: str) -> str:
     Numbering the occurrence within the file keeps both, and importing the file again gives the
     same ids, so it still adds nothing. A row with its own id is left alone: the same id twice
     is one call read twice. Applied only when the stage's id census found rows without an id.
+    Numbered in the file's order, so the same row gets the same number on every run.
     """
-    return (f"SELECT * EXCLUDE (_hashed, _occ) REPLACE (CASE WHEN _occ > 1 THEN call_id || '#' "
-            f"|| _occ ELSE call_id END AS call_id) FROM (SELECT *, CASE WHEN _hashed THEN "
-            f"row_number() OVER (PARTITION BY call_id, _hashed) END AS _occ FROM ({rows_sql}))")
+    return (f"SELECT * EXCLUDE (_hashed, _occ, {SOURCE_ORDER}) REPLACE (CASE WHEN _occ > 1 "
+            f"THEN call_id || '#' || _occ ELSE call_id END AS call_id) FROM (SELECT *, CASE WHEN "
+            f"_hashed THEN row_number() OVER (PARTITION BY call_id, _hashed ORDER BY "
+            f"{SOURCE_ORDER}) END AS _occ FROM ({in_source_order(rows_sql)}))")
 
 
 def _keyed_rows_sql(tag_fields: list[str] | None, where: str | None) -> str:

@@ -29,7 +29,7 @@ from ingest.loader import (
     recover_abandoned,
     segments_sql,
 )
-from ledger import CALL_COLUMNS, calls_added, id_census
+from ledger import CALL_COLUMNS, calls_added, id_census, insert_new_calls
 from ledger.connect import open_ledger
 from pricing import load_prices, rollup
 from pricing.memo import EMPTY_SHEET_MEMO
@@ -255,9 +255,11 @@ def _rollup_sums(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
         "GROUP BY ALL ORDER BY ALL").fetchall()
 
 
-def test_a_repeated_id_keeps_its_first_record_as_it_did(tmp_path):
+def test_a_repeated_id_keeps_its_first_record(tmp_path):
     """The same id twice in a batch with different fields (a keyless record hashed alike,
-    a replayed call re-timed): the first in the spool stays, in both loads."""
+    a replayed call re-timed): the first in the spool stays. The old load's per-id window had
+    no order and kept any of them (CI once saw the second segment's record win); it is held to
+    the same ids and counts only."""
     kept = {}
     for name, load in (("old", lambda c, s: old_load_spool(c, s, 256)), ("new", load_spool)):
         conn = open_ledger(str(tmp_path / f"{name}.duckdb"))
@@ -270,9 +272,31 @@ def test_a_repeated_id_keeps_its_first_record_as_it_did(tmp_path):
         result = load(conn, spool)
         assert (result.rows, result.inserted, result.duplicates) == (6, 3, 3)
         kept[name] = conn.execute(
-            "SELECT list(latency_ms ORDER BY latency_ms) FROM calls").fetchone()[0]
+            "SELECT call_id, latency_ms FROM calls ORDER BY call_id").fetchall()
         conn.close()
-    assert kept["new"] == kept["old"] == [42, 111, 333]
+    assert [i for i, _ in kept["new"]] == [i for i, _ in kept["old"]]
+    assert sorted(latency for _, latency in kept["new"]) == [42, 111, 333]
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_the_windowed_insert_keeps_the_first_record_of_an_id_however_the_scan_runs(
+        tmp_path, threads):
+    """The path a lake ledger's load and every importer take (census, then the per-id window
+    when an id repeats): 40 segments each replay call px:0001 with its own latency, a parallel
+    scan reads them in any order, and still the first segment's record is the one kept."""
+    conn = open_ledger(str(tmp_path / "ledger.duckdb"))
+    conn.execute(f"SET threads = {threads}")
+    paths = []
+    for n in range(40):
+        path = tmp_path / f"20250301T0000000000{n:02d}-1-{n:06d}.jsonl"
+        write(path, [record(1, 1, latency_ms=1000 + n)]
+              + [record(100 + 50 * n + i, 1) for i in range(50)])
+        paths.append(path)
+    rows, clean = id_census(conn, raw_segments_sql(paths))
+    assert (rows, clean) == (40 * 51, False)
+    assert insert_new_calls(conn, segments_sql(paths), dedupe_within=True) == 1 + 40 * 50
+    assert conn.execute("SELECT latency_ms FROM calls WHERE call_id = 'px:0001'").fetchall() \
+        == [(1000,)]
 
 
 def test_the_empty_sheet_memo_is_what_pricing_gives_without_a_sheet(tmp_path):
