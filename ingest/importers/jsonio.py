@@ -28,28 +28,55 @@ def first_line(head: str) -> str:
     return ""
 
 
-def first_record(head: str) -> dict[str, Any] | None:
-    """The first line as a JSON object when the file is JSON Lines, else None.
+TORN_LINES_LOOKED_PAST = 32
+"""How many torn lines at the top of a JSON Lines file may hide its first good record."""
 
-    A torn first record (a line that starts an object on its own line but does not parse, as
-    a cut or corrupted line does) does not hide the file's shape: the next line decides. A
-    pretty-printed document's first line (``{``, ``[`` or ``{"data": [``) is not a record.
+
+def first_record(head: str) -> dict[str, Any] | None:
+    """The first good record when the file is JSON Lines, else None.
+
+    Torn records at the top (lines a cut, a corrupted byte or a legacy encoding left unable
+    to parse) do not hide the file's shape: the first line that parses decides, provided it is
+    an object that starts its line, as a JSON Lines record does (a pretty-printed document's
+    nested objects are indented). A pretty-printed document's opening line (``{``, ``[``,
+    ``{"data": [``, ``{"object": "list",``) is not a record, and only the file's first line can
+    be one, so that line alone says "a document".
     """
-    lines = [line.strip() for line in head.splitlines() if line.strip()][:2]
+    lines = [line for line in head.splitlines() if line.strip()][:TORN_LINES_LOOKED_PAST + 1]
     for i, line in enumerate(lines):
+        text = line.strip()
         try:
-            value = json.loads(line)
+            value = json.loads(text)
         except ValueError:
-            if i == 0 and line.startswith("{") and not line.endswith(("{", "[", ",")):
-                continue
-            return None
+            if i == 0 and opens_document(text, lines[1] if len(lines) > 1 else ""):
+                return None
+            continue          # a torn record: the next line decides
+        if i and not line.startswith("{"):
+            return None       # an indented value: inside a document
         return value if isinstance(value, dict) else None
     return None
+
+
+def opens_document(first: str, second: str) -> bool:
+    """Whether a first line that does not parse opens a pretty-printed document: it opens an
+    object or list and ends in one (``{"data": [``), or ends with a comma and the next line is
+    indented or closes it, as a record cut after a comma is not followed by."""
+    if "\ufffd" in first or not first.startswith(("{", "[")):
+        return False
+    if first.endswith(("{", "[")):
+        return True
+    return first.endswith(",") and (not second or second[:1] in (" ", "\t", '"', "]", "}"))
 
 
 def is_json_document(head: str) -> bool:
     """True when the file starts like one JSON document (an object or list spanning lines)."""
     return head.lstrip().startswith(("{", "[")) and first_record(head) is None
+
+
+def looks_like_json(head: str) -> bool:
+    """True when the file is JSON (one document or JSON Lines, torn leading lines or not)
+    rather than CSV: the choice between a format module's two readers."""
+    return head.lstrip()[:1] in ("{", "[") or first_record(head) is not None
 
 
 def is_json_lines(head: str, record_keys: set[str]) -> bool:

@@ -28,7 +28,14 @@ import duckdb
 
 from .base import ImportOptions
 from .fields import count_field, first_reason, number_field, text_field, time_field
-from .jsonio import csv_delimiter, csv_rows_sql, first_line, json_columns_sql, reader_sql
+from .jsonio import (
+    csv_delimiter,
+    csv_rows_sql,
+    first_line,
+    json_columns_sql,
+    looks_like_json,
+    reader_sql,
+)
 
 NAME = "litellm"
 
@@ -69,7 +76,7 @@ def _csv_header(head: str) -> set[str]:
 
 def detect(path: Path, head: str) -> bool:
     keys = ("request_id", "call_type", "spend", "startTime")
-    if head.lstrip()[:1] in ("{", "["):
+    if looks_like_json(head):
         return all(f'"{k}"' in head for k in keys)
     return set(keys) <= _csv_header(head)
 
@@ -78,7 +85,7 @@ def _raw_sql(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
     from .base import head_text
 
     head = head_text(path)
-    if head.lstrip()[:1] in ("{", "["):
+    if looks_like_json(head):
         src = reader_sql(conn, path, head, {"request_id", "spend"}, ("$.data", "$"))
         return json_columns_sql(src, {c: f"$.{c}" for c in RAW_COLUMNS})
     return csv_rows_sql(conn, path, RAW_COLUMNS, _csv_header(head),

@@ -40,7 +40,14 @@ from ledger import DEFAULT_QUOTA_PER_UNIT, fetch_one, sql_literal
 
 from .base import ImportOptions
 from .fields import count_field, first_reason, number_field, text_field, time_field
-from .jsonio import csv_delimiter, csv_rows_sql, first_line, json_columns_sql, reader_sql
+from .jsonio import (
+    csv_delimiter,
+    csv_rows_sql,
+    first_line,
+    json_columns_sql,
+    looks_like_json,
+    reader_sql,
+)
 from .newapi_rules import (
     ENDPOINT_SQL,
     IMAGE_SIZE_SQL,
@@ -79,8 +86,7 @@ def _csv_header(head: str) -> set[str]:
 
 
 def detect(path: Path, head: str) -> bool:
-    start = head.lstrip()[:1]
-    if start in ("{", "["):
+    if looks_like_json(head):
         return all(f'"{k}"' in head for k in ("created_at", "model_name", "quota"))
     return {"created_at", "model_name", "quota"} <= _csv_header(head)
 
@@ -90,7 +96,7 @@ def _raw_sql(conn: duckdb.DuckDBPyConnection, path: Path, numbered: bool = True)
     from .base import head_text
 
     head = head_text(path)
-    if head.lstrip()[:1] in ("{", "["):
+    if looks_like_json(head):
         src = reader_sql(conn, path, head, {"created_at", "model_name"}, ITEM_PATHS, numbered)
         return json_columns_sql(src, {c: f"$.{c}" for c in RAW_COLUMNS})
     return csv_rows_sql(conn, path, RAW_COLUMNS, _csv_header(head),

@@ -24,6 +24,7 @@ from ledger import CALL_COLUMNS, KeyFingerprinter, duckdb_columns_struct, encode
 from ..otel import OtlpDecodeError, convert, request_from_json
 from ..otel.decode import read_gzip_file
 from .base import ImportOptions
+from .jsonio import first_record, opens_document
 
 NAME = "otlp"
 TABLE = "_otlp_records"
@@ -37,41 +38,35 @@ def detect(path: Path, head: str) -> bool:
     if start == b"\x1f\x8b":  # gzip: look inside
         head = read_gzip_file(Path(path).read_bytes())[:65536].decode("utf-8", "replace")
     first = head.lstrip()[:2000]
-    return any(f'"{key}"' in first for key in SIGNALS)
+    record = first_record(head)   # past torn leading lines, whose keys may be broken
+    return any(f'"{key}"' in first or (record is not None and key in record) for key in SIGNALS)
 
 
 def _documents(raw: bytes) -> Iterator[tuple[int, object]]:
     """(line, parsed JSON or the error text) per non-blank line; one document when the file is
-    a single pretty-printed request."""
+    a single pretty-printed request (its first line opens it)."""
     text = raw.decode("utf-8", errors="replace")
     lines = text.splitlines()
-    try:
-        first = next(line for line in lines if line.strip())
-        json.loads(first)
-    except StopIteration:
+    filled = [line for line in lines if line.strip()][:2]
+    if not filled:
         return
+    try:
+        json.loads(filled[0])
     except ValueError:
         try:
             yield 1, json.loads(text)
             return
         except ValueError as exc:
-            # JSON Lines whose first line is torn: the other lines still parse on their own
-            if not any(_is_object(line) for line in lines[1:] if line.strip()):
+            if opens_document(filled[0].strip(), filled[1] if len(filled) > 1 else ""):
                 yield 1, f"not JSON: {exc}"
                 return
+            # JSON Lines whose leading lines are torn: each line is its own record
     for number, line in enumerate(lines, start=1):
         if line.strip():
             try:
                 yield number, json.loads(line)
             except ValueError as exc:
                 yield number, f"not JSON: {exc}"
-
-
-def _is_object(line: str) -> bool:
-    try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:
-        return False
 
 
 def _rows(path: Path, fingerprinter: KeyFingerprinter | None) -> Iterator[dict[str, Any]]:
