@@ -330,15 +330,21 @@ CREATE OR REPLACE VIEW priced_calls AS
 SELECT * FROM ({priced_select("calls")})
 """
 
-PRICED_CALLS_VIEW_SQL = f"""
-CREATE OR REPLACE VIEW priced_calls AS
-SELECT {calls_columns_sql()},
+def priced_calls_sql(where: str = "") -> str:
+    """``priced_calls``' rows: the memo where it was priced under today's sheet, else priced
+    live. ``where`` (a condition on ``calls``, ``rowid`` included) narrows both halves before
+    anything is priced: the rollup append reads only the new rows this way."""
+    also = f" AND ({where})" if where else ""
+    return f"""SELECT {calls_columns_sql()},
     {", ".join(f"{memo} AS {col}" for col, memo in PRICED_COLUMNS_MEMO.items())}
-FROM calls WHERE memo_prices_version = {_CURRENT}
+FROM calls WHERE memo_prices_version = {_CURRENT}{also}
 UNION ALL BY NAME
 SELECT * FROM ({priced_select(f"(SELECT {calls_columns_sql()} FROM calls "
-                              f"WHERE memo_prices_version IS DISTINCT FROM {_CURRENT})")})
+                              f"WHERE memo_prices_version IS DISTINCT FROM {_CURRENT}{also})")})
 """
+
+
+PRICED_CALLS_VIEW_SQL = "\nCREATE OR REPLACE VIEW priced_calls AS\n" + priced_calls_sql()
 
 # Refresh the memo of rows priced under another version (all rows after a prices change).
 REFRESH_MEMO_SQL = f"""

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # hints only: `callmeter proxy` installs pricing and never lo
 from ledger import fetch_one
 
 from .periods import utc_day_start_sql
-from .queries import PRICES_VERSION_SQL
+from .queries import PRICES_VERSION_SQL, priced_calls_sql
 
 TABLE = "rollup_hourly"
 DAILY = "rollup_daily"
@@ -113,7 +113,7 @@ _SELECT = (
     "SELECT time_bucket(INTERVAL 1 HOUR, started_at) AS hour, "
     + ", ".join(DIMENSIONS) + ", " + _CLASS_SELECT + ", "
     + ", ".join(f"{expr} AS {name}" for name, expr in MEASURES.items())
-    + " FROM priced_calls {where} GROUP BY ALL"
+    + " FROM {source} GROUP BY ALL"
 )
 # The daily rollup sums hourly rows (sums of sums, min of mins): exact and far cheaper than
 # another pass over the calls.
@@ -140,21 +140,23 @@ SELECT {utc_day_start_sql('started_at')} AS day, {_DIST_DIMS}, status < 400 AS o
   sum(requests) FILTER (WHERE cost_as_token IS NOT NULL) AS token_priced_calls,
   sum(requests) FILTER (WHERE cost_as_request IS NOT NULL) AS request_priced_calls,
   sum(input_tokens) AS input_tokens, sum(input_tokens + output_tokens) AS tokens
-FROM priced_calls {{where}} GROUP BY ALL
+FROM {{priced}} GROUP BY ALL
 UNION ALL BY NAME
 SELECT {utc_day_start_sql('started_at')} AS day, {_DIST_DIMS}, status < 400 AS ok,
   kind, CAST(floor(log2(1 + ms) * {TIME_BINS_PER_OCTAVE}) AS SMALLINT) AS bin,
   sum(requests) AS calls, count(*) AS call_rows
 FROM (SELECT *, unnest([latency_ms, CASE WHEN stream THEN ttft_ms END]) AS ms,
-             unnest(['latency', 'ttft']) AS kind FROM calls {{where}})
+             unnest(['latency', 'ttft']) AS kind FROM {{calls}})
 WHERE ms IS NOT NULL GROUP BY ALL
 """
 
 
-def dist_select(where: str) -> str:
+def dist_select(where: str, *, priced: str | None = None, calls: str | None = None) -> str:
     """The distribution rollup's rows for the calls matching ``where`` (a WHERE clause on
-    ``priced_calls`` / ``calls`` columns)."""
-    return _DIST_SELECT.format(where=where)
+    ``priced_calls`` / ``calls`` columns); ``priced`` and ``calls`` replace both sources with
+    narrowed ones (the append's new rows)."""
+    return _DIST_SELECT.format(priced=priced or f"priced_calls {where}",
+                               calls=calls or f"calls {where}")
 
 
 _DIST_COLUMNS = (f"day TIMESTAMPTZ, {', '.join(c + ' VARCHAR' for c in DIST_DIMENSIONS[:-1])}, "
@@ -217,7 +219,7 @@ def build(conn: duckdb.DuckDBPyConnection) -> None:
     ensure(conn)
     rows, max_rowid = fetch_one(conn.execute(CALLS_MARKER_SQL))
     prices = fetch_one(conn.execute(PRICES_MARKER_SQL))[0]
-    conn.execute(f"CREATE OR REPLACE TABLE {TABLE} AS " + _SELECT.format(where="")
+    conn.execute(f"CREATE OR REPLACE TABLE {TABLE} AS " + _SELECT.format(source="priced_calls")
                  + " ORDER BY hour")
     conn.execute(f"CREATE OR REPLACE TABLE {DAILY} AS "
                  + _DAILY_SELECT.format(source=TABLE) + " ORDER BY day")
@@ -239,14 +241,20 @@ def rebuild(conn: duckdb.DuckDBPyConnection) -> None:
 
 def _append_new(conn: duckdb.DuckDBPyConnection, after_rowid: int, rows: int,
                 max_rowid: int, prices: str) -> None:
-    where = f"WHERE call_id IN (SELECT call_id FROM calls WHERE rowid > {int(after_rowid)})"
+    # The new rows by rowid, priced from their memo: not a semi-join of every call through
+    # ``priced_calls`` (0.82 s of a 4.6 s load of 1M records into an empty ledger, and growing
+    # with the ledger)
+    new = f"rowid > {int(after_rowid)}"
+    priced = f"({priced_calls_sql(new)}) new_calls"
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute("CREATE OR REPLACE TEMP TABLE _rollup_new AS " + _SELECT.format(where=where))
+        conn.execute("CREATE OR REPLACE TEMP TABLE _rollup_new AS "
+                     + _SELECT.format(source=priced))
         conn.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM _rollup_new")
         conn.execute(f"INSERT INTO {DAILY} BY NAME "
                      + _DAILY_SELECT.format(source="_rollup_new"))
-        conn.execute(f"INSERT INTO {DIST} BY NAME " + dist_select(where))
+        conn.execute(f"INSERT INTO {DIST} BY NAME "
+                     + dist_select("", priced=priced, calls=f"calls WHERE {new}"))
         conn.execute("DROP TABLE _rollup_new")
         _save(conn, rows, max_rowid, prices)
         conn.execute("COMMIT")
