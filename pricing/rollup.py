@@ -87,17 +87,17 @@ ROUNDING_TOLERANCE = Decimal("0.00001")
 
 def recon_class_sql(tolerance: str) -> str:
     """The reconciliation class of a ``priced_calls`` row; ``tolerance`` is SQL (``?`` binds
-    it three times, or a literal)."""
+    it three times, or a literal). A call without a status (a log or CSV that has none) counts
+    as a success, as everywhere else: every charged call falls in exactly one part."""
     return f"""CASE
     WHEN charged IS NULL THEN 'uncharged'
-    WHEN status >= 400 THEN 'failed_call_policy'
-    WHEN status < 400 AND cost IS NOT NULL AND abs(charged - cost) <= {tolerance} * requests
-      THEN 'rounding'
-    WHEN status < 400 AND cost IS NOT NULL AND abs(charged - cost) > {tolerance} * requests
+    WHEN coalesce(status, 200) >= 400 THEN 'failed_call_policy'
+    WHEN cost IS NOT NULL AND abs(charged - cost) <= {tolerance} * requests THEN 'rounding'
+    WHEN cost IS NOT NULL AND abs(charged - cost) > {tolerance} * requests
       AND (usage_source IS DISTINCT FROM 'reported' OR usage_flag IS NOT NULL)
       THEN 'token_mismatch'
-    WHEN status < 400 AND (cost IS NULL OR (abs(charged - cost) > {tolerance} * requests
-      AND usage_source = 'reported' AND usage_flag IS NULL))
+    WHEN cost IS NULL OR (abs(charged - cost) > {tolerance} * requests
+      AND usage_source = 'reported' AND usage_flag IS NULL)
       THEN 'price_mismatch'
     ELSE 'none'
   END"""

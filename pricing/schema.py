@@ -114,6 +114,13 @@ def m012_rollup_classes(conn: duckdb.DuckDBPyConnection) -> None:
     rollup.build(conn)
 
 
+def m013_recon_without_status(conn: duckdb.DuckDBPyConnection) -> None:
+    """The rollups rebuilt: a charged call without a status is reconciled as a success (it
+    was in no part of the reconciliation, so the finance headline's parts missed its
+    difference)."""
+    rollup.build(conn)
+
+
 MIGRATIONS = (m002_prices, m003_priced_calls, m004_budgets, m005_cost_memo,
               m008_cache_write_prices, m009_rollups, m010_unbilled_and_snapshots,
-              m011_price_sheet_rows, m012_rollup_classes)
+              m011_price_sheet_rows, m012_rollup_classes, m013_recon_without_status)

@@ -251,3 +251,25 @@ def test_headline_splits_the_whole_difference(ledger):
     assert head["difference"] == head["net_charged"] - EXPECTED_COST
     assert sum(head[p] for p in HEADLINE_PARTS) == head["difference"]
     assert head["adjustments"] == Decimal("-0.5")
+
+
+def test_a_charged_call_without_a_status_is_reconciled_as_a_success(ledger):
+    """A generic CSV or a log without a status column leaves status empty; the platform still
+    charged the call. Its difference was in no part of the reconciliation (class 'none'), so
+    the headline's parts no longer added up to the difference; now it counts as a success, as
+    break-even and the pages already count it."""
+    from pricing import rollup
+    from pricing.report import HEADLINE_PARTS, reconciliation_headline
+
+    # 1M in + 100k out on gpt-4o = 3.50; the platform charged 3.90 (a price mismatch of 0.40)
+    add_call(ledger, "gpt-4o", "2025-03-20 10:00:00+00", key_id="kC", key_hint="sk-…cccc",
+             input_tokens=1_000_000, output_tokens=100_000, charged=Decimal("3.9"), status=None)
+    for rollup_current in (False, True):
+        if rollup_current:
+            rollup.rebuild(ledger)
+        rep = finance_report(ledger, "2025-03", "key")
+        head = reconciliation_headline(rep)
+        assert head is not None
+        assert sum(head[p] for p in HEADLINE_PARTS) == head["difference"]
+        rec = rep.reconciliation.set_index("key_id").loc["kC"]
+        assert rec["price_mismatch"] == Decimal("0.4") and rec["difference"] == Decimal("0.4")
