@@ -101,8 +101,8 @@ def where(f: Filters, src: str, p: dict[str, Any]) -> str:
 
 def key_ref(src: str) -> str:
     """The key as pages name it (``pricing.groups.KEY_REF_SQL``: fingerprint, else
-    ``label:NAME``); the distribution rollup keeps only the fingerprint."""
-    return "key_id" if src == DIST else KEY_REF_SQL
+    ``label:NAME``), in every source (the distribution rollup keeps the label too, since m013)."""
+    return KEY_REF_SQL
 
 
 def _in(col: str, values: Iterable[object], p: dict[str, Any]) -> str:

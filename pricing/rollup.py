@@ -12,10 +12,11 @@ Both also carry two classes of each call, decided when it is summed: ``unpriced`
 month from ``rollup_daily`` (thousands of rows, not millions) and gets what summing the calls
 gives; migration ``m012_rollup_classes`` rebuilt older rollups with them.
 
-``rollup_dist`` keeps, per UTC day × key × model × endpoint × billing mode × tags × success,
-how many calls fell in each log-spaced bin: tokens per call (quarter octaves, with both
-variants' cost for the break-even chart), latency and time to first token (eighth octaves, for
-approximate percentiles). Counts per bin are exact; percentiles read from bins are approximate.
+``rollup_dist`` keeps, per UTC day × key (fingerprint and label) × model × endpoint × billing
+mode × tags × success, how many calls fell in each log-spaced bin: tokens per call (quarter
+octaves, with both variants' cost for the break-even chart), latency and time to first token
+(eighth octaves, for approximate percentiles). Counts per bin are exact; percentiles read
+from bins are approximate.
 
 Keeping them fresh: the tables are created by pricing's migration ``m009_rollups``; calls are
 only ever appended, so the rows with a ``rowid`` above the last one summed are the new ones, and
@@ -131,7 +132,9 @@ _DAILY_SELECT = (
 TOKENS_PER_CALL = "(input_tokens + output_tokens) / greatest(requests, 1)"
 TOKEN_BIN = f"CAST(floor(log2(1 + {TOKENS_PER_CALL}) * 4) AS SMALLINT)"
 TOKEN_BINS_PER_OCTAVE, TIME_BINS_PER_OCTAVE = 4, 8
-DIST_DIMENSIONS = ("key_id", "model", "base_model", "endpoint", "billing_mode", "tags")
+# key_label too: a label-only key (new-api's token name, no fingerprint) is a key of its own
+DIST_DIMENSIONS = ("key_id", "key_label", "model", "base_model", "endpoint", "billing_mode",
+                   "tags")
 _DIST_DIMS = ", ".join(DIST_DIMENSIONS)
 _DIST_SELECT = f"""
 SELECT {utc_day_start_sql('started_at')} AS day, {_DIST_DIMS}, status < 400 AS ok,

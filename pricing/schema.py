@@ -114,13 +114,14 @@ def m012_rollup_classes(conn: duckdb.DuckDBPyConnection) -> None:
     rollup.build(conn)
 
 
-def m013_recon_without_status(conn: duckdb.DuckDBPyConnection) -> None:
-    """The rollups rebuilt: a charged call without a status is reconciled as a success (it
-    was in no part of the reconciliation, so the finance headline's parts missed its
-    difference)."""
+def m013_rollups_rebuilt(conn: duckdb.DuckDBPyConnection) -> None:
+    """The rollups rebuilt for two fixes: a charged call without a status is reconciled as a
+    success (it was in no part of the reconciliation, so the finance headline's parts missed
+    its difference), and ``rollup_dist`` keeps the key's label (a page filtered on a
+    label-only key showed none of its calls from it)."""
     rollup.build(conn)
 
 
 MIGRATIONS = (m002_prices, m003_priced_calls, m004_budgets, m005_cost_memo,
               m008_cache_write_prices, m009_rollups, m010_unbilled_and_snapshots,
-              m011_price_sheet_rows, m012_rollup_classes, m013_recon_without_status)
+              m011_price_sheet_rows, m012_rollup_classes, m013_rollups_rebuilt)
