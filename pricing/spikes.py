@@ -19,6 +19,7 @@ from statistics import median
 import duckdb
 import pandas as pd
 
+from .groups import KEY_REF_SQL
 from .memo import priced_source
 from .periods import utc_day_sql, utc_start
 
@@ -31,12 +32,15 @@ SPIKE_COLUMNS = ["key_id", "key_hint", "day", "spend", "baseline_median", "sprea
 # sums: the rollup's rows are UTC days of the same costs).
 _CALLS_SOURCE = ("started_at", "sum(cost)")
 _ROLLUP_SOURCE = ("day", "sum(cost)")
-KEY_DAILY_SQL = """
-SELECT key_id, any_value(key_hint) AS key_hint, {day} AS d, coalesce({spend}, 0) AS spend
-FROM {source}
-WHERE {time} >= ? AND {time} < ?
-  AND (CAST(? AS VARCHAR[]) IS NULL OR list_contains(CAST(? AS VARCHAR[]), key_id))
-GROUP BY key_id, d
+# The key as pages name it (fingerprint, else ``label:NAME``): label-only keys (new-api token
+# names) are keys of their own, not one NULL key with the keyless calls.
+KEY_DAILY_SQL = f"""
+SELECT {KEY_REF_SQL} AS key_ref, any_value(key_hint) AS key_hint, {{day}} AS d,
+  coalesce({{spend}}, 0) AS spend
+FROM {{source}}
+WHERE {{time}} >= ? AND {{time}} < ?
+  AND (CAST(? AS VARCHAR[]) IS NULL OR list_contains(CAST(? AS VARCHAR[]), {KEY_REF_SQL}))
+GROUP BY key_ref, d
 """
 
 
@@ -72,7 +76,8 @@ def spikes(conn: duckdb.DuckDBPyConnection, day: date | None = None, *,
            ) -> pd.DataFrame:
     """Keys whose spend on ``day`` (default yesterday, UTC) is far above their own baseline.
 
-    ``key_ids`` limits the keys looked at; ``rollup_table`` reads the daily rollup
+    ``key_ids`` limits the keys looked at (fingerprints or ``label:NAME``, as ``key_id`` names
+    them in the result); ``rollup_table`` reads the daily rollup
     (``pricing.rollup.DAILY``, kept current by the dashboard) instead of the calls. Columns:
     :data:`SPIKE_COLUMNS`.
     """

@@ -167,3 +167,29 @@ def test_webhook_receives_each_alert_once(conn, receiver):
     assert alert["details"]["spent"] == "53.000000" and alert["alert_id"].startswith("a1:")
     stored = conn.execute("SELECT * FROM alerts_sent").fetchall()
     assert "token=abc" not in repr(stored)  # only a hash of the URL is kept
+
+
+def test_label_only_keys_spike_on_their_own(conn):
+    """new-api logs name a key by its token name only (no fingerprint). Two such keys were one
+    NULL "key" to the spike rule: a steady heavy key hid a light one's spike, and a spike was
+    shown under no name. Each is now its own key, ``label:NAME``, from the calls and from the
+    daily rollup alike; keyless calls stay apart from both."""
+    from pricing import rollup
+
+    start = date(2025, 2, 10)
+    for i in range(28):
+        add(conn, "kL", start + timedelta(days=i), 8 + (i % 5))
+        add(conn, "kH", start + timedelta(days=i), 400)
+    add(conn, "kL", date(2025, 3, 10), 60)
+    add(conn, "kH", date(2025, 3, 10), 400)
+    conn.execute("UPDATE calls SET key_label = CASE key_id WHEN 'kL' THEN 'light-bot' "
+                 "ELSE 'heavy-bot' END, key_id = NULL, key_hint = NULL "
+                 "WHERE key_id IN ('kL', 'kH')")
+    rollup.rebuild(conn)
+    for table in (None, rollup.DAILY):
+        found = spikes(conn, date(2025, 3, 10), rollup_table=table)
+        assert list(found["key_id"]) == ["label:light-bot"], table
+        assert found["spend"].iloc[0] == 60 and found["baseline_median"].iloc[0] == 10
+        only = spikes(conn, date(2025, 3, 10), rollup_table=table,
+                      key_ids=["label:light-bot"])
+        assert list(only["key_id"]) == ["label:light-bot"]
