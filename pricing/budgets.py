@@ -22,6 +22,7 @@ import pandas as pd
 from ledger import CallmeterError, fetch_one
 
 from .frames import decimal_frame, records
+from .groups import KEY_REF_SQL
 from .memo import priced_source
 from .periods import AsOf, Bound, as_of, month_bounds, utc_start
 from .spikes import spikes
@@ -58,19 +59,21 @@ WHERE started_at >= ? AND started_at < ?
              WHEN 'tag' THEN map_extract_value(tags, ?) = ?
              ELSE true END
 """
-FIRST_SEEN_SQL = """
-SELECT key_id, any_value(key_hint) AS key_hint, any_value(key_label) AS key_label,
-  min(started_at) AS first_seen, sum(requests) AS calls
-FROM calls WHERE key_id IS NOT NULL GROUP BY key_id
+# Keys as pages name them (fingerprint, else ``label:NAME``): a new-api token name is a key of
+# its own; keyless calls (NULL) are no key for new_keys, one "(no key)" row for auth failures.
+FIRST_SEEN_SQL = f"""
+SELECT {KEY_REF_SQL} AS key_id, any_value(key_hint) AS key_hint,
+  any_value(key_label) AS key_label, min(started_at) AS first_seen, sum(requests) AS calls
+FROM calls WHERE {KEY_REF_SQL} IS NOT NULL GROUP BY 1
 HAVING min(started_at) >= ? AND min(started_at) < ?
 ORDER BY first_seen
 """
-AUTH_SQL = """
-SELECT key_id, any_value(key_hint) AS key_hint, sum(requests) AS calls,
+AUTH_SQL = f"""
+SELECT {KEY_REF_SQL} AS key_id, any_value(key_hint) AS key_hint, sum(requests) AS calls,
   coalesce(sum(requests) FILTER (WHERE status IN (401, 403)), 0) AS auth_failures,
   max(started_at) FILTER (WHERE status IN (401, 403)) AS last_failure
 FROM calls WHERE started_at >= ? AND started_at < ?
-GROUP BY key_id HAVING auth_failures >= ? AND auth_failures >= ? * sum(requests)
+GROUP BY 1 HAVING auth_failures >= ? AND auth_failures >= ? * sum(requests)
 ORDER BY auth_failures DESC
 """
 ALREADY_SENT_SQL = "SELECT alert_id FROM alerts_sent WHERE url_hash = ?"
@@ -255,6 +258,12 @@ def _budget_alerts(conn: duckdb.DuckDBPyConnection, today: date) -> list[Alert]:
     return out
 
 
+def _key_name(row: dict[str, Any]) -> str:
+    """How an alert names a key: its hint, else ``label:NAME``, else "(no key)" (calls
+    without an Authorization header)."""
+    return str(row.get("key_hint") or row.get("key_id") or "(no key)")
+
+
 def alerts(conn: duckdb.DuckDBPyConnection, today: date | None = None, *,
            new_key_days: int = 1, spike_k: Decimal = Decimal(5)) -> list[Alert]:
     """Every alert as of ``today`` (UTC): budgets, spikes (yesterday), new keys, auth failures."""
@@ -263,17 +272,17 @@ def alerts(conn: duckdb.DuckDBPyConnection, today: date | None = None, *,
     out = _budget_alerts(conn, today)
     for r in records(spikes(conn, today - timedelta(days=1), k=spike_k)):
         out.append(Alert("spike", r["key_id"], str(r["day"]), "warning",
-                         f"key {r['key_hint'] or r['key_id']} spent {r['spend']:.2f} on "
+                         f"key {_key_name(r)} spent {r['spend']:.2f} on "
                          f"{r['day']}, against a usual {r['baseline_median']:.2f}/day",
                          key_hint=r["key_hint"], details=r))
     for r in records(new_keys(conn, today - timedelta(days=new_key_days), tomorrow)):
         out.append(Alert("new_key", r["key_id"], "", "info",
-                         f"key {r['key_hint'] or r['key_id']} seen for the first time at "
+                         f"key {_key_name(r)} seen for the first time at "
                          f"{r['first_seen']:%Y-%m-%d %H:%M} UTC ({r['calls']} calls so far)",
                          key_hint=r["key_hint"], details={"first_seen": str(r["first_seen"])}))
     for r in records(auth_failures(conn, today - timedelta(days=1), tomorrow)):
         out.append(Alert("auth_failing", r["key_id"], str(today), "critical",
-                         f"key {r['key_hint'] or r['key_id']}: {r['auth_failures']} of "
+                         f"key {_key_name(r)}: {r['auth_failures']} of "
                          f"{r['calls']} calls refused (401/403) since yesterday; revoked or "
                          "mistyped key?", key_hint=r["key_hint"],
                          details={"auth_failures": r["auth_failures"], "calls": r["calls"]}))

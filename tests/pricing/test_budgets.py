@@ -193,3 +193,22 @@ def test_label_only_keys_spike_on_their_own(conn):
         only = spikes(conn, date(2025, 3, 10), rollup_table=table,
                       key_ids=["label:light-bot"])
         assert list(only["key_id"]) == ["label:light-bot"]
+
+
+def test_alerts_name_label_only_keys_and_keep_keyless_calls_apart(conn):
+    """A new new-api token (a label, no fingerprint) is a new key; 401s of calls that sent no
+    key are "(no key)", not merged with the label-only keys' calls (whose successes hid them)."""
+    add(conn, "kTok", TODAY, 1, hour=9, n=3)
+    add(conn, "kAnon", TODAY, 1, status=401, n=6)
+    add(conn, "kOld", TODAY - timedelta(days=3), 1, n=20)
+    conn.execute("UPDATE calls SET key_label = 'new-token', key_id = NULL, key_hint = NULL "
+                 "WHERE key_id = 'kTok'")
+    conn.execute("UPDATE calls SET key_label = 'old-token', key_id = NULL, key_hint = NULL "
+                 "WHERE key_id = 'kOld'")
+    conn.execute("UPDATE calls SET key_id = NULL, key_hint = NULL WHERE key_id = 'kAnon'")
+    got = {(a.kind, a.subject): a.message for a in alerts(conn, TODAY)}
+    assert ("new_key", "label:new-token") in got
+    assert ("new_key", "label:old-token") not in got
+    failing = [m for (kind, subject), m in got.items() if kind == "auth_failing"]
+    assert failing == ["key (no key): 6 of 6 calls refused (401/403) since yesterday; revoked "
+                       "or mistyped key?"]
