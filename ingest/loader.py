@@ -31,7 +31,7 @@ from ledger import (
     segment_pid,
     sql_list,
 )
-from ledger.insert import insert_calls_then_drop_repeats
+from ledger.insert import insert_calls_then_drop_repeats, is_file_ledger
 
 from .normalise import normalised_select
 
@@ -154,11 +154,6 @@ def segments_sql(paths: list[Path]) -> str:
     return normalised_select(raw_segments_sql(paths))
 
 
-def _file_ledger(conn: object) -> bool:
-    """A DuckDB file, not a lake (``open_ledger`` types a LakeConnection as a DuckDB one)."""
-    return isinstance(conn, duckdb.DuckDBPyConnection)
-
-
 def _insert_batch(conn: duckdb.DuckDBPyConnection, chunk: list[Path],
                   sql: str) -> tuple[int, int]:
     """(records read, calls inserted) for one batch of segments, inside the caller's transaction.
@@ -168,7 +163,7 @@ def _insert_batch(conn: duckdb.DuckDBPyConnection, chunk: list[Path],
     file's) keeps the census of the raw ids, and the per-id window only when an id repeats or
     is missing.
     """
-    if _file_ledger(conn):
+    if is_file_ledger(conn):
         return insert_calls_then_drop_repeats(conn, sql)
     rows, clean = id_census(conn, raw_segments_sql(chunk))
     return rows, insert_new_calls(conn, sql, dedupe_within=not clean)

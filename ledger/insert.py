@@ -84,6 +84,13 @@ DELETE FROM calls WHERE rowid IN (
 """
 
 
+def is_file_ledger(conn: object) -> bool:
+    """A DuckDB file, not a lake (``open_ledger`` types a LakeConnection as a DuckDB one):
+    only a file's rowids follow the insert, which :func:`insert_calls_then_drop_repeats`
+    counts on."""
+    return isinstance(conn, duckdb.DuckDBPyConnection)
+
+
 def insert_calls_then_drop_repeats(conn: duckdb.DuckDBPyConnection,
                                    source_sql: str) -> tuple[int, int]:
     """Insert every row of ``source_sql`` (contract columns), then delete the rows whose call_id

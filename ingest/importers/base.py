@@ -49,6 +49,7 @@ from ledger import (
     sql_identifier,
     sql_literal,
 )
+from ledger.insert import insert_calls_then_drop_repeats, is_file_ledger
 
 from ..normalise import normalised_select
 
@@ -427,7 +428,7 @@ def _import_file(conn: duckdb.DuckDBPyConnection, path: Path, module: ImportForm
         conn.execute("BEGIN TRANSACTION")
         try:
             good = result.read - result.skipped - result.rejected
-            result.imported = insert_new_calls(conn, rows, dedupe_within=not clean)
+            result.imported = _insert(conn, rows, clean)
             if kinds:
                 result.adjustments = insert_new_adjustments(conn, adjustment_rows_sql(tag_fields))
             result.duplicates = good - result.imported - result.adjustments
@@ -445,6 +446,16 @@ def _import_file(conn: duckdb.DuckDBPyConnection, path: Path, module: ImportForm
     conn.execute("DROP TABLE IF EXISTS _import_keys")
     conn.execute("DROP TABLE IF EXISTS _import_tags")
     return result
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, rows_sql: str, clean: bool) -> int:
+    """Insert the good rows; how many were new. A DuckDB file ledger inserts every row in one
+    pass and deletes the repeats after (only when there are any), as ``callmeter load`` does;
+    a lake (whose row ids are not the file's) keeps the anti-join, with the per-id window only
+    when an id repeats."""
+    if is_file_ledger(conn):
+        return insert_calls_then_drop_repeats(conn, rows_sql)[1]
+    return insert_new_calls(conn, rows_sql, dedupe_within=not clean)
 
 
 def stampid() -> str:
