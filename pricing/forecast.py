@@ -3,7 +3,10 @@
 The rest of the month comes from recent daily spend fitted as level + linear trend + one offset
 per weekday (ordinary least squares), so a workload that is quiet at weekends is not projected
 as if every day were a Tuesday. The interval is the usual prediction interval of that fit.
-Days are UTC days; spend is ``priced_calls.cost`` (unpriced calls are not in it and are counted).
+Days are UTC days; spend is ``priced_calls.cost`` (unpriced calls are not in it). The daily
+series is read from the daily rollup when it is current (every bound is a whole UTC day, and
+the key and tag it is limited to are rollup dimensions, so the sums are the calls' own), else
+from the calls: 8.4 s of the Key detail page at 100M calls was that read of the calls.
 """
 
 from __future__ import annotations
@@ -18,20 +21,21 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from . import rollup
 from .memo import priced_source
-from .periods import UTC_DAY_SQL, month_bounds, utc_start
+from .periods import month_bounds, utc_day_sql, utc_start
 
 __all__ = ["Forecast", "month_forecast", "daily_spend"]
 
 CENT = Decimal("0.01")
 
-# Daily spend in [start, end) UTC, optionally for one key (key_id, hint or label) or tag k=v.
+# Daily spend in [start, end) UTC, optionally for one key (key_id, hint or label) or tag k=v;
+# {source} is the calls (time column started_at) or the daily rollup (day, midnight UTC).
 DAILY_SPEND_SQL = """
 SELECT {day} AS day,
-       coalesce(sum(cost), 0) AS spend,
-       count(*) FILTER (WHERE cost IS NULL) AS unpriced_rows
+       coalesce(sum(cost), 0) AS spend
 FROM {source}
-WHERE started_at >= ? AND started_at < ?
+WHERE {time} >= ? AND {time} < ?
   AND (CAST(? AS VARCHAR) IS NULL OR key_id = ? OR key_label = ? OR key_hint = ?)
   AND (CAST(? AS VARCHAR) IS NULL OR map_extract_value(tags, ?) = ?)
 GROUP BY ALL
@@ -54,8 +58,11 @@ def _spend_by_day(conn: duckdb.DuckDBPyConnection, start: date, end: date, key: 
                   tag: str | None) -> dict[date, Decimal]:
     """One GROUP BY over [start, end): spend per UTC day that has calls."""
     bounds = [utc_start(start), utc_start(end)]
-    sql = DAILY_SPEND_SQL.format(day=UTC_DAY_SQL.format(col="started_at"),
-                                 source=priced_source(conn, *bounds))
+    if rollup.is_current(conn):
+        source, time = rollup.DAILY, "day"
+    else:
+        source, time = priced_source(conn, *bounds), "started_at"
+    sql = DAILY_SPEND_SQL.format(day=utc_day_sql(time), source=source, time=time)
     rows = conn.execute(sql, [*bounds, *_scope_params(key, tag)]).fetchall()
     return {r[0]: Decimal(r[1]) for r in rows}
 

@@ -433,3 +433,25 @@ WHERE coalesce(status, 200) < 400
 GROUP BY {group}
 ORDER BY {group}
 """.replace("{period}", _PERIOD)
+
+# The same totals from a rollup whose period is whole UTC days or hours (pricing.compare picks
+# it; {source} and {time} name it and its time column): its ``both_priced_*`` columns sum only
+# the calls priced both ways, and a rollup row none of whose calls were is no group's.
+BREAK_EVEN_ROLLUP_SQL = """
+SELECT {group},
+    sum(both_priced_calls) AS calls,
+    sum(both_priced_input_tokens) AS input_tokens,
+    sum(both_priced_cached_tokens) AS cached_tokens,
+    sum(both_priced_cache_write_tokens) AS cache_write_tokens,
+    sum(both_priced_output_tokens) AS output_tokens,
+    sum(both_priced_token_cost) AS token_cost,
+    sum(both_priced_request_cost) AS request_cost
+FROM {source}
+WHERE coalesce(status, 200) < 400
+  AND both_priced_rows > 0
+  AND ($base_model IS NULL OR base_model = $base_model)
+  AND ($key_ids IS NULL OR list_contains(CAST($key_ids AS VARCHAR[]), key_id))
+  AND {period}
+GROUP BY {group}
+ORDER BY {group}
+""".replace("{period}", _PERIOD.replace("started_at", "{time}"))

@@ -10,7 +10,11 @@ UTC is a set of rollup days.
 Both also carry two classes of each call, decided when it is summed: ``unpriced`` and
 ``recon`` (the reconciliation part its platform charge falls in), so the finance report sums a
 month from ``rollup_daily`` (thousands of rows, not millions) and gets what summing the calls
-gives; migration ``m012_rollup_classes`` rebuilt older rollups with them.
+gives; migration ``m012_rollup_classes`` rebuilt older rollups with them. Break-even (the
+Billing page) and the month-end forecast (Key detail) read them too, through
+:func:`period_source` and :func:`is_current`: break-even sums only the calls priced both ways,
+which a rollup row may mix with others, so their sums are columns of their own
+(``both_priced_*``, rebuilt into older rollups by ``m014_rollup_break_even``).
 
 ``rollup_dist`` keeps, per UTC day × key (fingerprint and label) × model × endpoint × billing
 mode × tags × success, how many calls fell in each log-spaced bin: tokens per call (quarter
@@ -28,6 +32,7 @@ refresh. ``refresh`` returns the ledger's change marker, which keys the dashboar
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +54,23 @@ DIMENSIONS = (
     "key_id", "key_hint", "key_label", "endpoint", "model", "base_model", "billing_mode",
     "stream", "status", "usage_source", "source", "tags",
 )
+
+# Break-even (pricing.compare) sums only the calls priced both ways, and a rollup row may mix
+# them with calls that one variant has no price for (a call billed per request that carries an
+# image, which the per-token row does not price: its cost is known, so ``unpriced`` does not
+# set it apart): their sums are kept apart, one ``both_priced_*`` column each (migration
+# ``m014_rollup_break_even`` rebuilt older rollups with them).
+BOTH_PRICED = "cost_as_token IS NOT NULL AND cost_as_request IS NOT NULL"
+BOTH_PRICED_MEASURES: dict[str, str] = {
+    "rows": "count(*)",
+    "calls": "sum(coalesce(requests, 1))",  # a row without ``requests`` is one call
+    "input_tokens": "sum(input_tokens)",
+    "cached_tokens": "sum(cached_tokens)",
+    "cache_write_tokens": "sum(coalesce(cache_write_tokens, 0))",
+    "output_tokens": "sum(output_tokens)",
+    "token_cost": "sum(cost_as_token)",
+    "request_cost": "sum(cost_as_request)",
+}
 
 # rollup column -> aggregate over priced_calls
 MEASURES: dict[str, str] = {
@@ -76,6 +98,8 @@ MEASURES: dict[str, str] = {
     "latency_n": "count(latency_ms)",
     "first_seen": "min(started_at)",
     "last_seen": "max(started_at)",
+    **{f"both_priced_{name}": f"{expr} FILTER (WHERE {BOTH_PRICED})"
+       for name, expr in BOTH_PRICED_MEASURES.items()},
 }
 
 # The finance report's classes, decided per call as the rollup is built or appended, so the
@@ -209,6 +233,18 @@ def is_current(conn: duckdb.DuckDBPyConnection) -> bool:
         return False
     rows, max_rowid = fetch_one(conn.execute(CALLS_MARKER_SQL))
     return tuple(state) == (rows, max_rowid, fetch_one(conn.execute(PRICES_MARKER_SQL))[0])
+
+
+def period_source(conn: duckdb.DuckDBPyConnection, since: datetime | None,
+                  until: datetime | None) -> tuple[str, str] | None:
+    """The current rollup that sums [since, until) exactly, as (table, its time column): the
+    daily one when both bounds (UTC; naive is UTC, None is open) are whole UTC days, the
+    hourly one when they are whole UTC hours; None (read the calls) for any other bound or
+    when the rollups do not hold exactly the ledger's calls and prices."""
+    utc = [b.astimezone(UTC) if b.tzinfo else b for b in (since, until) if b is not None]
+    if any(b.minute or b.second or b.microsecond for b in utc) or not is_current(conn):
+        return None
+    return (TABLE, "hour") if any(b.hour for b in utc) else (DAILY, "day")
 
 
 def _save(conn: duckdb.DuckDBPyConnection, rows: int, max_rowid: int, prices: str) -> None:

@@ -122,6 +122,14 @@ def m013_rollups_rebuilt(conn: duckdb.DuckDBPyConnection) -> None:
     rollup.build(conn)
 
 
+def m014_rollup_break_even(conn: duckdb.DuckDBPyConnection) -> None:
+    """The rollups rebuilt with break-even's sums over the calls priced both ways
+    (``both_priced_*``), so the Billing page's break-even reads them instead of the calls
+    (see pricing.compare)."""
+    rollup.build(conn)
+
+
 MIGRATIONS = (m002_prices, m003_priced_calls, m004_budgets, m005_cost_memo,
               m008_cache_write_prices, m009_rollups, m010_unbilled_and_snapshots,
-              m011_price_sheet_rows, m012_rollup_classes, m013_rollups_rebuilt)
+              m011_price_sheet_rows, m012_rollup_classes, m013_rollups_rebuilt,
+              m014_rollup_break_even)
