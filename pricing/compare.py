@@ -26,11 +26,11 @@ import pandas as pd
 
 from . import rollup
 from .frames import decimal_frame, records
-from .groups import GROUPS
+from .groups import GROUPS, KEY_REF_SQL
 from .periods import Period, utc_bound
 from .queries import BREAK_EVEN_ROLLUP_SQL, BREAK_EVEN_TOTALS_SQL, SWITCH_SAVINGS_SQL
 
-_GROUPS = {False: GROUPS["base_model"], True: f"{GROUPS['key']}, {GROUPS['base_model']}"}
+_GROUPS = {False: GROUPS["base_model"], True: f"{KEY_REF_SQL} AS key_id, {GROUPS['base_model']}"}
 MONEY_PLACES = Decimal("0.000000000001")  # averages are shown to 1e-12 of the currency
 
 BREAK_EVEN_COLUMNS = (
@@ -113,8 +113,10 @@ def break_even_tokens(conn: duckdb.DuckDBPyConnection, base_model: str | None = 
     break-even is T* = request_price / (token_cost / tokens): calls larger than T* are cheaper
     per request. Also gives the cheaper mode for the workload as it was and the saving (the
     absolute difference of the two totals). ``key_ids`` limits the calls to those keys (the
-    dashboard's key filter and a key owner's scope). Columns: BREAK_EVEN_COLUMNS (key_id is
-    None unless ``by_key``); money in ``Decimal``.
+    dashboard's key filter and a key owner's scope), named as the sidebar names them: a
+    fingerprint, or ``label:NAME`` for a label-only key. Columns: BREAK_EVEN_COLUMNS (key_id
+    is that key reference with ``by_key``, else None; keyless calls are one None key); money
+    in ``Decimal``.
     """
     period = _period(since, until)
     source = rollup.period_source(conn, period["since"], period["until"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ledger import NON_BILLABLE_ENDPOINTS, sql_literal
 
+from .groups import KEY_REF_SQL
 from .periods import utc_day_sql
 from .variants import VARIANT_COLUMNS, raw, variant_choice_sql, variant_totals_sql
 
@@ -413,7 +414,8 @@ FROM final
 ORDER BY saving DESC NULLS LAST, actual_cost DESC NULLS LAST, key_id, base_model
 """
 
-# Totals behind break-even: successful calls priced both ways, in the period.
+# Totals behind break-even: successful calls priced both ways, in the period. Keys are key
+# references (KEY_REF_SQL: a label-only key is ``label:NAME``, as the sidebar names it).
 # {group} comes from an allowlist in compare.py, never from user input.
 BREAK_EVEN_TOTALS_SQL = """
 SELECT {group},
@@ -428,11 +430,11 @@ FROM priced_calls
 WHERE coalesce(status, 200) < 400
   AND cost_as_token IS NOT NULL AND cost_as_request IS NOT NULL
   AND ($base_model IS NULL OR base_model = $base_model)
-  AND ($key_ids IS NULL OR list_contains(CAST($key_ids AS VARCHAR[]), key_id))
+  AND ($key_ids IS NULL OR list_contains(CAST($key_ids AS VARCHAR[]), {key_ref}))
   AND {period}
-GROUP BY {group}
-ORDER BY {group}
-""".replace("{period}", _PERIOD)
+GROUP BY ALL
+ORDER BY ALL
+""".replace("{period}", _PERIOD).replace("{key_ref}", KEY_REF_SQL)
 
 # The same totals from a rollup whose period is whole UTC days or hours (pricing.compare picks
 # it; {source} and {time} name it and its time column): its ``both_priced_*`` columns sum only
@@ -450,8 +452,9 @@ FROM {source}
 WHERE coalesce(status, 200) < 400
   AND both_priced_rows > 0
   AND ($base_model IS NULL OR base_model = $base_model)
-  AND ($key_ids IS NULL OR list_contains(CAST($key_ids AS VARCHAR[]), key_id))
+  AND ($key_ids IS NULL OR list_contains(CAST($key_ids AS VARCHAR[]), {key_ref}))
   AND {period}
-GROUP BY {group}
-ORDER BY {group}
-""".replace("{period}", _PERIOD.replace("started_at", "{time}"))
+GROUP BY ALL
+ORDER BY ALL
+""".replace("{period}", _PERIOD.replace("started_at", "{time}")).replace(
+    "{key_ref}", KEY_REF_SQL)

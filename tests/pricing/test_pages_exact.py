@@ -150,7 +150,7 @@ def break_even_cases(conn) -> Iterator[dict]:
     for (since, until), _src in PERIODS:
         period = dict(since=since, until=until)
         for by_key, keys in itertools.product((False, True),
-                                              (None, (key_id,), ("team-a",), ())):
+                                              (None, (key_id,), ("label:team-a",), ("team-a",), ())):
             yield dict(base_model=None, by_key=by_key, key_ids=keys, **period)
         for base_model in BASE_MODELS[1:]:
             yield dict(base_model=base_model, by_key=True, key_ids=None, **period)
@@ -267,6 +267,33 @@ def test_figures_against_plain_sql(ledger):
         "'2025-03-14 00:00:00+00' AND started_at < '2025-03-15 00:00:00+00'").fetchone()[0]
     spend = daily_spend(ledger, date(2025, 3, 14), date(2025, 3, 15), key="team-a")
     assert spend["spend"].tolist() == [day] and day > 0
+
+
+def test_break_even_of_a_label_only_key_as_the_sidebar_names_it(ledger):
+    """The Billing page passes ``label:NAME`` for a label-only key: its break-even is its own
+    calls', and per key each label-only key is a row of its own (not one None key with the
+    other label-only keys and the keyless calls)."""
+    march = "started_at >= '2025-03-01 00:00:00+00' AND started_at < '2025-04-01 00:00:00+00'"
+    both = ("coalesce(status, 200) < 400 AND cost_as_token IS NOT NULL "
+            "AND cost_as_request IS NOT NULL AND base_model = 'gpt-4o-mini'")
+    want = {label: ledger.execute(
+        f"SELECT sum(coalesce(requests, 1)), sum(cost_as_token), sum(cost_as_request) "
+        f"FROM priced_calls WHERE {march} AND {both} AND key_id IS NULL AND "
+        f"key_label IS NOT DISTINCT FROM ?", [label]).fetchone() for label in ("team-a", None)}
+    assert want["team-a"][0] > 0 and want[None][0] > 0
+    for read in (contextmanager(lambda: iter([None])), calls_only):
+        with read():
+            row = break_even_tokens(ledger, "gpt-4o-mini", since="2025-03-01",
+                                    until="2025-04-01", key_ids=["label:team-a"])
+            per_key = break_even_tokens(ledger, "gpt-4o-mini", since="2025-03-01",
+                                        until="2025-04-01", by_key=True)
+        assert (row["calls"].item(), row["token_cost"].item(), row["request_cost"].item()) \
+            == want["team-a"]
+        by_ref = {None if pd.isna(k) else k: (r.calls, r.token_cost, r.request_cost)
+                  for k, r in zip(per_key["key_id"], per_key.itertuples(), strict=True)}
+        assert by_ref["label:team-a"] == want["team-a"]
+        assert by_ref[None] == want[None]               # the keyless calls only
+        assert "label:ops-bot" not in by_ref or by_ref["label:ops-bot"] != want["team-a"]
 
 
 def test_calls_appended_to_the_rollup_keep_both_exact(ledger):
