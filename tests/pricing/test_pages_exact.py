@@ -149,8 +149,8 @@ def break_even_cases(conn) -> Iterator[dict]:
     key_id, _ = demo_key(conn)
     for (since, until), _src in PERIODS:
         period = dict(since=since, until=until)
-        for by_key, keys in itertools.product((False, True),
-                                              (None, (key_id,), ("label:team-a",), ("team-a",), ())):
+        key_filters = (None, (key_id,), ("label:team-a",), ("team-a",), ())
+        for by_key, keys in itertools.product((False, True), key_filters):
             yield dict(base_model=None, by_key=by_key, key_ids=keys, **period)
         for base_model in BASE_MODELS[1:]:
             yield dict(base_model=base_model, by_key=True, key_ids=None, **period)
