@@ -21,6 +21,7 @@ from ledger import (
     CLOSED_SUFFIX,
     CallmeterError,
     ImportFormatError,
+    SOURCE_ORDER,
     LedgerLocked,
     fetch_one,
     open_ledger,
@@ -64,8 +65,8 @@ def spool_handoff(folder: Path) -> Callable[..., int]:
         )
         n = fetch_one(conn.execute(f"SELECT count(*) FROM ({rows_sql})"))[0]
         if n:
-            conn.execute(f"COPY (SELECT {cols} FROM ({rows_sql})) TO {sql_literal(tmp)} "
-                         "(FORMAT json)")
+            conn.execute(f"COPY (SELECT {cols} FROM ({rows_sql}) ORDER BY {SOURCE_ORDER}) "
+                         f"TO {sql_literal(tmp)} (FORMAT json)")  # the file's order: first wins
             os.replace(tmp, final)
         return int(n)
 

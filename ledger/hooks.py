@@ -25,7 +25,9 @@ if TYPE_CHECKING:  # hints only: `callmeter proxy` installs pricing and never lo
 InsertBuilder = Callable[[str, str, "duckdb.DuckDBPyConnection | None"], str]
 """``(new_rows_sql, columns, conn) -> INSERT statement`` adding those rows to ``calls``; ``conn``
 (when given) is the connection the statement will run on, so a builder can pick a cheaper
-statement for the ledger's state (pricing: no price sheet, nothing to join)."""
+statement for the ledger's state (pricing: no price sheet, nothing to join). The statement ends
+with its ``SELECT … FROM (new_rows_sql)``, so a caller may append ``ORDER BY`` a column of the
+new rows (:func:`ledger.insert.in_rowid_order` does)."""
 
 CallsAdded = Callable[["duckdb.DuckDBPyConnection"], object]
 """A step run after calls were added (its result is ignored)."""

@@ -39,24 +39,31 @@ FIRST_PER_ID = (f"QUALIFY row_number() OVER (PARTITION BY src.{{id}} "
                 f"ORDER BY src.{SOURCE_ORDER}) = 1")
 
 
-def in_source_order(source_sql: str) -> str:
-    """``source_sql`` with each row's position in it, for :data:`FIRST_PER_ID`."""
+def in_source_order(source_sql: str, numbered: bool = False) -> str:
+    """``source_sql`` with each row's position in it, for :data:`FIRST_PER_ID`.
+
+    ``numbered``: the source carries its own ``_source_order`` already (an importer's rows,
+    numbered where they were staged, before any join could reorder them), kept as it is."""
+    if numbered:
+        return source_sql
     return f"SELECT *, row_number() OVER () AS {SOURCE_ORDER} FROM ({source_sql})"
 
 
 def insert_new_calls(conn: duckdb.DuckDBPyConnection, source_sql: str,
                      params: Sequence[object] | Mapping[str, object] | None = None, *,
-                     dedupe_within: bool = True) -> int:
+                     dedupe_within: bool = True, numbered: bool = False) -> int:
     """Insert rows of ``source_sql`` (contract columns) whose call_id is not yet in the ledger.
 
     The statement comes from the registered insert builder (pricing's prices each row on the
     way in). ``dedupe_within=False`` skips the per-id window when the caller knows the source
-    has no repeated id (the slowest step on large files).
+    has no repeated id (the slowest step on large files); ``numbered``: see
+    :func:`in_source_order`.
     """
     cols = ", ".join(CALL_COLUMNS)
     once = ""
     if dedupe_within:
-        source_sql, once = in_source_order(source_sql), FIRST_PER_ID.format(id="call_id")
+        source_sql = in_source_order(source_sql, numbered)
+        once = FIRST_PER_ID.format(id="call_id")
     # An explicit ANTI JOIN: NOT EXISTS was planned as a delim join over a complex source
     # (every row buffered, its ids grouped, joined back), ~0.8 µs a row more
     new_rows = (f"SELECT {cols} FROM ({source_sql}) src "
@@ -91,8 +98,20 @@ def is_file_ledger(conn: object) -> bool:
     return isinstance(conn, duckdb.DuckDBPyConnection)
 
 
-def insert_calls_then_drop_repeats(conn: duckdb.DuckDBPyConnection,
-                                   source_sql: str) -> tuple[int, int]:
+def in_rowid_order(cols: str, source_sql: str, conn: duckdb.DuckDBPyConnection,
+                   numbered: bool = False) -> str:
+    """The insert of ``source_sql`` whose rows take rowids in the source's order.
+
+    The repeat check keeps the lowest rowid of an id, so rowids must follow the source. A plain
+    insert streams in order, but pricing's joins against the price sheet do not keep it: with
+    a sheet, a 300k-record load on DuckDB 1.5.5 put ~2,000 rows behind later ones and kept a
+    replayed record over the first one. The explicit ORDER BY costs a sort of the new rows."""
+    rows = f"SELECT {cols}, {SOURCE_ORDER} FROM ({in_source_order(source_sql, numbered)}) src"
+    return f"{hooks.insert_sql(rows, cols, conn)} ORDER BY {SOURCE_ORDER}"
+
+
+def insert_calls_then_drop_repeats(conn: duckdb.DuckDBPyConnection, source_sql: str,
+                                   numbered: bool = False) -> tuple[int, int]:
     """Insert every row of ``source_sql`` (contract columns), then delete the rows whose call_id
     the ledger already held or that repeat an earlier row's; return (rows read, rows kept).
 
@@ -104,7 +123,7 @@ def insert_calls_then_drop_repeats(conn: duckdb.DuckDBPyConnection,
     """
     cols = ", ".join(CALL_COLUMNS)
     last = {"last": _count(conn, "SELECT coalesce(max(rowid), -1) FROM calls")}
-    rows = _count(conn, hooks.insert_sql(f"SELECT {cols} FROM ({source_sql}) src", cols, conn))
+    rows = _count(conn, in_rowid_order(cols, source_sql, conn, numbered))
     repeats = fetch_one(conn.execute(REPEATS_SQL, last))
     if not repeats or not repeats[0]:
         return rows, rows
@@ -112,12 +131,14 @@ def insert_calls_then_drop_repeats(conn: duckdb.DuckDBPyConnection,
     return rows, rows - (int(dropped[0]) if dropped else 0)
 
 
-def insert_new_adjustments(conn: duckdb.DuckDBPyConnection, source_sql: str) -> int:
-    """Insert rows of ``source_sql`` (adjustment columns) whose id is not yet in the ledger."""
+def insert_new_adjustments(conn: duckdb.DuckDBPyConnection, source_sql: str,
+                           numbered: bool = False) -> int:
+    """Insert rows of ``source_sql`` (adjustment columns) whose id is not yet in the ledger;
+    a repeated id keeps its first row (``numbered``: see :func:`in_source_order`)."""
     cols = ", ".join(ADJUSTMENT_COLUMNS)
     before = _count(conn, "SELECT count(*) FROM adjustments")
     conn.execute(f"INSERT INTO adjustments ({cols}) "
-                 f"SELECT {cols} FROM ({in_source_order(source_sql)}) src "
+                 f"SELECT {cols} FROM ({in_source_order(source_sql, numbered)}) src "
                  "ANTI JOIN adjustments a ON a.adjustment_id = src.adjustment_id "
                  + FIRST_PER_ID.format(id="adjustment_id"))
     return _count(conn, "SELECT count(*) FROM adjustments") - before

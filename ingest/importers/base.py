@@ -43,7 +43,6 @@ from ledger import (
     KeyFingerprinter,
     fetch_one,
     id_census,
-    in_source_order,
     insert_new_adjustments,
     insert_new_calls,
     sql_identifier,
@@ -239,13 +238,16 @@ def _number_repeats(conn: duckdb.DuckDBPyConnection) -> None:
     Two identical calls in the same second without a request id hash alike; their ids in the
     export (the admin route's row id, ``id % 1024`` or the row's position on the page) differ,
     so they are two calls. Rows with the same id are one row read twice. Done only when some
-    ``call_id`` repeats (the id census), so a clean file pays nothing.
+    ``call_id`` repeats (the id census), so a clean file pays nothing. The window groups rows by
+    id, so the new stage is put back in the file's order (the stage's order is the file's:
+    :func:`_keyed_rows_sql` numbers rows by it).
     """
     conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT * EXCLUDE (_n) REPLACE (CASE WHEN "
-        f"{GOOD} THEN call_id || CASE WHEN _n > 1 THEN '#' || _n ELSE '' END ELSE call_id END "
-        "AS call_id) FROM (SELECT *, CASE WHEN " + GOOD + " THEN dense_rank() OVER "
-        f"(PARTITION BY call_id, {GOOD} ORDER BY _repeat_rank) END AS _n FROM {STAGE})")
+        f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT * EXCLUDE (_n, _staged) REPLACE (CASE "
+        f"WHEN {GOOD} THEN call_id || CASE WHEN _n > 1 THEN '#' || _n ELSE '' END ELSE call_id "
+        "END AS call_id) FROM (SELECT *, rowid AS _staged, CASE WHEN " + GOOD + " THEN "
+        f"dense_rank() OVER (PARTITION BY call_id, {GOOD} ORDER BY _repeat_rank) END AS _n "
+        f"FROM {STAGE}) ORDER BY _staged")
 
 
 def _fingerprint_keys(conn: duckdb.DuckDBPyConnection, fp: KeyFingerprinter | None) -> None:
@@ -294,12 +296,13 @@ def occurrences_sql(rows_sql: str) -> str:
     Numbering the occurrence within the file keeps both, and importing the file again gives the
     same ids, so it still adds nothing. A row with its own id is left alone: the same id twice
     is one call read twice. Applied only when the stage's id census found rows without an id.
-    Numbered in the file's order, so the same row gets the same number on every run.
+    Numbered in the file's order (``_source_order``, given where the rows were staged), so the
+    same row gets the same number on every run.
     """
-    return (f"SELECT * EXCLUDE (_hashed, _occ, {SOURCE_ORDER}) REPLACE (CASE WHEN _occ > 1 "
+    return (f"SELECT * EXCLUDE (_hashed, _occ) REPLACE (CASE WHEN _occ > 1 "
             f"THEN call_id || '#' || _occ ELSE call_id END AS call_id) FROM (SELECT *, CASE WHEN "
             f"_hashed THEN row_number() OVER (PARTITION BY call_id, _hashed ORDER BY "
-            f"{SOURCE_ORDER}) END AS _occ FROM ({in_source_order(rows_sql)}))")
+            f"{SOURCE_ORDER}) END AS _occ FROM ({rows_sql}))")
 
 
 def _keyed_rows_sql(tag_fields: list[str] | None, where: str | None) -> str:
@@ -311,20 +314,22 @@ def _keyed_rows_sql(tag_fields: list[str] | None, where: str | None) -> str:
                           for i, f in enumerate(tag_fields))
         join = f" LEFT JOIN _import_tags t ON {on}"
     extra = f" AND {where}" if where else ""
+    # numbered by the stage's rowid (the file's order) before the joins, which may reorder
     return (f"SELECT s.* REPLACE (coalesce(s.key_id, k.fp) AS key_id, NULL AS _raw_key{tags}), "
-            "s.call_id IS NULL AS _hashed "
+            f"s.call_id IS NULL AS _hashed, s.rowid AS {SOURCE_ORDER} "
             f"FROM {STAGE} s LEFT JOIN _import_keys k ON s._raw_key = k.raw{join} "
             f"WHERE s._reject IS NULL AND s._skip IS NULL{extra}")
 
 
 def adjustment_rows_sql(tag_fields: list[str] | None = None) -> str:
-    """The staged adjustment rows as ``adjustments`` columns (``charged`` is the signed amount)."""
+    """The staged adjustment rows as ``adjustments`` columns (``charged`` is the signed amount),
+    with their ``_source_order``."""
     src = _keyed_rows_sql(tag_fields, "s._kind IS NOT NULL")
     exprs = {"adjustment_id": "call_id", "occurred_at": "started_at", "kind": "_kind",
              "amount": "charged", "task_id": "_task_id", "reason": "_reason"}
     cols = ", ".join(f"CAST({exprs.get(c, c)} AS {t}) AS {c}"
                      for c, t in ADJUSTMENT_COLUMNS.items())
-    return f"SELECT {cols} FROM ({src})"
+    return f"SELECT {cols}, {SOURCE_ORDER} FROM ({src})"
 
 
 def _build_tags(conn: duckdb.DuckDBPyConnection) -> list[str] | None:
@@ -430,7 +435,8 @@ def _import_file(conn: duckdb.DuckDBPyConnection, path: Path, module: ImportForm
             good = result.read - result.skipped - result.rejected
             result.imported = _insert(conn, rows, clean)
             if kinds:
-                result.adjustments = insert_new_adjustments(conn, adjustment_rows_sql(tag_fields))
+                result.adjustments = insert_new_adjustments(
+                    conn, adjustment_rows_sql(tag_fields), numbered=True)
             result.duplicates = good - result.imported - result.adjustments
             conn.execute(
                 "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -454,8 +460,8 @@ def _insert(conn: duckdb.DuckDBPyConnection, rows_sql: str, clean: bool) -> int:
     a lake (whose row ids are not the file's) keeps the anti-join, with the per-id window only
     when an id repeats."""
     if is_file_ledger(conn):
-        return insert_calls_then_drop_repeats(conn, rows_sql)[1]
-    return insert_new_calls(conn, rows_sql, dedupe_within=not clean)
+        return insert_calls_then_drop_repeats(conn, rows_sql, numbered=True)[1]
+    return insert_new_calls(conn, rows_sql, dedupe_within=not clean, numbered=True)
 
 
 def stampid() -> str:

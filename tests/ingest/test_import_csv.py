@@ -127,3 +127,40 @@ def test_exit_status_is_an_error_only_when_nothing_could_be_read(tmp_path):
     done = run_cli("import", str(all_bad), "--db", str(db), cwd=tmp_path)
     assert done.returncode == 0  # read, then rejected: reported, not a failure
     assert "read 1, imported 0, duplicate 0, skipped 0, rejected 1" in done.stdout
+
+
+def test_with_a_price_sheet_a_later_row_of_an_id_never_replaces_the_first(tmp_path):
+    """A re-sent export repeats some ids further down with other fields: the first row of each
+    id stays, as the docs promise. The id window and pricing's joins against the sheet reorder
+    rows (DuckDB 1.5.5); the rows are numbered where they are staged and go in by that number."""
+    src = tmp_path / "export.csv"
+    rows = 300_000
+    with src.open("w", encoding="utf-8") as out:
+        out.write("call_id,started_at,model,endpoint,input_tokens,output_tokens,latency_ms\n")
+        line = "c{i},2025-03-{d:02d}T10:{m:02d}:00Z,gpt-4o,chat,{t},7,{lat}\n"
+        replays = 0
+        for i in range(rows):
+            out.write(line.format(i=i, d=1 + i % 28, m=i % 60, t=100 + i, lat=40 + i % 1000))
+            if i >= 2000 and i % 500 == 0:  # row i - 2000 again, re-timed
+                j = i - 2000
+                out.write(line.format(i=j, d=1 + j % 28, m=j % 60, t=100 + j, lat=99_999))
+                replays += 1
+    db = tmp_path / "l.duckdb"
+    loaded = run_cli("prices", "load", str(ROOT / "data" / "prices.csv"), "--db", str(db),
+                     cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    done = run_cli("import", str(src), "--format", "csv", "--db", str(db), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"imported {rows:,}".replace(",", "") in done.stdout.replace(",", "")
+    assert f"duplicate {replays}" in done.stdout
+    conn = duckdb.connect(str(db), read_only=True)
+    assert conn.execute("SELECT count(*), count(*) FILTER (WHERE latency_ms = 99999), "
+                        "count(*) FILTER (WHERE memo_cost IS NOT NULL) FROM calls"
+                        ).fetchone() == (rows, 0, rows)
+    # the rows went in by line: rowid order is the file's (ids c0, c1, ... in file order),
+    # which the first-row rule counts on (the joins once put 27,943 rows behind later ones)
+    assert conn.execute(
+        "SELECT count(*) FILTER (WHERE n < before) FROM (SELECT n, lag(n) OVER (ORDER BY rowid) "
+        "AS before FROM (SELECT rowid, CAST(substr(call_id, 2) AS INTEGER) AS n FROM calls))"
+    ).fetchone() == (0,)
+    conn.close()

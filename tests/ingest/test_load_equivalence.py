@@ -278,6 +278,38 @@ def test_a_repeated_id_keeps_its_first_record(tmp_path):
     assert sorted(latency for _, latency in kept["new"]) == [42, 111, 333]
 
 
+def replayed_spool(spool: Path, calls: int, gap: int) -> int:
+    """One segment of ``calls`` records where every 500th is replayed ``gap`` records later,
+    re-timed (latency -1): a proxy that resent a batch. Returns how many replays it holds."""
+    records = [record(10 + i, 1 + i % 28) for i in range(calls)]
+    replays = range(calls - gap - 1, 0, -500)
+    for j in replays:  # from the end, so each insert leaves the earlier positions alone
+        records.insert(j + gap, record(10 + j, 1 + j % 28, latency_ms=-1))
+    write(spool / "20250301T000000000000-1-000001.jsonl", records)
+    return len(replays)
+
+
+@pytest.mark.parametrize("gap", [1000, 3000])
+def test_with_a_price_sheet_a_replayed_record_never_wins_over_the_first(tmp_path, gap):
+    """The first record of an id is the one kept, by rowid: pricing's joins against the sheet
+    put rows out of the spool's order (DuckDB 1.5.5, 300k records: some thousands of rows
+    behind later ones, and 6-18 of the 600 replays below kept instead of the first record), so
+    the insert orders them explicitly. Held for the rowids too: they follow the spool."""
+    conn = open_ledger(str(tmp_path / "ledger.duckdb"))
+    load_prices(conn, ROOT / "data" / "prices.csv")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    replays = replayed_spool(spool, 300_000, gap)
+    result = load_spool(conn, spool)
+    assert (result.inserted, result.duplicates) == (300_000, replays)
+    assert conn.execute("SELECT count(*) FROM calls WHERE latency_ms = -1").fetchone() == (0,)
+    assert conn.execute(
+        "SELECT count(*) FILTER (WHERE latency_ms < before) FROM "
+        "(SELECT latency_ms, lag(latency_ms) OVER (ORDER BY rowid) AS before FROM calls)"
+    ).fetchone() == (0,)  # record(i) has latency 40 + i: rowid order is spool order
+    assert conn.execute("SELECT count(*) FROM priced_calls WHERE priced").fetchone()[0] > 0
+
+
 @pytest.mark.parametrize("threads", [1, 4])
 def test_the_windowed_insert_keeps_the_first_record_of_an_id_however_the_scan_runs(
         tmp_path, threads):
