@@ -29,6 +29,10 @@ statement for the ledger's state (pricing: no price sheet, nothing to join). The
 with its ``SELECT … FROM (new_rows_sql)``, so a caller may append ``ORDER BY`` a column of the
 new rows (:func:`ledger.insert.in_rowid_order` does)."""
 
+KeepsOrder = Callable[["duckdb.DuckDBPyConnection"], bool]
+"""Whether the registered builder's statement, on this ledger, inserts the new rows in their
+order (a plain insert streams them; a join may reorder them)."""
+
 CallsAdded = Callable[["duckdb.DuckDBPyConnection"], object]
 """A step run after calls were added (its result is ignored)."""
 
@@ -39,15 +43,26 @@ def plain_insert_sql(new_rows_sql: str, columns: str,
     return f"INSERT INTO calls ({columns}) SELECT {columns} FROM ({new_rows_sql})"
 
 
+def _streams(conn: duckdb.DuckDBPyConnection) -> bool:
+    return True
+
+
 _insert_builder: InsertBuilder = plain_insert_sql
+_keeps_order: KeepsOrder = _streams
 _calls_added: list[CallsAdded] = []
 _derived: set[str] = set()
 
 
-def set_insert_builder(builder: InsertBuilder) -> None:
-    """Make ``builder`` write every new call (the last registration wins)."""
-    global _insert_builder
-    _insert_builder = builder
+def set_insert_builder(builder: InsertBuilder, keeps_order: KeepsOrder = _streams) -> None:
+    """Make ``builder`` write every new call (the last registration wins); ``keeps_order``
+    says when its statement inserts rows in the order they come (see :data:`KeepsOrder`)."""
+    global _insert_builder, _keeps_order
+    _insert_builder, _keeps_order = builder, keeps_order
+
+
+def insert_keeps_order(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether :func:`insert_sql` on ``conn`` keeps the new rows' order (rowids follow it)."""
+    return _keeps_order(conn)
 
 
 def insert_sql(new_rows_sql: str, columns: str,

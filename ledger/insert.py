@@ -99,19 +99,24 @@ def is_file_ledger(conn: object) -> bool:
 
 
 def in_rowid_order(cols: str, source_sql: str, conn: duckdb.DuckDBPyConnection,
-                   numbered: bool = False) -> str:
+                   numbered: bool = False, first_wins: bool = True) -> str:
     """The insert of ``source_sql`` whose rows take rowids in the source's order.
 
     The repeat check keeps the lowest rowid of an id, so rowids must follow the source. A plain
-    insert streams in order, but pricing's joins against the price sheet do not keep it: with
-    a sheet, a 300k-record load on DuckDB 1.5.5 put ~2,000 rows behind later ones and kept a
-    replayed record over the first one. The explicit ORDER BY costs a sort of the new rows."""
+    insert streams rows in order, but pricing's joins against a price sheet do not keep it
+    (DuckDB 1.5.5: a 300k-record load put ~2,000 rows behind later ones and kept a replayed
+    record over the first), nor do an importer's joins before it (``numbered``): then the
+    insert orders by the source's position, a sort of the new rows (~+30% of a 1M-record load,
+    so only when needed: not when no id repeats, ``first_wins=False``)."""
+    if not first_wins or (not numbered and hooks.insert_keeps_order(conn)):
+        return hooks.insert_sql(f"SELECT {cols} FROM ({source_sql}) src", cols, conn)
     rows = f"SELECT {cols}, {SOURCE_ORDER} FROM ({in_source_order(source_sql, numbered)}) src"
     return f"{hooks.insert_sql(rows, cols, conn)} ORDER BY {SOURCE_ORDER}"
 
 
 def insert_calls_then_drop_repeats(conn: duckdb.DuckDBPyConnection, source_sql: str,
-                                   numbered: bool = False) -> tuple[int, int]:
+                                   numbered: bool = False,
+                                   first_wins: bool = True) -> tuple[int, int]:
     """Insert every row of ``source_sql`` (contract columns), then delete the rows whose call_id
     the ledger already held or that repeat an earlier row's; return (rows read, rows kept).
 
@@ -119,11 +124,13 @@ def insert_calls_then_drop_repeats(conn: duckdb.DuckDBPyConnection, source_sql: 
     beforehand, no anti-join or per-id window in the insert; the check reads only the new rows'
     ids (and the ledger's, to find known ones), the delete runs only when something repeats.
     Meant for a DuckDB file inside the caller's transaction: the deleted rows then never reach
-    the file, so the ledger's rowids stay contiguous (the rollups count on that).
+    the file, so the ledger's rowids stay contiguous (the rollups count on that). ``numbered``:
+    the rows carry their ``_source_order`` and may come out of it (:func:`in_source_order`);
+    ``first_wins=False``: the caller knows no id repeats in the source, so no order is needed.
     """
     cols = ", ".join(CALL_COLUMNS)
     last = {"last": _count(conn, "SELECT coalesce(max(rowid), -1) FROM calls")}
-    rows = _count(conn, in_rowid_order(cols, source_sql, conn, numbered))
+    rows = _count(conn, in_rowid_order(cols, source_sql, conn, numbered, first_wins))
     repeats = fetch_one(conn.execute(REPEATS_SQL, last))
     if not repeats or not repeats[0]:
         return rows, rows

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ledger import derive_tables, on_calls_added, register_migration, set_insert_builder
 
 from . import rollup
-from .memo import priced_insert_sql
+from .memo import priced_insert_sql, sheet_has_rows
 from .schema import MIGRATIONS
 
 
@@ -23,6 +23,7 @@ def install() -> None:
     """Register pricing's migrations and hooks with the ledger core (idempotent)."""
     for step in MIGRATIONS:
         register_migration(step.__name__, step)
-    set_insert_builder(priced_insert_sql)
+    # with a sheet the insert joins the price periods, which reorders rows (DuckDB 1.5.5)
+    set_insert_builder(priced_insert_sql, keeps_order=lambda conn: not sheet_has_rows(conn))
     on_calls_added(rollup.append_new_calls)
     derive_tables(*rollup.TABLES, rollup.STATE)

@@ -458,9 +458,11 @@ def _insert(conn: duckdb.DuckDBPyConnection, rows_sql: str, clean: bool) -> int:
     """Insert the good rows; how many were new. A DuckDB file ledger inserts every row in one
     pass and deletes the repeats after (only when there are any), as ``callmeter load`` does;
     a lake (whose row ids are not the file's) keeps the anti-join, with the per-id window only
-    when an id repeats."""
+    when an id repeats. The rows carry their place in the file; it orders the insert only when
+    an id repeats (``clean`` False), the first row of it then being the one kept."""
     if is_file_ledger(conn):
-        return insert_calls_then_drop_repeats(conn, rows_sql, numbered=True)[1]
+        return insert_calls_then_drop_repeats(conn, rows_sql, numbered=True,
+                                              first_wins=not clean)[1]
     return insert_new_calls(conn, rows_sql, dedupe_within=not clean, numbered=True)
 
 
