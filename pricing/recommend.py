@@ -92,14 +92,14 @@ def _period(since: Bound, until: Bound) -> list[Any]:
 # ---- 1. billing-variant switch -------------------------------------------------------------
 
 # A workload's modes, variant totals and per-call sides, over the period scan's fine table
-# (pricing.recommend_scan: sums per key x model x UTC day x mode x ok x which variant is
-# cheaper x ...; sums of its sums are exact).
+# (pricing.recommend_scan: sums per key x model x UTC day x mode x ok x ..., with the calls
+# each variant prices lower; sums of its sums are exact).
 _VARIANT_SUMS = """
     array_to_string(list_sort(list_distinct(list(key_label))), ', ') AS key_label,
     string_agg(DISTINCT billing_mode, '+' ORDER BY billing_mode) AS modes,
     """ + variant_totals_sql(summed) + """,
-    coalesce(sum(calls) FILTER (WHERE ok AND request_cheaper), 0) AS calls_request_cheaper,
-    coalesce(sum(calls) FILTER (WHERE ok AND token_cheaper), 0) AS calls_token_cheaper,
+    coalesce(sum(request_cheaper_calls) FILTER (WHERE ok), 0) AS calls_request_cheaper,
+    coalesce(sum(token_cheaper_calls) FILTER (WHERE ok), 0) AS calls_token_cheaper,
     coalesce(sum(calls) FILTER (WHERE ok), 0) AS ok_calls"""
 
 # Workloads (allowlist) -> the relation of fine rows, with a ``tag`` column. Per tag: one row
@@ -562,7 +562,8 @@ GROUP BY c.key_id, c.base_model ORDER BY saving_per_10pct_more_cached DESC
 """
 
 # Peak 429s in one minute per key: counted over the 429 rows only (a window over every call
-# of the period cost seconds); a key without a 429 has a peak of 0.
+# of the period cost seconds); a key without a 429 has a peak of 0. Minutes by epoch
+# arithmetic (the same minutes as date_trunc in any zone of whole-minute offset, 4x cheaper).
 FAILED_SQL = """
 WITH per_key AS (
   SELECT key_id, any_value(key_hint) AS key_hint,
@@ -575,7 +576,7 @@ WITH per_key AS (
 ), per_minute AS (
   SELECT """ + KEY_REF_SQL + """ AS key_id, count(*) AS n FROM calls
   WHERE started_at >= ? AND started_at < ? AND status = 429
-  GROUP BY 1, date_trunc('minute', started_at)
+  GROUP BY 1, epoch_us(started_at) // 60000000
 ), peak AS (SELECT key_id, max(n) AS peak FROM per_minute GROUP BY key_id)
 SELECT p.*, coalesce(peak.peak, 0) AS peak_429_per_minute
 FROM per_key p LEFT JOIN peak ON peak.key_id IS NOT DISTINCT FROM p.key_id

@@ -14,7 +14,9 @@ gives; migration ``m012_rollup_classes`` rebuilt older rollups with them. Break-
 Billing page) and the month-end forecast (Key detail) read them too, through
 :func:`period_source` and :func:`is_current`: break-even sums only the calls priced both ways,
 which a rollup row may mix with others, so their sums are columns of their own
-(``both_priced_*``, rebuilt into older rollups by ``m014_rollup_break_even``).
+(``both_priced_*``, rebuilt into older rollups by ``m014_rollup_break_even``). The
+Recommendations engine (pricing.recommend_scan) reads its period's sums from them too, with
+the calls each variant prices lower (``*_cheaper_calls``, ``m015_rollup_cheaper_calls``).
 
 ``rollup_dist`` keeps, per UTC day × key (fingerprint and label) × model × endpoint × billing
 mode × tags × success, how many calls fell in each log-spaced bin: tokens per call (quarter
@@ -94,6 +96,10 @@ MEASURES: dict[str, str] = {
     "charged": "sum(charged)",
     "charged_calls": "sum(requests) FILTER (WHERE charged IS NOT NULL)",
     "cost_where_charged": "sum(cost) FILTER (WHERE charged IS NOT NULL)",
+    # which variant prices each call lower (the Recommendations' share of calls on each
+    # side of break-even; migration ``m015_rollup_cheaper_calls`` rebuilt older rollups)
+    "request_cheaper_calls": "sum(requests) FILTER (WHERE cost_as_request < cost_as_token)",
+    "token_cheaper_calls": "sum(requests) FILTER (WHERE cost_as_token < cost_as_request)",
     "latency_sum": "sum(latency_ms)",
     "latency_n": "count(latency_ms)",
     "first_seen": "min(started_at)",

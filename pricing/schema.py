@@ -129,7 +129,14 @@ def m014_rollup_break_even(conn: duckdb.DuckDBPyConnection) -> None:
     rollup.build(conn)
 
 
+def m015_rollup_cheaper_calls(conn: duckdb.DuckDBPyConnection) -> None:
+    """The rollups rebuilt with the calls each billing variant prices lower
+    (``request_cheaper_calls``, ``token_cheaper_calls``), so the Recommendations engine reads
+    its period's sums from them instead of the calls (see pricing.recommend_scan)."""
+    rollup.build(conn)
+
+
 MIGRATIONS = (m002_prices, m003_priced_calls, m004_budgets, m005_cost_memo,
               m008_cache_write_prices, m009_rollups, m010_unbilled_and_snapshots,
               m011_price_sheet_rows, m012_rollup_classes, m013_rollups_rebuilt,
-              m014_rollup_break_even)
+              m014_rollup_break_even, m015_rollup_cheaper_calls)
