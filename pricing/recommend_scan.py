@@ -89,7 +89,7 @@ SELECT """ + KEY_REF_SQL + """ AS key_id, key_hint, key_label, base_model, endpo
   sum(request_cheaper_calls) AS request_cheaper_calls,
   sum(token_cheaper_calls) AS token_cheaper_calls,
   sum(calls) AS requests,
-  coalesce(sum(call_rows) FILTER (WHERE unpriced), 0) AS unpriced_rows,
+  CAST(coalesce(sum(call_rows) FILTER (WHERE unpriced), 0) AS BIGINT) AS unpriced_rows,
   sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,
   sum(input_tokens) - sum(cached_tokens) - coalesce(sum(cache_write_tokens), 0) AS uncached,
   coalesce(sum(cache_write_tokens), 0) AS writes, CAST(0 AS HUGEINT) AS writes_long,

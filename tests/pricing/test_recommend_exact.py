@@ -3,7 +3,11 @@ implementation (kept frozen in ``recommend_reference.py``) on a user-like ledger
 history plus the rows real ledgers carry — keyless calls, label-only keys, a key seen under two
 labels, unknown and NULL models, tags, aggregated rows, cache reads and writes, reasoning,
 estimated usage, 429 storms, refunds (negative ``charged``) — with the cost memo current and,
-after a price changes mid-period, stale (``priced_calls`` priced live)."""
+after a price changes mid-period, stale (``priced_calls`` priced live); and with the rollups
+current, where the engine reads its sums from them (``rollup read``: whole UTC days from
+``rollup_daily``, whole hours from ``rollup_hourly``; with per-call rows only, the quantiles
+skip the divisions), or must not (a call the rollup cannot stand for: 1-hour cache writes; a
+rollup behind the calls), and so sums the calls."""
 
 from __future__ import annotations
 
@@ -21,13 +25,15 @@ import recommend_reference as ref
 from ingest.demo import build_demo
 from ledger.connect import open_ledger
 from ledger.keys import fingerprinter_for
-from pricing import load_prices
+from pricing import load_prices, rollup
 from pricing import recommend as rec
+from pricing.recommend_scan import period_scan
 
 ROOT = Path(__file__).resolve().parents[2]
 END = datetime(2025, 4, 15, tzinfo=UTC)
 PERIODS = [("2025-03-16", "2025-04-15"), ("2025-01-30", "2025-04-15"),
-           (datetime(2025, 3, 3, 7, 30, tzinfo=UTC), datetime(2025, 4, 2, 13, 0, tzinfo=UTC))]
+           (datetime(2025, 3, 3, 7, 30, tzinfo=UTC), datetime(2025, 4, 2, 13, 0, tzinfo=UTC)),
+           (datetime(2025, 3, 3, 7, 0, tzinfo=UTC), datetime(2025, 4, 2, 13, 0, tzinfo=UTC))]
 
 # Messy rows: one INSERT per kind, i over range(n); h a pseudo-random 0..9999 per row.
 MESSY_SQL = """
@@ -97,31 +103,65 @@ STORM_SQL = ("UPDATE calls SET started_at = TIMESTAMPTZ '2025-03-20 10:15:00+00'
              "WHERE call_id LIKE 'messy-storm-%'")
 
 
-def _add_messy(conn: Any) -> None:
+def _add_messy(conn: Any, long_writes: bool = True) -> None:
     for spec in MESSY:
+        if not long_writes:
+            spec = {**spec, "writes_long": "0"}
         conn.execute(MESSY_SQL.format(**{**BASE, **spec}))
     conn.execute(STORM_SQL)
 
 
-@pytest.fixture(scope="module")
-def ledger_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = str(tmp_path_factory.mktemp("exact") / "messy.duckdb")
+def _build(path: str, long_writes: bool) -> str:
     conn = open_ledger(path)
     try:
         build_demo(conn, calls=30_000, days=75, seed=23, fingerprinter=fingerprinter_for(path),
                    end=END)
-        _add_messy(conn)
+        _add_messy(conn, long_writes)
         load_prices(conn, ROOT / "data" / "prices.csv")  # prices every row: the memo is current
     finally:
         conn.close()
     return path
 
 
-@pytest.fixture(params=["memo current", "memo stale"])
-def conn(request: pytest.FixtureRequest, ledger_path: str, tmp_path: Path) -> Any:
+@pytest.fixture(scope="module")
+def ledger_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _build(str(tmp_path_factory.mktemp("exact") / "messy.duckdb"), long_writes=True)
+
+
+@pytest.fixture(scope="module")
+def rollup_ledger_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The same ledger without 1-hour cache writes (which a rollup row cannot carry)."""
+    return _build(str(tmp_path_factory.mktemp("exact") / "rollable.duckdb"), long_writes=False)
+
+
+# param -> whether the engine reads its sums from a rollup on whole UTC hours
+ROLLUP_READ = {"memo current": False, "memo stale": False, "rollup current, 1-hour writes": False,
+               "rollup read": True, "rollup read, per-call rows": True, "rollup stale": False}
+
+
+@pytest.fixture
+def kind(request: pytest.FixtureRequest) -> str:
+    """The ``conn`` fixture's param: which ledger and state the test runs on."""
+    return str(request.node.callspec.params["conn"])
+
+
+@pytest.fixture(params=list(ROLLUP_READ))
+def conn(request: pytest.FixtureRequest, ledger_path: str, rollup_ledger_path: str,
+         tmp_path: Path) -> Any:
     path = tmp_path / "copy.duckdb"
-    path.write_bytes(Path(ledger_path).read_bytes())
+    source = rollup_ledger_path if request.param.startswith("rollup read") or \
+        request.param == "rollup stale" else ledger_path
+    path.write_bytes(Path(source).read_bytes())
     c = open_ledger(str(path))
+    if request.param == "rollup read, per-call rows":
+        c.execute("DELETE FROM calls WHERE requests > 1")
+    if request.param.startswith("rollup"):
+        rollup.refresh(c)
+        assert rollup.is_current(c)
+    if request.param == "rollup stale":  # one call the rollup has not summed yet
+        c.execute("INSERT INTO calls BY NAME SELECT * REPLACE (call_id || '-late' AS call_id) "
+                  "FROM calls WHERE call_id = 'messy-keyless-7'")
+        assert not rollup.is_current(c)
     if request.param == "memo stale":
         # a price change mid-period, written past `prices load`: every memo is stale
         c.execute("INSERT INTO prices (model, effective_from, input, cached_input, output) "
@@ -187,3 +227,51 @@ def test_workload_cost_at_same_as_reference(conn: Any) -> None:
              "token")]:
         assert rec.workload_cost_at(conn, key, model, endpoint, since, until, target, mode) == \
             ref.workload_cost_at(conn, key, model, endpoint, since, until, target, mode)
+
+
+def _whole_hours(bound: Any) -> bool:
+    return not isinstance(bound, datetime) or not (bound.minute or bound.second)
+
+
+@pytest.mark.parametrize("since, until", PERIODS)
+def test_rollup_read_exactly_when_it_can_be(conn: Any, kind: str, since: Any,
+                                            until: Any) -> None:
+    """The rollup path is the one taken where it can be (so the comparisons above cover it),
+    and its fine table is the calls' one: same columns, same types, same sums."""
+    expected = ROLLUP_READ[kind] and _whole_hours(since) and _whole_hours(until)
+    with period_scan(conn, since, until) as scan:
+        read = scan.rollup
+        fine = conn.execute(f"SELECT * FROM {scan.fine}").df()
+        types = conn.execute(f"DESCRIBE {scan.fine}").fetchall()
+    hourly = isinstance(since, datetime) and since.hour
+    assert read == (None if not expected else "rollup_hourly" if hourly else "rollup_daily")
+    with period_scan(conn, since, until, use_rollup=False) as calls_scan:
+        assert calls_scan.rollup is None
+        assert conn.execute(f"DESCRIBE {calls_scan.fine}").fetchall() == types
+        from_calls = conn.execute(f"SELECT * FROM {calls_scan.fine}").df()
+    # the grain differs (a rollup row's has_input), the sums per workload x day do not
+    keys = ["key_id", "base_model", "endpoint", "billing_mode", "day", "ok", "estimated"]
+    sums = [c for c in fine.columns if c not in (*keys, "key_hint", "key_label", "has_input",
+                                                 "rate_limited")]
+
+    def per_day(df: Any) -> list[str]:
+        g = df.astype(object).where(df.notna(), None).groupby(keys, dropna=False)[sums]
+        return _frame_rows(g.agg(lambda v: sum(x for x in v if x is not None)).reset_index())
+
+    assert per_day(fine) == per_day(from_calls)
+
+
+def test_rollup_money_is_what_is_read(conn: Any, kind: str) -> None:
+    """The comparisons fail if the rollup's money differs: add 1 to one of its costs (a
+    workload with a switch saving) and the engine's figures move with it."""
+    if kind != "rollup read":
+        pytest.skip("one ledger is enough")
+    since, until = PERIODS[1]
+    before = [r.to_dict() for r in rec.recommend(conn, since, until)]
+    assert _rows(before) == _rows([r.to_dict() for r in ref.recommend(conn, since, until)])
+    conn.execute(f"UPDATE {rollup.DAILY} SET cost = cost + 1 WHERE rowid = (SELECT min(rowid) "
+                 f"FROM {rollup.DAILY} WHERE key_label = 'team-a' AND model = "
+                 "'claude-3-5-sonnet' AND day >= TIMESTAMPTZ '2025-03-01 00:00:00+00' "
+                 "AND cost > 0)")
+    after = [r.to_dict() for r in rec.recommend(conn, since, until)]
+    assert _rows(after) != _rows(before)
