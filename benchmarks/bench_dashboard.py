@@ -19,6 +19,7 @@ is the dashboard's RSS for that work):
 Quick: 1M calls. Full: 10M. 100M only with ``CALLMETER_BENCH_100M=1`` (~10 GB disk, long build).
 
     .venv/bin/python -m benchmarks.bench_dashboard [--quick] [--calls N]
+    .venv/bin/python -m benchmarks.bench_dashboard --engines [--calls N]   # engines only, 10M
 """
 
 from __future__ import annotations
@@ -237,6 +238,24 @@ def query_layer(db: str, light: bool = False) -> dict:
     return out
 
 
+def engines_only(db: str) -> dict:
+    """Child process (``--engines``): open the ledger as the dashboard does and time only the
+    two engines against the grouped scan (:func:`engines_vs_scan`, best of 3, warm)."""
+    _quiet_streamlit()
+    from dashboard import queries
+    from dashboard.connection import open_dashboard_ledger
+    from dashboard.filters import Filters
+    from ledger.config import settings_from_env
+
+    ledger = open_dashboard_ledger(settings_from_env(db))
+    marker = ledger.refresh(force=True)
+    end = queries.ledger_summary.__wrapped__(ledger, marker)["last"].date()
+    f = Filters(start=end - timedelta(days=29), end=end, tz="UTC")
+    out = engines_vs_scan(ledger, marker, f, ROUNDS)
+    ledger.conn.close()
+    return out
+
+
 # The machine's limit for a page: one scan of the period's calls grouped by key × model × UTC
 # day, with the sums a page shows (calls, tokens, the memo's cost). Same connection, same run.
 GROUPED_SCAN_SQL = """
@@ -441,11 +460,25 @@ def run(quick: bool, calls: int | None = None) -> dict:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if args and args[0] in ("--child-queries", "--child-apptest"):
+    if args and args[0] in ("--child-queries", "--child-apptest", "--child-engines"):
         if args[0] == "--child-queries":
             print(json.dumps(query_layer(args[1], "--light" in args), default=str))
+        elif args[0] == "--child-engines":
+            print(json.dumps(engines_only(args[1]), default=str))
         else:
             print(json.dumps(app_pages(args[1]), default=str))
+    elif "--engines" in args:  # only the finance and recommendations engines, on a copy
+        n = int(args[args.index("--calls") + 1]) if "--calls" in args else 10_000_000
+        copy = CACHE / f"engines-{n}.duckdb"
+        for p in (copy, copy.with_name(copy.name + ".wal")):
+            p.unlink(missing_ok=True)
+        shutil.copy(demo_ledger(n), copy)
+        try:
+            for k, v in _child("engines", copy).items():
+                print(f"{k}: {v * 1000:.0f} ms")
+        finally:
+            for p in (copy, copy.with_name(copy.name + ".wal")):
+                p.unlink(missing_ok=True)
     else:
         n = int(args[args.index("--calls") + 1]) if "--calls" in args else None
         for k, v in run(quick="--quick" in args, calls=n).items():
