@@ -8,12 +8,13 @@ filter on: success, 429, estimated usage, any input), and every figure is a sum 
 DECIMAL and integer sums of sums are exact, so the figures are those of the per-question scans
 (tests/pricing/test_recommend_exact.py compares them with the previous implementation).
 
-What sums cannot carry comes from one per-call pass per workload (key x base model x
-endpoint): the quantiles of tokens per call, and how many successful calls each variant prices
-lower (a per-call comparison). That pass also counts the calls a rollup row cannot stand for;
-when there are none and the rollups are current (:func:`pricing.rollup.period_source`), the
-fine sums are read from ``rollup_daily`` / ``rollup_hourly`` (thousands of rows) instead of a
-second pass over the calls. Per tag, and otherwise, the fine table is summed from the calls.
+The sums include the calls each billing variant prices lower (a per-call comparison, summed
+per row). The quantiles of tokens per call are the one thing sums cannot carry: one pass over
+``calls`` per workload (key x base model x endpoint) computes them. When the rollups are
+current (:func:`pricing.rollup.period_source`: they hold exactly the ledger's calls and prices)
+and no call of the period has what a rollup row cannot stand for (one count, ROLLUP_LACKS_SQL),
+the fine sums are read from ``rollup_daily`` / ``rollup_hourly`` (thousands of rows; they keep
+the tags, so per tag too) instead of a second pass over the calls; otherwise from the calls.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ GROUP BY ALL
 ROLLUP_FINE_SQL = """
 CREATE TEMP TABLE {name} AS
 SELECT """ + KEY_REF_SQL + """ AS key_id, key_hint, key_label, base_model, endpoint,
-  billing_mode, {day} AS day,
+  billing_mode, {tags}{day} AS day,
   status < 400 AS ok, status = 429 AS rate_limited, usage_source <> 'reported' AS estimated,
   input_tokens > 0 AS has_input,
   """ + ", ".join(f"sum({name}) AS {name}" for name in _MEASURES) + """,
@@ -179,10 +180,10 @@ def period_scan(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
     """Sum [since, until)'s calls once (TEMP tables, dropped on exit); with ``tags``, per
     distinct ``tags`` map too (costs hashing the maps: only for per-tag workloads).
 
-    The fine sums come from the current rollup (:func:`pricing.rollup.period_source`) when
-    the period is whole UTC hours, ``tags`` is off, ``use_rollup`` is on and no call of the
-    period lacks what the rollup needs (ROLLUP_LACKS_SQL), else from the priced calls: the
-    same figures either way (tests/pricing/test_recommend_exact.py)."""
+    The fine sums come from the current rollup (:func:`pricing.rollup.period_source`, which
+    keeps the tags too) when the period is whole UTC hours, ``use_rollup`` is on and no call
+    of the period lacks what the rollup needs (ROLLUP_LACKS_SQL), else from the priced calls:
+    the same figures either way (tests/pricing/test_recommend_exact.py)."""
     start, end = utc_start(since), utc_start(until)
     tag = uuid.uuid4().hex[:12]
     fine, quantiles = f"_rec_fine_{tag}", f"_rec_quantiles_{tag}"
@@ -195,8 +196,7 @@ def period_scan(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
         if fetch_one(conn.execute(f"SELECT count(*) FROM {quantiles} "
                                   "WHERE all_endpoints AND endpoints > 1"))[0]:
             conn.execute(MULTI_MEDIANS_SQL.format(name=quantiles), period)
-        table = (rollup.period_source(conn, start, end)
-                 if use_rollup and not tags else None)
+        table = rollup.period_source(conn, start, end) if use_rollup else None
         if table is not None and fetch_one(conn.execute(ROLLUP_LACKS_COUNT_SQL, period))[0]:
             table = None
         source = None
@@ -207,6 +207,7 @@ def period_scan(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
                                          day=UTC_DAY_SQL.format(col="started_at")), period)
         else:
             conn.execute(ROLLUP_FINE_SQL.format(name=fine, table=table[0], time=table[1],
+                                                tags="tags, " if tags else "",
                                                 day=UTC_DAY_SQL.format(col=table[1])), period)
         yield PeriodScan(fine, quantiles, source, start, end, tags,
                          None if table is None else table[0])

@@ -239,18 +239,23 @@ def test_rollup_read_exactly_when_it_can_be(conn: Any, kind: str, since: Any,
     """The rollup path is the one taken where it can be (so the comparisons above cover it),
     and its fine table is the calls' one: same columns, same types, same sums."""
     expected = ROLLUP_READ[kind] and _whole_hours(since) and _whole_hours(until)
-    with period_scan(conn, since, until) as scan:
+    with period_scan(conn, since, until, tags=True) as scan:
         read = scan.rollup
         fine = conn.execute(f"SELECT * FROM {scan.fine}").df()
         types = conn.execute(f"DESCRIBE {scan.fine}").fetchall()
     hourly = isinstance(since, datetime) and since.hour
     assert read == (None if not expected else "rollup_hourly" if hourly else "rollup_daily")
-    with period_scan(conn, since, until, use_rollup=False) as calls_scan:
+    with period_scan(conn, since, until) as untagged:
+        assert untagged.rollup == read
+    with period_scan(conn, since, until, tags=True, use_rollup=False) as calls_scan:
         assert calls_scan.rollup is None
         assert conn.execute(f"DESCRIBE {calls_scan.fine}").fetchall() == types
         from_calls = conn.execute(f"SELECT * FROM {calls_scan.fine}").df()
     # the grain differs (a rollup row's has_input), the sums per workload x day do not
-    keys = ["key_id", "base_model", "endpoint", "billing_mode", "day", "ok", "estimated"]
+    fine["tags"] = fine["tags"].map(repr)
+    from_calls["tags"] = from_calls["tags"].map(repr)
+    keys = ["key_id", "base_model", "endpoint", "billing_mode", "tags", "day", "ok",
+            "estimated"]
     sums = [c for c in fine.columns if c not in (*keys, "key_hint", "key_label", "has_input",
                                                  "rate_limited")]
 
