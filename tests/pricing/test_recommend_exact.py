@@ -89,6 +89,11 @@ MESSY = [
          model="'text-embedding-3-large'", inp="200000 + h", out="0", endpoint="embeddings"),
     dict(kind="reasoning", n=300, key_id="'k-simple'", key_hint="'sk-…simp'", model="'o3'",
          inp="300", out="200", reasoning="150"),
+    # workloads on two endpoints (their median over both is neither endpoint's), one keyless
+    dict(kind="simple-41-responses", n=400, key_id="'k-simple'", key_hint="'sk-…simp'",
+         model="'gpt-4.1'", inp="5000 + h", out="300 + h % 50", endpoint="responses"),
+    dict(kind="keyless-messages", n=250, model="'gpt-4o'", inp="100 + h % 500", out="60",
+         endpoint="messages"),
     # a 429 storm (one minute) and server errors
     dict(kind="storm", n=40, key_id="'k-storm'", key_hint="'sk-…strm'", model="'gpt-4o'",
          status="429", inp="0", out="0", usage="'none'"),
