@@ -173,3 +173,51 @@ def test_keys_page_spikes_are_the_alerts_spikes(tmp_path):
     row = page.set_index("key_id").loc["kS"]
     assert (row["spend"], row["baseline_median"], row["spread"]) == (
         cli["kS"]["spend"], cli["kS"]["baseline_median"], cli["kS"]["spread"])
+
+
+def _recent_from_view(led, f: Filters, limit: int) -> list[tuple]:
+    p: dict = {"limit": limit}
+    return led.cursor().execute(
+        "SELECT started_at, key_label, key_hint, model, endpoint, status, billing_mode, cost, "
+        "cost_as_token, cost_as_request, input_tokens, output_tokens, latency_ms, stream, "
+        f"usage_source FROM priced_calls WHERE {queries.where(f, queries.RAW, p)} "
+        "ORDER BY started_at DESC LIMIT $limit", p).fetchall()
+
+
+def _plain(v: object) -> object:
+    """One value as the database cursor gives it (pandas gives Timestamps, numpy ints, NaN)."""
+    if v is None or v != v:
+        return None
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v.item() if hasattr(v, "item") else v
+
+
+def _rows(rows) -> list[tuple]:
+    return sorted((tuple(_plain(v) for v in row) for row in rows), key=repr)
+
+
+@pytest.mark.parametrize("f", FILTERS)
+def test_recent_calls_are_the_views_newest_calls_memo_current_or_not(ledger, f):
+    """The Recent calls table reads the cost memo when it is current (a top-N the view's union
+    defeats at 100M calls): the same rows and costs as ``priced_calls``, and a call whose memo
+    is stale (inserted without one) still comes priced live."""
+    for stale in (False, True):
+        if stale:
+            ledger.cursor().execute(
+                "INSERT INTO calls (call_id, source, started_at, key_id, endpoint, model, "
+                "base_model, billing_mode, stream, status, requests, input_tokens, "
+                "cached_tokens, output_tokens, reasoning_tokens) VALUES ('new-1', 'csv', "
+                "TIMESTAMPTZ '2025-03-09 10:15:00+00', 'k1:aaa', 'chat', 'gpt-4o', 'gpt-4o', "
+                "'token', false, 200, 1, 1000, 0, 1000, 0)")
+        marker = ledger.refresh(force=True) + f":{stale}"
+        for limit in (1000, 7):
+            got = queries.recent_calls(ledger, marker, f, limit=limit)
+            want = _recent_from_view(ledger, f, limit)
+            if limit == 1000:  # every call of the period: the same rows, costs included
+                assert _rows(got.itertuples(index=False)) == _rows(want)
+                assert len(want) > 7 or f.scope_keys == ()  # () is no key in scope: nothing
+            else:  # the newest 7: the same start times (ties may pick other rows)
+                assert sorted(got["started_at"]) == sorted(r[0] for r in want)
+    new = queries.recent_calls(ledger, marker, Filters(date(2025, 3, 9), date(2025, 3, 9)))
+    assert new.loc[new["started_at"].dt.hour == 10, "cost_as_billed"].notna().any()
