@@ -16,7 +16,7 @@ import duckdb
 import streamlit as st
 
 from ingest.loader import LoadResult, load_spool
-from ledger import Settings, open_ledger, settings_from_env, spool_dir, sql_literal
+from ledger import Settings, open_ledger, settings_from_env, spool_dir
 from pricing import rollup
 
 # Loading the spool costs a directory listing; once a second is fresh enough.
@@ -63,8 +63,7 @@ class Ledger:
 
 def open_dashboard_ledger(settings: Settings) -> Ledger:
     """Open (and migrate) the ledger for the dashboard; raises LedgerLocked when it is held."""
-    conn = open_ledger(settings.db, wait_seconds=2.0)
-    conn.execute(f"SET memory_limit = {sql_literal(MEMORY_LIMIT)}")
+    conn = open_ledger(settings.db, wait_seconds=2.0, memory_limit=MEMORY_LIMIT)
     conn.execute("SET preserve_insertion_order = false")
     rollup.ensure(conn)
     return Ledger(settings=settings, conn=conn)

@@ -24,6 +24,7 @@ import duckdb
 from .config import is_lake_target
 from .errors import LedgerError, LedgerLocked
 from .migrations import check_complete, migrate
+from .sql import sql_literal
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 
@@ -106,11 +107,14 @@ def connect_file(path: str, *, read_only: bool = False, wait_seconds: float = 0.
 
 
 def open_ledger(db: str, *, read_only: bool = False, wait_seconds: float = 0.0,
-                data_path: str | None = None) -> duckdb.DuckDBPyConnection:
+                data_path: str | None = None,
+                memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """Open (and migrate) the ledger named by ``--db``: a DuckDB file or a DuckLake target.
 
     Refused (nothing opened or created) when a layer above the core never registered its
-    migrations: see :func:`ledger.migrations.check_complete`.
+    migrations: see :func:`ledger.migrations.check_complete`. ``memory_limit`` (DuckDB's
+    setting) applies before the migrations: a migration that rebuilds the rollups of 100M
+    calls peaked at 5.7 GB in the dashboard's process before its 1 GB limit was set.
     """
     check_complete()
     if is_lake_target(db):
@@ -122,6 +126,8 @@ def open_ledger(db: str, *, read_only: bool = False, wait_seconds: float = 0.0,
                     connect_lake(db, data_path=data_path, read_only=read_only))
     else:
         conn = connect_file(db, read_only=read_only, wait_seconds=wait_seconds)
+    if memory_limit is not None:
+        conn.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
     if not read_only:
         try:
             migrate(conn, where=db)

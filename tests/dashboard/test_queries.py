@@ -221,3 +221,24 @@ def test_recent_calls_are_the_views_newest_calls_memo_current_or_not(ledger, f):
                 assert sorted(got["started_at"]) == sorted(r[0] for r in want)
     new = queries.recent_calls(ledger, marker, Filters(date(2025, 3, 9), date(2025, 3, 9)))
     assert new.loc[new["started_at"].dt.hour == 10, "cost_as_billed"].notna().any()
+
+
+def test_the_dashboard_migrates_its_ledger_under_its_memory_limit(tmp_path, monkeypatch):
+    """Opening an older ledger runs the migrations (at 100M calls a rollup rebuild peaked at
+    5.7 GB when they ran before the dashboard's 1 GB limit was set): they see the limit."""
+    import ledger.connect
+    from dashboard.connection import MEMORY_LIMIT
+
+    seen = []
+    real = ledger.connect.migrate
+
+    def watching(conn, **kw):
+        seen.append(conn.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        return real(conn, **kw)
+
+    monkeypatch.setattr(ledger.connect, "migrate", watching)
+    led = open_dashboard_ledger(Settings(db=str(tmp_path / "fresh.duckdb")))
+    limit = led.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    led.conn.close()
+    assert MEMORY_LIMIT == "1GB" and limit == "953.6 MiB"  # DuckDB's own spelling of 1 GB
+    assert seen == [limit]
