@@ -128,7 +128,43 @@ SELECT *, false AS all_endpoints, CAST(1 AS BIGINT) AS endpoints FROM (
   FROM calls WHERE started_at >= ? AND started_at < ?
   GROUP BY 1, 2, 3)
 """
-MAX_REQUESTS_SQL = "SELECT max(requests) FROM calls WHERE started_at >= ? AND started_at < ?"
+# The same table from value counts: quantile_disc holds every value of the period in memory,
+# outside DuckDB's memory limit; counting each value per workload (one GROUPING SETS pass)
+# spills instead. DuckDB's quantile_disc(x, q) is the value at 0-based position ceil(q * n) - 1
+# of the n non-NULL values in order, i.e. the smallest value whose running count reaches
+# ceil(q * n) (held against quantile_disc in tests/pricing/test_recommend_exact.py). Slower
+# (33M calls, 30 days of the 100M ledger, with a CI run beside it: 3.7 s and a 1.99 GB peak
+# held, 8.6 s and 0.89 GB counted), so used only above QUANTILES_BY_COUNTS_ABOVE calls, where
+# a dashboard capped at 1 GB would otherwise hold twice that.
+QUANTILES_BY_COUNTS_ABOVE = 20_000_000
+QUANTILES_BY_COUNTS_SQL = """
+CREATE TEMP TABLE {name} AS
+WITH counts AS (
+  SELECT key_id, base_model, endpoint, GROUPING(t, i, o) AS what,
+    CASE GROUPING(t, i, o) WHEN 3 THEN t WHEN 5 THEN i WHEN 6 THEN o END AS x,
+    count(*) AS c, max(i) AS max_input
+  FROM (SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, endpoint,
+          (input_tokens + output_tokens){per} AS t, input_tokens{per} AS i,
+          output_tokens{per} AS o
+        FROM calls WHERE started_at >= ? AND started_at < ?)
+  GROUP BY GROUPING SETS ((key_id, base_model, endpoint, t), (key_id, base_model, endpoint, i),
+                          (key_id, base_model, endpoint, o), (key_id, base_model, endpoint))),
+running AS (
+  SELECT *, sum(c) OVER (PARTITION BY key_id, base_model, endpoint, what ORDER BY x
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto,
+    sum(c) OVER (PARTITION BY key_id, base_model, endpoint, what) AS n
+  FROM counts WHERE what < 7 AND x IS NOT NULL)
+SELECT key_id, base_model, endpoint,
+  min(x) FILTER (WHERE what = 3 AND upto >= ceil(n * 0.5)) AS median_tokens_per_call,
+  min(x) FILTER (WHERE what = 5 AND upto >= ceil(n * 0.9)) AS p90_input,
+  min(x) FILTER (WHERE what = 6 AND upto >= ceil(n * 0.9)) AS p90_output,
+  any_value(max_input) FILTER (WHERE what = 7) AS max_input,
+  false AS all_endpoints, CAST(1 AS BIGINT) AS endpoints
+FROM (SELECT * FROM running UNION ALL BY NAME SELECT * FROM counts WHERE what = 7)
+GROUP BY key_id, base_model, endpoint
+"""
+MAX_REQUESTS_SQL = ("SELECT max(requests), count(*) FROM calls "
+                    "WHERE started_at >= ? AND started_at < ?")
 # The variant workloads' medians (key x base model, every endpoint): the one endpoint's when
 # there is one; a workload on several endpoints gets its own from MULTI_MEDIANS_SQL, which
 # reads only its calls (a median is not a sum).
@@ -189,9 +225,10 @@ def period_scan(conn: duckdb.DuckDBPyConnection, since: Bound, until: Bound, *,
     fine, quantiles = f"_rec_fine_{tag}", f"_rec_quantiles_{tag}"
     period = [start, end]
     try:
-        most = fetch_one(conn.execute(MAX_REQUESTS_SQL, period))[0]
-        conn.execute(QUANTILES_SQL.format(name=quantiles, per=_PER_CALL if most and most > 1
-                                          else ""), period)
+        most, calls = fetch_one(conn.execute(MAX_REQUESTS_SQL, period))
+        sql = QUANTILES_BY_COUNTS_SQL if calls > QUANTILES_BY_COUNTS_ABOVE else QUANTILES_SQL
+        conn.execute(sql.format(name=quantiles, per=_PER_CALL if most and most > 1 else ""),
+                     period)
         conn.execute(ALL_ENDPOINTS_SQL.format(name=quantiles))
         if fetch_one(conn.execute(f"SELECT count(*) FROM {quantiles} "
                                   "WHERE all_endpoints AND endpoints > 1"))[0]:

@@ -285,3 +285,48 @@ def test_rollup_money_is_what_is_read(conn: Any, kind: str) -> None:
                  "AND cost > 0)")
     after = [r.to_dict() for r in rec.recommend(conn, since, until)]
     assert _rows(after) != _rows(before)
+
+
+def _quantile_tables(conn: Any, since: Any, until: Any) -> list[tuple[Any, ...]]:
+    with period_scan(conn, since, until) as scan:
+        return conn.execute(f"SELECT * FROM {scan.quantiles} ORDER BY ALL").fetchall()
+
+
+@pytest.mark.parametrize("since, until", PERIODS)
+def test_quantiles_from_value_counts_are_quantile_disc(conn: Any, since: Any, until: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above QUANTILES_BY_COUNTS_ABOVE calls the quantiles come from value counts (spillable)
+    instead of quantile_disc (every value in memory): the same table, and the same actions."""
+    import pricing.recommend_scan as scan_module
+
+    held = _quantile_tables(conn, since, until)
+    monkeypatch.setattr(scan_module, "QUANTILES_BY_COUNTS_ABOVE", -1)
+    counted = _quantile_tables(conn, since, until)
+    assert counted == held and len(held) > 3
+    assert any(row[3] is not None and row[4] is not None for row in counted)
+    new = [r.to_dict() for r in rec.recommend(conn, since, until)]
+    assert _rows(new) == _rows([r.to_dict() for r in ref.recommend(conn, since, until)])
+
+
+def test_quantile_disc_is_the_value_at_ceil_q_n(tmp_path: Path) -> None:
+    """The rule the value-count quantiles rest on, held against DuckDB on awkward counts:
+    repeated values, NULLs, one value, sizes where q * n is whole and where it is not."""
+    import duckdb
+
+    import pricing.recommend_scan as scan_module
+
+    db = duckdb.connect()
+    db.execute("CREATE TABLE calls AS SELECT 'k' || (i % 7) AS key_id, NULL AS key_label, "
+               "'m' || (i % 3) AS base_model, 'chat' AS endpoint, "
+               "TIMESTAMPTZ '2025-01-01 00:00:00+00' AS started_at, 1 AS requests, "
+               "CASE WHEN i % 11 = 0 THEN NULL ELSE (i * 7919) % 97 END AS input_tokens, "
+               "(i * 31) % 5 AS output_tokens FROM range(1, 2000) t(i) "
+               "UNION ALL SELECT 'solo', NULL, 'm', 'chat', TIMESTAMPTZ '2025-01-01 00:00:00+00', "
+               "1, 42, 0")
+    period = [datetime(2024, 12, 31, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC)]
+    tables = []
+    for sql in (scan_module.QUANTILES_SQL, scan_module.QUANTILES_BY_COUNTS_SQL):
+        name = f"q{len(tables)}"
+        db.execute(sql.format(name=name, per=""), period)
+        tables.append(db.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall())
+    assert tables[0] == tables[1] and len(tables[0]) == 22
