@@ -53,12 +53,14 @@ WEEK_OF_DAY_SQL = ("CAST(day - CAST(((day - DATE '1970-01-01') + 3) % 7 AS INTEG
 _MEASURES = {name: expr for name, expr in RAW_MEASURES.items()
              if name not in ("token_calls", "request_calls")}
 _CALLS = RAW_MEASURES["calls"]
-FINE_SQL = """
+# The fine table's grain, read alike from the calls and from a rollup (which has every column).
+_FINE_HEAD = """
 CREATE TEMP TABLE {name} AS
 SELECT """ + KEY_REF_SQL + """ AS key_id, key_hint, key_label, base_model, endpoint,
   billing_mode, {tags}{day} AS day,
   status < 400 AS ok, status = 429 AS rate_limited, usage_source <> 'reported' AS estimated,
-  input_tokens > 0 AS has_input,
+  input_tokens > 0 AS has_input,"""
+FINE_SQL = _FINE_HEAD + """
   """ + ", ".join(f"{expr} AS {name}" for name, expr in _MEASURES.items()) + """,
   """ + _CALLS + """ FILTER (WHERE cost_as_request < cost_as_token) AS request_cheaper_calls,
   """ + _CALLS + """ FILTER (WHERE cost_as_token < cost_as_request) AS token_cheaper_calls,
@@ -80,12 +82,7 @@ GROUP BY ALL
 # (its input is > 0: one of its calls has input) keeps every call with input, and only calls
 # without input that add nothing to the figures read under it (no input, cache reads or
 # writes); its labels are the labels of calls with input.
-ROLLUP_FINE_SQL = """
-CREATE TEMP TABLE {name} AS
-SELECT """ + KEY_REF_SQL + """ AS key_id, key_hint, key_label, base_model, endpoint,
-  billing_mode, {tags}{day} AS day,
-  status < 400 AS ok, status = 429 AS rate_limited, usage_source <> 'reported' AS estimated,
-  input_tokens > 0 AS has_input,
+ROLLUP_FINE_SQL = _FINE_HEAD + """
   """ + ", ".join(f"sum({name}) AS {name}" for name in _MEASURES) + """,
   sum(request_cheaper_calls) AS request_cheaper_calls,
   sum(token_cheaper_calls) AS token_cheaper_calls,
@@ -114,7 +111,7 @@ ROLLUP_LACKS_COUNT_SQL = ("SELECT count(*) FROM calls WHERE started_at >= ? AND 
 # the median, the 90th percentiles of input and output and the largest input, in one pass
 # over ``calls`` (no money: no prices needed). A row of ``requests`` calls stands for calls of
 # its tokens // requests each; when no row of the period has requests > 1 (a per-call ledger;
-# MAX_REQUESTS_SQL reads it from the column's statistics) that is the tokens themselves, and
+# MAX_REQUESTS_SQL reads it, with the period's call count) that is the tokens themselves, and
 # the pass skips three divisions per call (``{per}`` empty).
 _PER_CALL = " // greatest(requests, 1)"
 QUANTILES_SQL = """
