@@ -212,3 +212,213 @@ def test_alerts_name_label_only_keys_and_keep_keyless_calls_apart(conn):
     failing = [m for (kind, subject), m in got.items() if kind == "auth_failing"]
     assert failing == ["key (no key): 6 of 6 calls refused (401/403) since yesterday; revoked "
                        "or mistyped key?"]
+
+
+# ---- budget status from the daily rollup (issue 20) ------------------------------------------
+
+_ROLLUP_MONTHS = ("2025-02", "2025-03", "2025-04")
+
+
+def _rollup_call(conn, n: int, started_at: str, model: str | None, **kw) -> None:
+    row = dict(call_id=f"budget-rollup-{n}", source="csv", endpoint="chat", status=200,
+               requests=1, input_tokens=1000, cached_tokens=0, output_tokens=100,
+               reasoning_tokens=0, images=0, characters=0, audio_seconds=0.0,
+               usage_source="reported", stream=False, started_at=started_at, model=model,
+               base_model=model, billing_mode="token")
+    row.update(kw)
+    conn.execute(f"INSERT INTO calls ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                 list(row.values()))
+
+
+def _messy_month(conn, month: str, key: tuple[str, str, str], n0: int) -> int:
+    """Calls a real ledger has besides the demo's, in ``month``; returns the next call number."""
+    key_id, hint, label = key
+    rows: list[tuple[str, str | None, dict]] = [
+        # label-only keys (new-api token names), one sharing the demo key's label
+        (f"{month}-05 09:00:00+00", "gpt-4o-mini", {"key_label": "team-a", "source": "newapi"}),
+        (f"{month}-05 10:00:00+00", "gpt-4o-mini",
+         {"key_label": "team-a", "tags": {"team": "finance"}, "requests": 40}),
+        (f"{month}-06 10:00:00+00", "gpt-4o", {"key_label": label, "tags": {"team": "search"}}),
+        # keyless calls (no Authorization)
+        (f"{month}-05 11:00:00+00", "gpt-4o-mini", {}),
+        (f"{month}-05 11:30:00+00", "gpt-4o-mini", {"tags": {"team": "search"}}),
+        # unknown models: unpriced (cost NULL, never 0), and a call without a model
+        (f"{month}-07 12:00:00+00", "mystery-x",
+         {"key_id": key_id, "key_hint": hint, "tags": {"team": "search", "app": "bidder"}}),
+        (f"{month}-08 12:00:00+00", "acme-llm-9", {"key_label": "team-a", "requests": 3}),
+        (f"{month}-08 13:00:00+00", None, {"key_id": key_id, "key_hint": hint,
+                                           "endpoint": "models", "input_tokens": 0,
+                                           "output_tokens": 0}),
+        # failed calls cost 0; a charged one; estimated usage; a per-request bucket
+        (f"{month}-09 08:00:00+00", "gpt-4o", {"key_id": key_id, "key_hint": hint,
+                                               "status": 500, "charged": Decimal("0.01")}),
+        (f"{month}-09 08:00:00+00", "gpt-4o", {"key_id": key_id, "key_hint": hint,
+                                               "status": 429, "input_tokens": 0,
+                                               "output_tokens": 0}),
+        (f"{month}-09 09:00:00+00", "gpt-4o", {"key_id": key_id, "key_hint": hint,
+                                               "usage_source": "estimated",
+                                               "tags": {"team": "search", "app": "bidder"}}),
+        (f"{month}-09 10:00:00+00", "gpt-4o-c", {"key_id": key_id, "key_hint": hint,
+                                                 "base_model": "gpt-4o",
+                                                 "billing_mode": "request", "requests": 25}),
+        # a month's first microsecond and the previous month's last belong to different months
+        (f"{month}-01 00:00:00+00", "gpt-4o", {"key_id": key_id, "key_hint": hint}),
+        (f"{month}-01 00:00:00+00", "gpt-4o",
+         {"key_id": key_id, "key_hint": hint, "started_at_minus_1us": True}),
+    ]
+    for i, (at, model, kw) in enumerate(rows):
+        if kw.pop("started_at_minus_1us", False):
+            at = str(conn.execute("SELECT CAST(? AS TIMESTAMPTZ) - INTERVAL 1 MICROSECOND",
+                                  [at]).fetchone()[0])
+        _rollup_call(conn, n0 + i, at, model, **kw)
+    # money that is not a call (budgets count calls' cost only, either way)
+    conn.execute("INSERT INTO adjustments (adjustment_id, source, occurred_at, kind, amount, "
+                 "key_id, model) VALUES (?, 'newapi', ?, 'refund', -0.004, ?, 'gpt-4o')",
+                 [f"budget-rollup-adj-{month}", f"{month}-10 00:00:00+00", key_id])
+    return n0 + len(rows)
+
+
+@pytest.fixture(scope="module")
+def rollup_ledger_file(tmp_path_factory):
+    """A user-like ledger (the demo plus messy rows over three months, prices loaded, budgets
+    of every scope and kind of key reference), with its rollups current; closed."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from ingest.demo import build_demo
+    from ledger.keys import fingerprinter_for
+    from pricing import load_prices, rollup
+
+    db = tmp_path_factory.mktemp("budget_rollup") / "callmeter.duckdb"
+    c = open_ledger(str(db))
+    build_demo(c, calls=6_000, days=80, seed=11, fingerprinter=fingerprinter_for(str(db)),
+               end=datetime(2025, 4, 20, tzinfo=UTC))
+    load_prices(c, Path(__file__).resolve().parents[2] / "data" / "prices.csv")
+    key = c.execute("SELECT key_id, any_value(key_hint), any_value(key_label) FROM calls "
+                    "WHERE key_id IS NOT NULL AND key_label IS NOT NULL GROUP BY 1 "
+                    "ORDER BY count(*) DESC LIMIT 1").fetchone()
+    other = c.execute("SELECT key_id, any_value(key_hint) FROM calls WHERE key_id <> ? "
+                      "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1", [key[0]]).fetchone()
+    n = 0
+    for month in _ROLLUP_MONTHS:
+        n = _messy_month(c, month, key, n)
+    tag = c.execute("SELECT e.key || '=' || e.value FROM (SELECT unnest(map_entries(tags)) AS e "
+                    "FROM calls WHERE source = 'demo') GROUP BY 1 ORDER BY count(*) DESC "
+                    "LIMIT 1").fetchone()[0]
+    for b in (Budget("key", key[0], Decimal(50)),            # fingerprint
+              Budget("key", other[1], Decimal(20)),          # hint
+              Budget("key", key[2], Decimal(30)),            # label of a key and a label-only
+              Budget("key", "team-a", Decimal("0.05")),      # label-only key
+              Budget("key", "nobody", Decimal(1)),           # no calls at all
+              Budget("tag", "team=search", Decimal(5)),
+              Budget("tag", "app=bidder", Decimal(5)),
+              Budget("tag", tag, Decimal(10)),
+              Budget("tag", "team=nowhere", Decimal(1)),
+              Budget("total", "all", Decimal(100))):
+        set_budget(c, b)
+    rollup.refresh(c)
+    assert rollup.is_current(c)
+    c.close()
+    return db
+
+
+@pytest.fixture
+def rollup_ledger(rollup_ledger_file, tmp_path):
+    import shutil
+
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(rollup_ledger_file, db)
+    c = open_ledger(str(db))
+    yield c
+    c.close()
+
+
+def _whens():
+    from pricing.periods import AsOf
+
+    days = (date(2025, 2, 10), date(2025, 3, 1), date(2025, 3, 5), date(2025, 3, 31),
+            date(2025, 4, 9), date(2025, 4, 30), date(2025, 1, 20), date(2025, 2, 28))
+    return [AsOf(month=d.replace(day=1), day=d) for d in days]
+
+
+def _exact(frame):
+    """Every value with its exact spelling: a Decimal's scale counts, not only its value."""
+    return [{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
+            for row in frame.to_dict("records")]
+
+
+def _through_calls(conn, whens):
+    """budget_status with the rollups stale (the state row gone: every reader, the forecast
+    too, reads the calls), then the rollups rebuilt."""
+    from pricing import budgets, rollup
+
+    conn.execute(f"DELETE FROM {rollup.STATE}")
+    assert not rollup.is_current(conn)
+    lo, hi = budgets.utc_start(date(2025, 3, 1)), budgets.utc_start(date(2025, 4, 1))
+    assert budgets.spend_source(conn, lo, hi)[1] == "started_at"
+    out = [_exact(budget_status(conn, when=w)) for w in whens]
+    rollup.refresh(conn)
+    assert rollup.is_current(conn)
+    return out
+
+
+def test_budget_status_from_the_rollup_is_the_calls_own(rollup_ledger):
+    """Every budget (key by fingerprint, hint, label and label-only; tags; total; none with
+    calls) as of several days (mid-month, the 1st with a burn window in the month before, month
+    ends, a month without calls) gives the same money, to the last digit, from the daily
+    rollup as from the calls; and the rollup is the source while it is current."""
+    from pricing import budgets, rollup
+
+    conn = rollup_ledger
+    whens = _whens()
+    lo, hi = budgets.utc_start(date(2025, 3, 1)), budgets.utc_start(date(2025, 4, 1))
+    assert budgets.spend_source(conn, lo, hi) == (rollup.DAILY, "day")
+    from_rollup = [_exact(budget_status(conn, when=w)) for w in whens]
+    from_calls = _through_calls(conn, whens)
+    assert from_rollup == from_calls
+    # not vacuous: money in every scope with calls; the total and the label-only key are plain
+    # sums of priced_calls' cost (unpriced calls and the refund, an adjustment, not in them)
+    march = from_calls[3]
+    assert all(len(rows) == 10 for rows in from_calls)
+    spent = {(r["scope"], r["target"]): Decimal(r["spent"]) for r in march}
+    assert all(v > 0 for k, v in spent.items() if k[1] not in ("nobody", "team=nowhere"))
+    assert spent[("key", "nobody")] == 0 and spent[("tag", "team=nowhere")] == 0
+    total = conn.execute("SELECT sum(cost) FROM priced_calls WHERE started_at >= ? "
+                         "AND started_at < ?", [lo, hi]).fetchone()[0]
+    assert spent[("total", "all")] == total
+    team_a = conn.execute("SELECT sum(cost) FROM priced_calls WHERE started_at >= ? "
+                          "AND started_at < ? AND key_label = 'team-a'", [lo, hi]).fetchone()[0]
+    assert spent[("key", "team-a")] == team_a
+
+
+def test_budget_status_reads_the_rollup_and_falls_back_when_stale(rollup_ledger):
+    """The rollup path is really taken (a changed rollup row changes the status, so a rollup
+    summing other money than the calls would fail the test above); calls appended after it was
+    brought up to date make it stale, and the status then reads the calls (it counts them)."""
+    from pricing import rollup
+
+    conn = rollup_ledger
+    when = _whens()[3]  # as of 31 March
+    before = _exact(budget_status(conn, when=when))
+    # one rollup row of the month, one microdollar more: read while the rollup is current
+    conn.execute(f"UPDATE {rollup.DAILY} SET cost = cost + 0.000001 WHERE rowid = (SELECT "
+                 f"min(rowid) FROM {rollup.DAILY} WHERE cost > 0 AND day >= TIMESTAMPTZ "
+                 "'2025-03-02 00:00:00+00' AND day < TIMESTAMPTZ '2025-03-31 00:00:00+00')")
+    assert rollup.is_current(conn)
+    tampered = budget_status(conn, when=when).set_index(["scope", "target"])
+    assert tampered.loc[("total", "all"), "spent"] == Decimal(
+        next(r["spent"] for r in before if r["target"] == "all")) + Decimal("0.000001")
+    rollup.rebuild(conn)
+    assert _exact(budget_status(conn, when=when)) == before
+    # stale: a call appended without the rollup's append step
+    _rollup_call(conn, 10_000, "2025-03-20 12:00:00+00", "gpt-4o-c", base_model="gpt-4o",
+                 billing_mode="request", key_label="team-a", requests=1000)
+    assert not rollup.is_current(conn)
+    stale = budget_status(conn, when=when).set_index(["scope", "target"])
+    was = {(r["scope"], r["target"]): Decimal(r["spent"]) for r in before}
+    added = stale.loc[("key", "team-a"), "spent"] - was[("key", "team-a")]
+    assert added > 0
+    assert stale.loc[("total", "all"), "spent"] - was[("total", "all")] == added
+    rollup.refresh(conn)  # appends the call: current again, and the same money
+    assert rollup.is_current(conn)
+    assert _exact(budget_status(conn, when=when)) == _exact(stale.reset_index())
