@@ -125,41 +125,95 @@ SELECT *, false AS all_endpoints, CAST(1 AS BIGINT) AS endpoints FROM (
   FROM calls WHERE started_at >= ? AND started_at < ?
   GROUP BY 1, 2, 3)
 """
-# The same table from value counts: quantile_disc holds every value of the period in memory,
-# outside DuckDB's memory limit; counting each value per workload (one GROUPING SETS pass)
-# spills instead. DuckDB's quantile_disc(x, q) is the value at 0-based position ceil(q * n) - 1
-# of the n non-NULL values in order, i.e. the smallest value whose running count reaches
-# ceil(q * n) (held against quantile_disc in tests/pricing/test_recommend_exact.py). Slower
-# (33M calls, 30 days of the 100M ledger, with a CI run beside it: 3.7 s and a 1.99 GB peak
-# held, 8.6 s and 0.89 GB counted), so used only above QUANTILES_BY_COUNTS_ABOVE calls, where
-# a dashboard capped at 1 GB would otherwise hold twice that.
+# The same table from counted values: quantile_disc holds every value of the period in memory,
+# outside DuckDB's memory limit. DuckDB's quantile_disc(x, q) is the value at 0-based position
+# ceil(q * n) - 1 of the n non-NULL values in order, i.e. the smallest value whose running
+# count reaches ceil(q * n) (held against quantile_disc in tests/pricing/test_recommend_exact.py).
+# Found in two grouped scans whose hash tables stay small: the first counts calls per workload
+# and bucket of QUANTILE_BUCKET of each quantity (x // width never decreases as x grows, so
+# values in order are buckets in order; the three buckets move together, so few groups) and
+# finds the bucket where each running count reaches its target; the second counts the values
+# of those buckets only. 30 days of the 100M demo ledger (33M calls), best of 2, quiet machine:
+# 3.2 s and 0.66 GB peak; counting every value in one GROUPING SETS pass (before) 4.6 s and
+# 0.92 GB; quantile_disc 1.5 s and 2.0 GB. Used above QUANTILES_BY_COUNTS_ABOVE calls in the
+# period, where quantile_disc would hold more than the dashboard's 1 GB.
 QUANTILES_BY_COUNTS_ABOVE = 20_000_000
+QUANTILE_BUCKET = 256
+_WORKLOAD = "key_id, base_model, endpoint"
+_SAME_WORKLOAD = " AND ".join(f"v.{c} IS NOT DISTINCT FROM g.{c}"
+                              for c in ("key_id", "base_model", "endpoint"))
+_RUNNING = ("sum(c) OVER (PARTITION BY key_id, base_model, endpoint, what ORDER BY {x} "
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)")
+
+
+def _entries(table: str, maps: tuple[str, str, str], ranks: tuple[str, str, str]) -> str:
+    """One row per workload, quantity (3: tokens, 5: input, 6: output) and value ``x`` of
+    ``table``'s three histogram MAPs (value -> count ``c``), with the quantity's wanted rank
+    ``r`` from ``ranks``."""
+    parts = [f"SELECT {_WORKLOAD}, {what} AS what, {r} AS r, {m} AS m FROM {table}"
+             for what, m, r in zip((3, 5, 6), maps, ranks, strict=True)]
+    return (f"SELECT {_WORKLOAD}, what, r, unnest(map_keys(m)) AS x, "
+            f"unnest(map_values(m)) AS c FROM ({' UNION ALL '.join(parts)})")
+
+
+# per workload, quantity (3: tokens, 5: input, 6: output) and bucket: how many values
+_BUCKET_COUNTS = " UNION ALL ".join(
+    f"SELECT {_WORKLOAD}, {what} AS what, {b} AS b, sum(c) AS c FROM h0 "
+    f"WHERE {b} IS NOT NULL GROUP BY ALL" for what, b in ((3, "bt"), (5, "bi"), (6, "bo")))
 QUANTILES_BY_COUNTS_SQL = """
 CREATE TEMP TABLE {name} AS
-WITH counts AS (
-  SELECT key_id, base_model, endpoint, GROUPING(t, i, o) AS what,
-    CASE GROUPING(t, i, o) WHEN 3 THEN t WHEN 5 THEN i WHEN 6 THEN o END AS x,
+WITH v AS NOT MATERIALIZED (
+  SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, endpoint,
+    (input_tokens + output_tokens){per} AS t, input_tokens{per} AS i, output_tokens{per} AS o
+  FROM calls WHERE started_at >= $1 AND started_at < $2),
+h0 AS (  -- pass 1: calls counted per workload and bucket of each quantity (a small table:
+         -- the three buckets move together)
+  SELECT """ + _WORKLOAD + """, t // {width} AS bt, i // {width} AS bi, o // {width} AS bo,
     count(*) AS c, max(i) AS max_input
-  FROM (SELECT """ + KEY_REF_SQL + """ AS key_id, base_model, endpoint,
-          (input_tokens + output_tokens){per} AS t, input_tokens{per} AS i,
-          output_tokens{per} AS o
-        FROM calls WHERE started_at >= ? AND started_at < ?)
-  GROUP BY GROUPING SETS ((key_id, base_model, endpoint, t), (key_id, base_model, endpoint, i),
-                          (key_id, base_model, endpoint, o), (key_id, base_model, endpoint))),
+  FROM v GROUP BY ALL),
 running AS (
-  SELECT *, sum(c) OVER (PARTITION BY key_id, base_model, endpoint, what ORDER BY x
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto,
-    sum(c) OVER (PARTITION BY key_id, base_model, endpoint, what) AS n
-  FROM counts WHERE what < 7 AND x IS NOT NULL)
-SELECT key_id, base_model, endpoint,
-  min(x) FILTER (WHERE what = 3 AND upto >= ceil(n * 0.5)) AS median_tokens_per_call,
-  min(x) FILTER (WHERE what = 5 AND upto >= ceil(n * 0.9)) AS p90_input,
-  min(x) FILTER (WHERE what = 6 AND upto >= ceil(n * 0.9)) AS p90_output,
-  any_value(max_input) FILTER (WHERE what = 7) AS max_input,
+  SELECT *, """ + _RUNNING.format(x="b") + """ AS upto,
+    ceil(sum(c) OVER (PARTITION BY """ + _WORKLOAD + """, what)
+         * CASE what WHEN 3 THEN 0.5 ELSE 0.9 END) AS target
+  FROM (""" + _BUCKET_COUNTS + """)),
+goal AS (  -- per workload: the bucket each running count reaches its target in, and the
+           -- rank within that bucket of the value wanted
+  SELECT """ + _WORKLOAD + """,
+    any_value(b) FILTER (WHERE what = 3) AS bt,
+    any_value(target - upto + c) FILTER (WHERE what = 3) AS rt,
+    any_value(b) FILTER (WHERE what = 5) AS bi,
+    any_value(target - upto + c) FILTER (WHERE what = 5) AS ri,
+    any_value(b) FILTER (WHERE what = 6) AS bo,
+    any_value(target - upto + c) FILTER (WHERE what = 6) AS ro
+  FROM running WHERE upto >= target AND upto - c < target
+  GROUP BY ALL),
+inside AS (  -- pass 2: the values of those buckets only, counted
+  SELECT g.key_id, g.base_model, g.endpoint,
+    histogram(CASE WHEN v.t // {width} = g.bt THEN v.t END) AS xt,
+    histogram(CASE WHEN v.i // {width} = g.bi THEN v.i END) AS xi,
+    histogram(CASE WHEN v.o // {width} = g.bo THEN v.o END) AS xo,
+    any_value(g.rt) AS rt, any_value(g.ri) AS ri, any_value(g.ro) AS ro
+  FROM v JOIN goal g ON """ + _SAME_WORKLOAD + """
+  WHERE v.t // {width} = g.bt OR v.i // {width} = g.bi OR v.o // {width} = g.bo
+  GROUP BY g.key_id, g.base_model, g.endpoint),
+picked AS (
+  SELECT """ + _WORKLOAD + """, what, min(x) AS x FROM (
+    SELECT *, """ + _RUNNING.format(x="x") + """ AS upto
+    FROM (""" + _entries("inside", ("xt", "xi", "xo"), ("rt", "ri", "ro")) + """))
+  WHERE upto >= r GROUP BY ALL)
+SELECT w.key_id, w.base_model, w.endpoint,
+  any_value(p.x) FILTER (WHERE p.what = 3) AS median_tokens_per_call,
+  any_value(p.x) FILTER (WHERE p.what = 5) AS p90_input,
+  any_value(p.x) FILTER (WHERE p.what = 6) AS p90_output,
+  any_value(w.max_input) AS max_input,
   false AS all_endpoints, CAST(1 AS BIGINT) AS endpoints
-FROM (SELECT * FROM running UNION ALL BY NAME SELECT * FROM counts WHERE what = 7)
-GROUP BY key_id, base_model, endpoint
+FROM (SELECT """ + _WORKLOAD + """, max(max_input) AS max_input FROM h0 GROUP BY ALL) w
+LEFT JOIN picked p ON p.key_id IS NOT DISTINCT FROM w.key_id
+  AND p.base_model IS NOT DISTINCT FROM w.base_model
+  AND p.endpoint IS NOT DISTINCT FROM w.endpoint
+GROUP BY w.key_id, w.base_model, w.endpoint
 """
+QUANTILES_BY_COUNTS_SQL = QUANTILES_BY_COUNTS_SQL.replace("{width}", str(QUANTILE_BUCKET))
 MAX_REQUESTS_SQL = ("SELECT max(requests), count(*) FROM calls "
                     "WHERE started_at >= ? AND started_at < ?")
 # The variant workloads' medians (key x base model, every endpoint): the one endpoint's when

@@ -308,9 +308,17 @@ def test_quantiles_from_value_counts_are_quantile_disc(conn: Any, since: Any, un
     assert _rows(new) == _rows([r.to_dict() for r in ref.recommend(conn, since, until)])
 
 
-def test_quantile_disc_is_the_value_at_ceil_q_n(tmp_path: Path) -> None:
+@pytest.mark.parametrize("inputs, outputs", [
+    ("(i * 7919) % 97", "(i * 31) % 5"),                      # one bucket each
+    ("(i * 7919) % 100003 - 300", "(i * 31) % 5000"),         # many buckets, some negative
+    ("CASE WHEN i % 3 = 0 THEN 255 ELSE 256 END", "i % 2"),   # a bucket edge
+])
+def test_quantile_disc_is_the_value_at_ceil_q_n(tmp_path: Path, inputs: str,
+                                                outputs: str) -> None:
     """The rule the value-count quantiles rest on, held against DuckDB on awkward counts:
-    repeated values, NULLs, one value, sizes where q * n is whole and where it is not."""
+    repeated values, NULLs, one value, sizes where q * n is whole and where it is not, values
+    inside one bucket and across many (negative ones too), values either side of a bucket's
+    edge."""
     import duckdb
 
     import pricing.recommend_scan as scan_module
@@ -319,14 +327,15 @@ def test_quantile_disc_is_the_value_at_ceil_q_n(tmp_path: Path) -> None:
     db.execute("CREATE TABLE calls AS SELECT 'k' || (i % 7) AS key_id, NULL AS key_label, "
                "'m' || (i % 3) AS base_model, 'chat' AS endpoint, "
                "TIMESTAMPTZ '2025-01-01 00:00:00+00' AS started_at, 1 AS requests, "
-               "CASE WHEN i % 11 = 0 THEN NULL ELSE (i * 7919) % 97 END AS input_tokens, "
-               "(i * 31) % 5 AS output_tokens FROM range(1, 2000) t(i) "
+               f"CASE WHEN i % 11 = 0 THEN NULL ELSE {inputs} END AS input_tokens, "
+               f"{outputs} AS output_tokens FROM range(1, 2000) t(i) "
                "UNION ALL SELECT 'solo', NULL, 'm', 'chat', TIMESTAMPTZ '2025-01-01 00:00:00+00', "
-               "1, 42, 0")
+               "1, 42, 0 UNION ALL SELECT 'none', NULL, 'm', 'chat', "
+               "TIMESTAMPTZ '2025-01-01 00:00:00+00', 1, NULL, NULL")
     period = [datetime(2024, 12, 31, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC)]
     tables = []
     for sql in (scan_module.QUANTILES_SQL, scan_module.QUANTILES_BY_COUNTS_SQL):
         name = f"q{len(tables)}"
         db.execute(sql.format(name=name, per=""), period)
         tables.append(db.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall())
-    assert tables[0] == tables[1] and len(tables[0]) == 22
+    assert tables[0] == tables[1] and len(tables[0]) == 23
