@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,7 +23,7 @@ from ledger import CallmeterError, fetch_one
 
 from . import rollup
 from .frames import decimal_frame, records
-from .groups import KEY_REF_SQL
+from .groups import KEY_REF_SQL, key_ref_label
 from .memo import priced_source
 from .periods import AsOf, Bound, as_of, month_bounds, utc_start
 from .spikes import spikes
@@ -98,8 +98,13 @@ class Budget:
 
 
 def _check(b: Budget) -> Budget:
+    """``b`` as stored: a key budget named the way pages and alerts name a label-only key
+    (``label:NAME``) is set on the label, which is what the spend query matches."""
     if b.scope not in SCOPES:
         raise ValueError(f"budget scope must be one of {', '.join(SCOPES)}, got {b.scope!r}")
+    label = key_ref_label(b.target) if b.scope == "key" else None
+    if label is not None:
+        b = replace(b, target=label)
     if b.scope == "tag" and "=" not in b.target:
         raise ValueError(f"a tag budget's target is name=value, got {b.target!r}")
     if b.monthly < 0:
@@ -114,7 +119,8 @@ def set_budget(conn: duckdb.DuckDBPyConnection, budget: Budget) -> None:
 
 
 def delete_budget(conn: duckdb.DuckDBPyConnection, scope: str, target: str) -> None:
-    conn.execute(DELETE_BUDGET_SQL, [scope, target])
+    label = key_ref_label(target) if scope == "key" else None
+    conn.execute(DELETE_BUDGET_SQL, [scope, target if label is None else label])
 
 
 def list_budgets(conn: duckdb.DuckDBPyConnection) -> list[Budget]:

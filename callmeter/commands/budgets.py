@@ -15,7 +15,8 @@ budgets_app = typer.Typer(help="Monthly budgets per key, tag or in total; status
 
 @budgets_app.command("set")
 def budgets_set(scope: Annotated[str, typer.Argument(help="key, tag or total")],
-                target: Annotated[str, typer.Argument(help="key id/hint/label, tag name=value, "
+                target: Annotated[str, typer.Argument(help="key id/hint/label (a label-only key "
+                                                      "as label:NAME too), tag name=value, "
                                                       "or 'all'")],
                 monthly: Annotated[str, typer.Argument(help="Monthly amount.")],
                 note: str | None = None, db: DbOption = DEFAULT_DB_VALUE) -> None:

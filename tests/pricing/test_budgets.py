@@ -15,6 +15,7 @@ from pricing.budgets import (
     Budget,
     alerts,
     budget_status,
+    delete_budget,
     list_budgets,
     load_budgets_file,
     send_alerts,
@@ -212,6 +213,26 @@ def test_alerts_name_label_only_keys_and_keep_keyless_calls_apart(conn):
     failing = [m for (kind, subject), m in got.items() if kind == "auth_failing"]
     assert failing == ["key (no key): 6 of 6 calls refused (401/403) since yesterday; revoked "
                        "or mistyped key?"]
+
+
+def test_a_key_budget_named_as_pages_name_a_label_only_key_counts_its_spend(conn, tmp_path):
+    """Alerts and pages name a new-api token with no fingerprint ``label:NAME``; a budget set
+    (CLI, budgets file) or deleted under that name is the label's, not a key nobody has."""
+    add(conn, "kTok", date(2025, 3, 4), 7)
+    add(conn, "kTok", date(2025, 3, 5), 2)
+    conn.execute("UPDATE calls SET key_label = 'bot-7', key_id = NULL, key_hint = NULL "
+                 "WHERE key_id = 'kTok'")
+    set_budget(conn, Budget("key", "label:bot-7", Decimal(20)))
+    path = tmp_path / "budgets.csv"
+    path.write_text("scope,target,monthly\nkey,label:bot-7,20\nkey,kA,100\n")
+    for load in (lambda: None, lambda: load_budgets_file(conn, str(path))):
+        load()
+        assert [(b.scope, b.target) for b in list_budgets(conn) if b.target != "kA"] == [
+            ("key", "bot-7")]
+        row = budget_status(conn, TODAY).set_index(["scope", "target"]).loc[("key", "bot-7")]
+        assert row["spent"] == 9 and row["share_used"] == Decimal(9) / 20
+    delete_budget(conn, "key", "label:bot-7")
+    assert [b.target for b in list_budgets(conn)] == ["kA"]
 
 
 # ---- budget status from the daily rollup (issue 20) ------------------------------------------
