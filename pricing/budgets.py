@@ -24,7 +24,6 @@ from ledger import CallmeterError, fetch_one
 from . import rollup
 from .frames import decimal_frame, records
 from .groups import KEY_REF_SQL, key_ref_label
-from .memo import priced_source
 from .periods import AsOf, Bound, as_of, month_bounds, utc_start
 from .spikes import spikes
 
@@ -147,18 +146,6 @@ def load_budgets_file(conn: duckdb.DuckDBPyConnection, path: str) -> int:
     return len(budgets)
 
 
-def spend_source(conn: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime
-                 ) -> tuple[str, str]:
-    """Where budgets' spend in [lo, hi) is summed, as (relation, its time column): the daily
-    rollup when it holds exactly the ledger's calls and prices and both bounds are whole UTC
-    days (:func:`pricing.rollup.period_source`; 0.7-1.05 s of the Key detail page at 100M calls
-    was the read of the calls), else the priced calls."""
-    found = rollup.period_source(conn, lo, hi)
-    if found is not None:
-        return found
-    return priced_source(conn, lo, hi), "started_at"
-
-
 def _spend_bounds(first: date, end: date, burn_start: date) -> tuple[datetime, datetime]:
     """The period one pass of :func:`_spend` reads: the month and the burn window to the end
     of the running day."""
@@ -169,7 +156,9 @@ def _spend(conn: duckdb.DuckDBPyConnection, b: Budget, first: date, end: date,
            burn_start: date, source: tuple[str, str]) -> tuple[Decimal, Decimal, Decimal]:
     """Spend in the month [first, end), in the burn window [burn_start, end) (which may start
     in the month before), and on the running day after it (``end``, not complete), summed
-    from ``source`` (:func:`spend_source` of :func:`_spend_bounds`)."""
+    from ``source`` (:func:`pricing.rollup.summed_source` of :func:`_spend_bounds`: the daily
+    rollup when current, as the bounds are whole UTC days; 0.7-1.05 s of the Key detail page at
+    100M calls was the read of the calls)."""
     tag_key, _, tag_value = b.target.partition("=")
     lo, hi = _spend_bounds(first, end, burn_start)
     relation, time = source
@@ -207,7 +196,7 @@ def budget_status(conn: duckdb.DuckDBPyConnection, today: date | None = None,
     if not budgets:
         return pd.DataFrame(rows, columns=STATUS_COLUMNS)
     # one source for every budget (the rollup's check reads the ledger's markers)
-    source = spend_source(conn, *_spend_bounds(first, end, window_start))
+    source = rollup.summed_source(conn, *_spend_bounds(first, end, window_start))
     for b in budgets:
         spent, burned, running = _spend(conn, b, first, end, window_start, source)
         burn = burned / burn_days

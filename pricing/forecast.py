@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from . import rollup
-from .memo import priced_source
 from .periods import month_bounds, utc_day_sql, utc_start
 
 __all__ = ["Forecast", "month_forecast", "daily_spend"]
@@ -58,10 +57,7 @@ def _spend_by_day(conn: duckdb.DuckDBPyConnection, start: date, end: date, key: 
                   tag: str | None) -> dict[date, Decimal]:
     """One GROUP BY over [start, end): spend per UTC day that has calls."""
     bounds = [utc_start(start), utc_start(end)]
-    if rollup.is_current(conn):
-        source, time = rollup.DAILY, "day"
-    else:
-        source, time = priced_source(conn, *bounds), "started_at"
+    source, time = rollup.summed_source(conn, *bounds)  # whole days: the daily rollup if current
     sql = DAILY_SPEND_SQL.format(day=utc_day_sql(time), source=source, time=time)
     rows = conn.execute(sql, [*bounds, *_scope_params(key, tag)]).fetchall()
     return {r[0]: Decimal(r[1]) for r in rows}

@@ -140,10 +140,13 @@ SELECT *, false AS all_endpoints, CAST(1 AS BIGINT) AS endpoints FROM (
 QUANTILES_BY_COUNTS_ABOVE = 20_000_000
 QUANTILE_BUCKET = 256
 _WORKLOAD = "key_id, base_model, endpoint"
-_SAME_WORKLOAD = " AND ".join(f"v.{c} IS NOT DISTINCT FROM g.{c}"
-                              for c in ("key_id", "base_model", "endpoint"))
-_RUNNING = ("sum(c) OVER (PARTITION BY key_id, base_model, endpoint, what ORDER BY {x} "
+_RUNNING = ("sum(c) OVER (PARTITION BY " + _WORKLOAD + ", what ORDER BY {x} "
             "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)")
+
+
+def _same_workload(a: str, b: str) -> str:
+    """Rows ``a`` and ``b`` are of one workload (a NULL key, model or endpoint is one too)."""
+    return " AND ".join(f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" for c in _WORKLOAD.split(", "))
 
 
 def _entries(table: str, maps: tuple[str, str, str], ranks: tuple[str, str, str]) -> str:
@@ -193,7 +196,7 @@ inside AS (  -- pass 2: the values of those buckets only, counted
     histogram(CASE WHEN v.i // {width} = g.bi THEN v.i END) AS xi,
     histogram(CASE WHEN v.o // {width} = g.bo THEN v.o END) AS xo,
     any_value(g.rt) AS rt, any_value(g.ri) AS ri, any_value(g.ro) AS ro
-  FROM v JOIN goal g ON """ + _SAME_WORKLOAD + """
+  FROM v JOIN goal g ON """ + _same_workload("v", "g") + """
   WHERE v.t // {width} = g.bt OR v.i // {width} = g.bi OR v.o // {width} = g.bo
   GROUP BY g.key_id, g.base_model, g.endpoint),
 picked AS (
@@ -208,9 +211,7 @@ SELECT w.key_id, w.base_model, w.endpoint,
   any_value(w.max_input) AS max_input,
   false AS all_endpoints, CAST(1 AS BIGINT) AS endpoints
 FROM (SELECT """ + _WORKLOAD + """, max(max_input) AS max_input FROM h0 GROUP BY ALL) w
-LEFT JOIN picked p ON p.key_id IS NOT DISTINCT FROM w.key_id
-  AND p.base_model IS NOT DISTINCT FROM w.base_model
-  AND p.endpoint IS NOT DISTINCT FROM w.endpoint
+LEFT JOIN picked p ON """ + _same_workload("p", "w") + """
 GROUP BY w.key_id, w.base_model, w.endpoint
 """
 QUANTILES_BY_COUNTS_SQL = QUANTILES_BY_COUNTS_SQL.replace("{width}", str(QUANTILE_BUCKET))

@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # hints only: `callmeter proxy` installs pricing and never lo
 
 from ledger import fetch_one
 
+from .memo import priced_source
 from .periods import utc_day_start_sql
 from .queries import PRICES_VERSION_SQL, priced_calls_sql
 
@@ -251,6 +252,14 @@ def period_source(conn: duckdb.DuckDBPyConnection, since: datetime | None,
     if any(b.minute or b.second or b.microsecond for b in utc) or not is_current(conn):
         return None
     return (TABLE, "hour") if any(b.hour for b in utc) else (DAILY, "day")
+
+
+def summed_source(conn: duckdb.DuckDBPyConnection, since: datetime,
+                  until: datetime) -> tuple[str, str]:
+    """Where sums over [since, until) are read, as (relation, its time column): the current
+    rollup of :func:`period_source` when it sums the period exactly, else the priced calls of
+    the period (``started_at``)."""
+    return period_source(conn, since, until) or (priced_source(conn, since, until), "started_at")
 
 
 def _save(conn: duckdb.DuckDBPyConnection, rows: int, max_rowid: int, prices: str) -> None:

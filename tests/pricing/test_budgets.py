@@ -376,7 +376,7 @@ def _through_calls(conn, whens):
     conn.execute(f"DELETE FROM {rollup.STATE}")
     assert not rollup.is_current(conn)
     lo, hi = budgets.utc_start(date(2025, 3, 1)), budgets.utc_start(date(2025, 4, 1))
-    assert budgets.spend_source(conn, lo, hi)[1] == "started_at"
+    assert rollup.summed_source(conn, lo, hi)[1] == "started_at"
     out = [_exact(budget_status(conn, when=w)) for w in whens]
     rollup.refresh(conn)
     assert rollup.is_current(conn)
@@ -393,7 +393,7 @@ def test_budget_status_from_the_rollup_is_the_calls_own(rollup_ledger):
     conn = rollup_ledger
     whens = _whens()
     lo, hi = budgets.utc_start(date(2025, 3, 1)), budgets.utc_start(date(2025, 4, 1))
-    assert budgets.spend_source(conn, lo, hi) == (rollup.DAILY, "day")
+    assert rollup.summed_source(conn, lo, hi) == (rollup.DAILY, "day")
     from_rollup = [_exact(budget_status(conn, when=w)) for w in whens]
     from_calls = _through_calls(conn, whens)
     assert from_rollup == from_calls
